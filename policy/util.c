@@ -1,0 +1,319 @@
+/*
+ * util.c - see util.h.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+size_t
+mh_strlcpy(char *dst, const char *src, size_t dsize)
+{
+	size_t n = strlen(src);
+
+	if (dsize > 0) {
+		size_t c = n < dsize - 1 ? n : dsize - 1;
+		memcpy(dst, src, c);
+		dst[c] = '\0';
+	}
+	return n;
+}
+
+int
+mh_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	int n;
+
+	n = vsnprintf(buf, size, fmt, ap);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	return n;
+}
+
+int
+mh_snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = mh_vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+int
+mh_strtonum_n(const char *s, size_t len, long long min, long long max,
+    long long *out)
+{
+	unsigned long long v = 0, lim;
+	bool neg = false;
+	size_t i = 0;
+
+	if (len == 0)
+		return -1;
+	if (s[0] == '-') {
+		neg = true;
+		i = 1;
+		if (len == 1)
+			return -1;
+	}
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+	for (; i < len; i++) {
+		unsigned d;
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (v > (lim - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (neg) {
+		long long r = v == (unsigned long long)LLONG_MAX + 1 ?
+		    LLONG_MIN : -(long long)v;
+		if (r < min || r > max)
+			return -1;
+		*out = r;
+	} else {
+		if ((long long)v < min || (long long)v > max)
+			return -1;
+		*out = (long long)v;
+	}
+	return 0;
+}
+
+int
+mh_strtonum(const char *s, long long min, long long max, long long *out)
+{
+	return mh_strtonum_n(s, strlen(s), min, max, out);
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		fatal("xmalloc %zu", n);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (p == NULL)
+		fatal("xcalloc %zu*%zu", n, sz);
+	return p;
+}
+
+void *
+xreallocarray(void *old, size_t n, size_t sz)
+{
+	void *p;
+
+	if (sz && n > SIZE_MAX / sz)
+		fatalx("xreallocarray overflow %zu*%zu", n, sz);
+	p = realloc(old, n * sz ? n * sz : 1);
+	if (p == NULL)
+		fatal("xreallocarray %zu*%zu", n, sz);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		fatal("xstrdup");
+	return p;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+int
+mh_strncasecmp(const char *a, const char *b, size_t n)
+{
+	for (; n > 0; a++, b++, n--) {
+		int ca = mh_tolower((unsigned char)*a);
+		int cb = mh_tolower((unsigned char)*b);
+		if (ca != cb)
+			return ca - cb;
+		if (ca == '\0')
+			break;
+	}
+	return 0;
+}
+
+int
+mh_strcasecmp(const char *a, const char *b)
+{
+	return mh_strncasecmp(a, b, SIZE_MAX);
+}
+
+void
+mh_buf_init(struct mh_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+void
+mh_buf_clear(struct mh_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void
+mh_buf_reset(struct mh_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int
+mh_buf_append(struct mh_buf *b, const void *p, size_t n)
+{
+	size_t need, ncap;
+
+	if (n > b->max || b->len > b->max - n)
+		return -1;
+	need = b->len + n + 1;
+	if (need > b->cap) {
+		ncap = b->cap ? b->cap : 64;
+		while (ncap < need) {
+			if (ncap > SIZE_MAX / 2)
+				return -1;
+			ncap *= 2;
+		}
+		if (ncap > b->max + 1)
+			ncap = b->max + 1;
+		b->data = xreallocarray(b->data, ncap, 1);
+		b->cap = ncap;
+	}
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int
+mh_buf_puts(struct mh_buf *b, const char *s)
+{
+	return mh_buf_append(b, s, strlen(s));
+}
+
+int
+mh_buf_printf(struct mh_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[512];
+	char *big;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(small))
+		return mh_buf_append(b, small, (size_t)n);
+	if ((size_t)n > b->max)
+		return -1;
+	big = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	r = vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	if (r != n) {
+		free(big);
+		return -1;
+	}
+	r = mh_buf_append(b, big, (size_t)n);
+	free(big);
+	return r;
+}
+
+char *
+mh_buf_steal(struct mh_buf *b, size_t *lenp)
+{
+	char *p;
+
+	if (b->data == NULL)
+		mh_buf_append(b, "", 0);
+	p = b->data;
+	if (lenp)
+		*lenp = b->len;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+const char *
+mh_log_escape(const char *in, size_t len, size_t maxin, char *out,
+    size_t outsz)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (outsz == 0)
+		return out;
+	for (i = 0; i < len && i < maxin; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = (char)c;
+		} else {
+			if (o + 4 >= outsz)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (i < len && o + 3 < outsz) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int64_t
+mh_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t
+mh_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,92 @@
+/*
+ * util.h - small libc-only helpers shared by every mailhold module.
+ *
+ * Bounded string copy and formatting (STYLE G5), a checked integer parser
+ * (never atoi), fatal-on-OOM allocators for small internal objects, a
+ * growable bounded buffer (struct mh_buf, in the spirit of Postfix VSTRING)
+ * and log escaping of untrusted bytes.
+ *
+ * Thread safety: every function here is reentrant; mh_buf objects are owned
+ * by one thread at a time.
+ * Errors: functions that act return 0 / -1; parsers return -1 on bad input
+ * and never call fatal.  x*alloc() call fatal() on OOM (see G7: only for
+ * small internal objects; input-sized allocations are checked first).
+ */
+#ifndef MH_POLICY_UTIL_H
+#define MH_POLICY_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MH_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Copies src into dst (size dsize), always NUL-terminates when dsize > 0.
+ * Returns strlen(src); truncation happened when the result >= dsize. */
+size_t	mh_strlcpy(char *dst, const char *src, size_t dsize);
+
+/* snprintf that returns -1 on error or truncation, else the length. */
+int	mh_snprintf(char *buf, size_t size, const char *fmt, ...)
+	    MH_PRINTF(3, 4);
+int	mh_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+	    MH_PRINTF(3, 0);
+
+/* Parses a whole decimal integer (optional leading '-') in [min, max].
+ * Returns 0 and sets *out, or -1 on syntax error, overflow or range. */
+int	mh_strtonum(const char *s, long long min, long long max,
+	    long long *out);
+/* Same over a counted, not NUL-terminated, string. */
+int	mh_strtonum_n(const char *s, size_t len, long long min, long long max,
+	    long long *out);
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+
+/* ASCII-only, locale-free case-insensitive comparisons (G4). */
+int	mh_strcasecmp(const char *, const char *);
+int	mh_strncasecmp(const char *, const char *, size_t);
+static inline int
+mh_tolower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/*
+ * Growable buffer with a hard cap.  data is always NUL-terminated (the NUL
+ * is not counted in len) so it can be passed to str* functions once the
+ * caller knows it holds no embedded NUL.  A pointer into data is valid only
+ * until the next append.
+ */
+struct mh_buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;	/* hard cap on len; appends past it fail */
+};
+
+void	mh_buf_init(struct mh_buf *, size_t max);
+void	mh_buf_clear(struct mh_buf *);	/* frees; buffer is reusable */
+void	mh_buf_reset(struct mh_buf *);	/* len = 0, keeps memory */
+int	mh_buf_append(struct mh_buf *, const void *, size_t);
+int	mh_buf_puts(struct mh_buf *, const char *);
+int	mh_buf_printf(struct mh_buf *, const char *, ...) MH_PRINTF(2, 3);
+/* Returns data and gives it to the caller (who frees it); buf is reset. */
+char	*mh_buf_steal(struct mh_buf *, size_t *lenp);
+
+/*
+ * Escapes untrusted bytes for a log line: printable ASCII is kept, '"'
+ * and '\\' and everything else become \xNN; the result is cut to about
+ * maxin input bytes with "..." appended.  Returns out.
+ */
+const char *mh_log_escape(const char *in, size_t len, size_t maxin,
+	    char *out, size_t outsz);
+
+/* Wall clock in seconds and a monotonic clock in milliseconds. */
+int64_t	mh_now(void);
+int64_t	mh_mono_ms(void);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * config.h - the daemon's configuration: one validated, immutable struct.
+ *
+ * config_load() reads a YAML file with libyaml and fills struct config from
+ * one declarative table (name, type, default, min, max, reloadable,
+ * offset), as Postfix CONFIG_INT_TABLE and Redis static_configs[] do.
+ * Defaults, validation, "config show" and the documentation all come from
+ * that table.  Unknown keys, wrong types, out-of-range values, bad
+ * durations, sizes, addresses and ports are errors that name
+ * file:line:column and the key path.
+ *
+ * Ownership: config_load() returns a config with one reference; sessions
+ * and requests that must outlive a reload take config_ref() and drop it
+ * with config_unref().  The struct is never modified after load.
+ * Thread: loop thread (loading may run anywhere; it touches no globals).
+ * Errors: config_load() returns NULL and writes a one-line message
+ * "FILE:LINE:COL: key.path: what is wrong" into errbuf.
+ */
+#ifndef MH_PROXY_CONFIG_H
+#define MH_PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_listen_mode {
+	CONFIG_LISTEN_PLAIN = 0,	/* SMTP, trusted_networks only */
+	CONFIG_LISTEN_STARTTLS,		/* reserved for the TLS issue */
+	CONFIG_LISTEN_TLS,		/* reserved for the TLS issue */
+};
+
+struct config_listener {
+	char	*address;	/* numeric IPv4 or IPv6, e.g. "127.0.0.1", "::1" */
+	int	 port;		/* 0 = pick a free port (tests) */
+	int	 mode;		/* enum config_listen_mode */
+};
+
+/* A CIDR network: family AF_INET or AF_INET6, network bytes, prefix. */
+struct config_cidr {
+	int	 family;
+	uint8_t	 addr[16];
+	int	 prefix;
+};
+
+enum config_upstream_tls {
+	CONFIG_TLS_NONE = 0,
+	CONFIG_TLS_STARTTLS,
+	CONFIG_TLS_IMPLICIT,
+};
+
+struct config {
+	int	 refs;
+	char	*path;			/* the file it was loaded from */
+
+	/* server: */
+	char	*hostname;		/* server.hostname, default gethostname() */
+	struct config_listener *listeners;	/* server.listeners */
+	size_t	 nlisteners;
+	struct config_cidr *trusted;	/* server.trusted_networks */
+	size_t	 ntrusted;
+	bool	 received_header;	/* server.received_header */
+	bool	 smtputf8;		/* server.smtputf8: advertise SMTPUTF8 */
+
+	/* limits: (RFC 5321 §4.5.3.1) */
+	size_t	 max_sessions;		/* limits.max_sessions */
+	size_t	 max_sessions_per_ip;	/* limits.max_sessions_per_ip */
+	size_t	 line_max;		/* limits.command_line: octets incl CRLF */
+	size_t	 text_line_max;		/* limits.text_line: octets incl CRLF */
+	size_t	 max_recipients;	/* limits.max_recipients */
+	size_t	 message_size_max;	/* limits.message_size */
+	size_t	 max_junk;		/* limits.max_junk_commands */
+	size_t	 memory_per_message;	/* limits.memory_per_message: spill past it */
+
+	/* timeouts: (seconds; RFC 5321 §4.5.3.2) */
+	int64_t	 timeout_command;	/* timeouts.command */
+	int64_t	 timeout_data;		/* timeouts.data: between DATA blocks */
+	int64_t	 timeout_session;	/* timeouts.session: whole session */
+	int64_t	 timeout_upstream;	/* timeouts.upstream: per relay reply */
+
+	/* queue: */
+	char	*queue_path;		/* queue.path, SQLite file */
+	size_t	 group_commit_max;	/* queue.group_commit_max: reqs per txn */
+
+	/* hold: */
+	int64_t	 hold_default;		/* hold.default, seconds */
+
+	/* upstream: */
+	char	*up_host;		/* upstream.host */
+	int	 up_port;		/* upstream.port */
+	int	 up_tls;		/* upstream.tls: enum config_upstream_tls */
+	bool	 up_verify;		/* upstream.verify */
+	char	*up_ca_file;		/* upstream.ca_file, NULL = system store */
+	char	*up_auth_file;		/* upstream.auth_file, NULL = no AUTH */
+	char	*up_user;		/* from auth_file */
+	char	*up_password;		/* from auth_file; cleansed on free */
+	char	*up_helo;		/* upstream.helo_name, default hostname */
+	size_t	 up_max_connections;	/* upstream.max_connections */
+	size_t	 up_max_per_connection;	/* upstream.messages_per_connection */
+
+	/* retry: */
+	int64_t	 retry_initial;		/* retry.initial */
+	int64_t	 retry_max;		/* retry.max */
+	int64_t	 retry_give_up;		/* retry.give_up: age after which -> failed */
+
+	/* log: */
+	int	 log_level;		/* log.level: enum log_level */
+	bool	 log_syslog;		/* log.target: stderr | syslog */
+};
+
+/* Loads and validates path; NULL and errbuf set on any error. */
+struct config	*config_load(const char *path, char *errbuf, size_t errsz);
+/* A config with every default, as if loaded from an empty file. */
+struct config	*config_default(char *errbuf, size_t errsz);
+struct config	*config_ref(struct config *);
+void		 config_unref(struct config *);	/* NULL is a no-op */
+
+/* Writes every key with its effective value, one "key: value" a line. */
+void		 config_dump(const struct config *, void (*out)(const char *line,
+		    void *arg), void *arg);
+
+/* Pure parsers, exported for tests and for mailholdctl. */
+/* "90s", "5m", "2h", "1d", "0" -> seconds.  0 / -1. */
+int	config_parse_duration(const char *, int64_t *secs);
+/* "512", "10k", "25M", "1G" (binary multiples) -> bytes.  0 / -1. */
+int	config_parse_size(const char *, size_t *bytes);
+/* "10.0.0.0/8", "::1", "2001:db8::/32" -> struct.  0 / -1. */
+int	config_parse_cidr(const char *, struct config_cidr *);
+/* true when the sockaddr's address is inside one of the networks. */
+struct sockaddr;
+bool	config_cidr_match(const struct config_cidr *, size_t n,
+	    const struct sockaddr *);
+
+#endif
