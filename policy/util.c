@@ -121,7 +121,7 @@ xreallocarray(void *old, size_t n, size_t sz)
 
 	if (sz && n > SIZE_MAX / sz)
 		fatalx("xreallocarray overflow %zu*%zu", n, sz);
-	p = realloc(old, n * sz ? n * sz : 1);
+	p = realloc(old, (n * sz) != 0 ? n * sz : 1);
 	if (p == NULL)
 		fatal("xreallocarray %zu*%zu", n, sz);
 	return p;

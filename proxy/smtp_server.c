@@ -1,0 +1,1258 @@
+/*
+ * smtp_server.c - inbound SMTP sessions; see smtp_server.h.
+ *
+ * Shape follows OpenSMTPD smtp_session.c: a state enum with one writer,
+ * a command table of (verb, allowed states, flags, check, proceed), and a
+ * per-message struct smtp_tx.  Framing follows Postfix postscreen: a whole
+ * command must end in CRLF within limits.command_line octets and within
+ * one deadline; partial input never resets the timer.
+ */
+#include "smtp_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "queue.h"
+#include "scheduler.h"
+#include "smtp_parse.h"
+#include "util.h"
+
+enum smtp_state {
+	SMTP_ST_HELO = 0,	/* waiting for EHLO/HELO */
+	SMTP_ST_READY,		/* greeted, no transaction */
+	SMTP_ST_MAIL,		/* MAIL accepted, no RCPT yet */
+	SMTP_ST_RCPT,		/* at least one RCPT accepted */
+	SMTP_ST_DATA,		/* reading the message */
+	SMTP_ST_WAIT_COMMIT,	/* message handed to the queue writer */
+	SMTP_ST_QUIT,		/* flushing the last reply, then free */
+};
+
+#define SMTP_STM(st)	(1u << (st))
+#define SMTP_STM_ANY	(SMTP_STM(SMTP_ST_HELO) | SMTP_STM(SMTP_ST_READY) | \
+			 SMTP_STM(SMTP_ST_MAIL) | SMTP_STM(SMTP_ST_RCPT))
+
+/* command flags (Postfix SMTPD_CMD flags) */
+#define SMTP_CMD_JUNK	0x01	/* counts against limits.max_junk_commands */
+#define SMTP_CMD_LAST	0x02	/* PIPE_LAST: ends an RFC 2920 group */
+
+/* session flags */
+#define SMTP_SF_EHLO		0x01	/* EHLO (not HELO) was used */
+#define SMTP_SF_CLOSING		0x02	/* free from a zero-delay event */
+#define SMTP_SF_DISCARD		0x04	/* discarding an over-long line */
+#define SMTP_SF_SHUTDOWN	0x08	/* 421 after the current message */
+
+#define SMTP_INBUF_MAX	(256 * 1024)	/* read high-watermark */
+
+struct smtp_tx {
+	char		 id[QUEUE_ID_LEN + 1];
+	char		*sender;
+	char		**rcpts;
+	size_t		 nrcpts;
+	size_t		 rcptcap;
+	bool		 smtputf8;
+	int		 body;		/* enum smtp_body */
+	struct smtp_dotreader dr;
+	struct mh_buf	 mem;		/* body while small */
+	int		 spill_fd;	/* body once past memory_per_message */
+	size_t		 len;		/* body octets kept */
+	bool		 too_big;
+	bool		 io_error;
+};
+
+struct smtp_session {
+	uint64_t	 id;
+	struct smtp_server *srv;
+	struct config	*conf;
+	struct bufferevent *bev;
+	struct event	*timer;
+	struct sockaddr_storage ss;
+	char		 addr[INET6_ADDRSTRLEN];
+	enum smtp_state	 state;
+	unsigned	 flags;
+	char		*helo;
+	struct smtp_tx	*tx;
+	size_t		 junk;
+	int64_t		 deadline_ms;	/* of the command or DATA block */
+	int64_t		 session_end_ms;
+};
+
+/* Session table: id = generation << 32 | slot, so a completion that
+ * carries an id finds a freed or reused slot and knows (OpenSMTPD
+ * mta_tree_pop; G3). */
+struct smtp_slot {
+	struct smtp_session *s;
+	uint32_t	 gen;
+	uint32_t	 next_free;
+};
+
+struct smtp_listener {
+	struct evconnlistener *l;
+	struct smtp_server *srv;
+};
+
+struct smtp_server {
+	struct event_base *base;
+	struct config	*conf;
+	struct queue	*queue;
+	struct sched	*sched;
+	struct smtp_listener *ls;
+	size_t		 nls;
+	struct smtp_slot *slots;
+	uint32_t	 nslots;
+	uint32_t	 free_head;	/* UINT32_MAX = none */
+	size_t		 nsessions;
+	bool		 shutting_down;
+	void		(*shutdown_done)(void *);
+	void		*shutdown_arg;
+	struct event	*reaper;	/* frees CLOSING sessions */
+};
+
+struct smtp_cmd_def {
+	enum smtp_verb	 verb;
+	const char	*name;
+	unsigned	 states;	/* SMTP_STM mask where allowed */
+	unsigned	 flags;
+	int		(*check)(struct smtp_session *, const struct smtp_cmd *);
+	void		(*proceed)(struct smtp_session *, const struct smtp_cmd *);
+};
+
+struct smtp_commit_req {
+	struct smtp_server *srv;
+	uint64_t	 sid;
+	char		 id[QUEUE_ID_LEN + 1];
+	int64_t		 release_at;
+	size_t		 size;
+	size_t		 nrcpts;
+	char		*sender;
+};
+
+static void	smtp_read_cb(struct bufferevent *, void *);
+static void	smtp_write_cb(struct bufferevent *, void *);
+static void	smtp_event_cb(struct bufferevent *, short, void *);
+static void	smtp_timer_cb(evutil_socket_t, short, void *);
+static void	smtp_process(struct smtp_session *);
+static void	smtp_free(struct smtp_session *, const char *reason);
+static void	smtp_reply(struct smtp_session *, const char *fmt, ...)
+		    MH_PRINTF(2, 3);
+static void	smtp_tx_free(struct smtp_tx *);
+static void	smtp_arm_timer(struct smtp_session *, int64_t secs);
+
+static const char *
+smtp_strstate(enum smtp_state st)
+{
+	switch (st) {
+	case SMTP_ST_HELO:		return "HELO";
+	case SMTP_ST_READY:		return "READY";
+	case SMTP_ST_MAIL:		return "MAIL";
+	case SMTP_ST_RCPT:		return "RCPT";
+	case SMTP_ST_DATA:		return "DATA";
+	case SMTP_ST_WAIT_COMMIT:	return "WAIT_COMMIT";
+	case SMTP_ST_QUIT:		return "QUIT";
+	}
+	return "?";
+}
+
+static void
+smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	log_debug("session=%016llx event=state old=%s new=%s",
+	    (unsigned long long)s->id, smtp_strstate(s->state),
+	    smtp_strstate(st));
+	s->state = st;
+}
+
+/* ------------------------------------------------------------------ */
+/* session table */
+
+static struct smtp_session *
+smtp_session_lookup(struct smtp_server *srv, uint64_t id)
+{
+	uint32_t slot = (uint32_t)(id & 0xffffffffu);
+	uint32_t gen = (uint32_t)(id >> 32);
+
+	if (slot >= srv->nslots || srv->slots[slot].gen != gen)
+		return NULL;
+	return srv->slots[slot].s;
+}
+
+static uint64_t
+smtp_session_register(struct smtp_server *srv, struct smtp_session *s)
+{
+	uint32_t slot, i, ncap;
+
+	if (srv->free_head == UINT32_MAX) {
+		ncap = srv->nslots ? srv->nslots * 2 : 64;
+		srv->slots = xreallocarray(srv->slots, ncap,
+		    sizeof(*srv->slots));
+		for (i = srv->nslots; i < ncap; i++) {
+			srv->slots[i].s = NULL;
+			srv->slots[i].gen = 1;
+			srv->slots[i].next_free = i + 1 < ncap ? i + 1 :
+			    UINT32_MAX;
+		}
+		srv->free_head = srv->nslots;
+		srv->nslots = ncap;
+	}
+	slot = srv->free_head;
+	srv->free_head = srv->slots[slot].next_free;
+	srv->slots[slot].s = s;
+	srv->nsessions++;
+	return ((uint64_t)srv->slots[slot].gen << 32) | slot;
+}
+
+static void
+smtp_session_unregister(struct smtp_server *srv, uint64_t id)
+{
+	uint32_t slot = (uint32_t)(id & 0xffffffffu);
+
+	if (smtp_session_lookup(srv, id) == NULL) {
+		MH_BUG("unregister of unknown session");
+		return;
+	}
+	srv->slots[slot].s = NULL;
+	srv->slots[slot].gen++;
+	srv->slots[slot].next_free = srv->free_head;
+	srv->free_head = slot;
+	srv->nsessions--;
+}
+
+static size_t
+smtp_sessions_from(struct smtp_server *srv, const struct sockaddr_storage *ss)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < srv->nslots; i++) {
+		struct smtp_session *o = srv->slots[i].s;
+		if (o == NULL || o->ss.ss_family != ss->ss_family)
+			continue;
+		if (ss->ss_family == AF_INET &&
+		    memcmp(&((const struct sockaddr_in *)&o->ss)->sin_addr,
+		    &((const struct sockaddr_in *)ss)->sin_addr, 4) == 0)
+			n++;
+		else if (ss->ss_family == AF_INET6 &&
+		    memcmp(&((const struct sockaddr_in6 *)&o->ss)->sin6_addr,
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* replies and logging */
+
+static void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = mh_vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		MH_BUG("reply too long");
+		n = mh_snprintf(line, sizeof(line) - 2,
+		    "451 4.3.0 Local error");
+	}
+	if (line[0] == '4' || line[0] == '5')
+		log_info("session=%016llx event=reply state=%s reply=\"%s\"",
+		    (unsigned long long)s->id, smtp_strstate(s->state), line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	bufferevent_write(s->bev, line, (size_t)n);
+}
+
+/* Sends a final reply, then closes once the output is flushed. */
+static void
+smtp_close_with(struct smtp_session *s, const char *reply)
+{
+	smtp_reply(s, "%s", reply);
+	smtp_enter_state(s, SMTP_ST_QUIT);
+	bufferevent_disable(s->bev, EV_READ);
+	if (s->timer)
+		evtimer_del(s->timer);
+	/* Bound the flush: a peer that never reads must not pin us. */
+	smtp_arm_timer(s, 30);
+}
+
+static void
+smtp_junk(struct smtp_session *s)
+{
+	if (++s->junk > s->conf->max_junk) {
+		log_info("session=%016llx event=disconnect reason=junk",
+		    (unsigned long long)s->id);
+		smtp_close_with(s, "421 4.7.0 Too many errors, closing");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* timers */
+
+static void
+smtp_arm_timer(struct smtp_session *s, int64_t secs)
+{
+	int64_t now = mh_mono_ms(), until = now + secs * 1000, left;
+	struct timeval tv;
+
+	if (s->state != SMTP_ST_QUIT && until > s->session_end_ms)
+		until = s->session_end_ms;
+	s->deadline_ms = until;
+	left = until > now ? until - now : 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+	evtimer_add(s->timer, &tv);
+}
+
+static void
+smtp_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->state == SMTP_ST_QUIT) {
+		smtp_free(s, "flush timeout");
+		return;
+	}
+	if (s->state == SMTP_ST_WAIT_COMMIT) {
+		/* The writer thread answers; never drop a message whose
+		 * commit may still succeed.  Look again later. */
+		smtp_arm_timer(s, 5);
+		return;
+	}
+	log_info("session=%016llx event=timeout state=%s",
+	    (unsigned long long)s->id, smtp_strstate(s->state));
+	smtp_close_with(s, "421 4.4.2 Timeout, closing connection");
+}
+
+/* ------------------------------------------------------------------ */
+/* transactions */
+
+static void
+smtp_tx_free(struct smtp_tx *tx)
+{
+	size_t i;
+
+	if (tx == NULL)
+		return;
+	free(tx->sender);
+	for (i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	mh_buf_clear(&tx->mem);
+	if (tx->spill_fd >= 0)
+		close(tx->spill_fd);
+	free(tx);
+}
+
+static void
+smtp_tx_rollback(struct smtp_session *s)
+{
+	smtp_tx_free(s->tx);
+	s->tx = NULL;
+}
+
+static int
+smtp_tx_spill_open(struct smtp_session *s)
+{
+	char dir[4096];
+	int fd;
+
+	if (mh_strlcpy(dir, s->conf->queue_path, sizeof(dir)) >= sizeof(dir))
+		return -1;
+	/* dirname() may modify its argument: dir is our copy. */
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char tmpl[4096 + 32];
+		if (mh_snprintf(tmpl, sizeof(tmpl), "%s/.spill-XXXXXX",
+		    dir) < 0)
+			return -1;
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(tmpl);
+	}
+	return fd;
+}
+
+/* Appends message octets, spilling to a temporary file past the memory
+ * threshold so a session never holds a large message in memory. */
+static void
+smtp_tx_append(struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtp_tx *tx = s->tx;
+	ssize_t w;
+
+	if (n == 0 || tx->too_big || tx->io_error)
+		return;
+	if (tx->len > s->conf->message_size_max - n ||
+	    n > s->conf->message_size_max) {
+		tx->too_big = true;
+		return;
+	}
+	if (tx->spill_fd < 0 && tx->mem.len + n > s->conf->memory_per_message) {
+		if ((tx->spill_fd = smtp_tx_spill_open(s)) < 0) {
+			log_warn("session=%016llx event=spill_error",
+			    (unsigned long long)s->id);
+			tx->io_error = true;
+			return;
+		}
+		/* XXX blocking write on the loop thread; it goes to the page
+		 * cache, never fsync'd (SQLite owns durability). */
+		if (tx->mem.len && write(tx->spill_fd, tx->mem.data,
+		    tx->mem.len) != (ssize_t)tx->mem.len) {
+			tx->io_error = true;
+			return;
+		}
+		mh_buf_clear(&tx->mem);
+	}
+	if (tx->spill_fd >= 0) {
+		while (n > 0) {
+			w = write(tx->spill_fd, p, n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				log_warn("session=%016llx event=spill_error",
+				    (unsigned long long)s->id);
+				tx->io_error = true;
+				return;
+			}
+			p += w;
+			n -= (size_t)w;
+			tx->len += (size_t)w;
+		}
+		return;
+	}
+	if (mh_buf_append(&tx->mem, p, n) == -1) {
+		tx->too_big = true;
+		return;
+	}
+	tx->len += n;
+}
+
+static void
+smtp_tx_received(struct smtp_session *s)
+{
+	char date[64], line[1024];
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* RFC 5321 §4.4; no "for <rcpt>": it would reveal Bcc recipients. */
+	n = mh_snprintf(line, sizeof(line),
+	    "Received: from %s (%s%s%s)\r\n"
+	    "\tby %s (mailhold) with %s id %s;\r\n\t%s\r\n",
+	    s->helo ? s->helo : "unknown",
+	    s->ss.ss_family == AF_INET6 ? "[IPv6:" : "[", s->addr, "]",
+	    s->conf->hostname,
+	    s->tx->smtputf8 ? "UTF8SMTP" :
+	    (s->flags & SMTP_SF_EHLO) ? "ESMTP" : "SMTP", s->tx->id, date);
+	if (n > 0)
+		smtp_tx_append(s, line, (size_t)n);
+}
+
+/* ------------------------------------------------------------------ */
+/* commands */
+
+static int
+smtp_check_helo(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	size_t i;
+
+	if (c->argslen == 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    c->verb == SMTP_VERB_EHLO ? "EHLO" : "HELO");
+		return -1;
+	}
+	/* A domain or address literal; we keep it only for the trace
+	 * header, so accept any printable ASCII without spaces. */
+	for (i = 0; i < c->argslen; i++) {
+		unsigned char ch = (unsigned char)c->args[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '(' || ch == ')') {
+			smtp_reply(s, "501 5.5.4 Invalid domain name");
+			return -1;
+		}
+	}
+	if (c->argslen > 255) {
+		smtp_reply(s, "501 5.5.4 Domain name too long");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	free(s->helo);
+	s->helo = xstrndup(c->args, c->argslen);
+	smtp_tx_rollback(s);
+	if (c->verb == SMTP_VERB_HELO) {
+		s->flags &= ~SMTP_SF_EHLO;
+		smtp_reply(s, "250 %s", s->conf->hostname);
+	} else {
+		s->flags |= SMTP_SF_EHLO;
+		smtp_reply(s, "250-%s", s->conf->hostname);
+		smtp_reply(s, "250-PIPELINING");
+		smtp_reply(s, "250-SIZE %zu", s->conf->message_size_max);
+		smtp_reply(s, "250-8BITMIME");
+		if (s->conf->smtputf8)
+			smtp_reply(s, "250-SMTPUTF8");
+		smtp_reply(s, "250 ENHANCEDSTATUSCODES");
+	}
+	smtp_enter_state(s, SMTP_ST_READY);
+}
+
+static int
+smtp_check_mail(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	return 0;
+}
+
+static void
+smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	struct smtp_mail_args ma;
+	const char *why, *ecode;
+	struct smtp_tx *tx;
+	int code;
+
+	why = smtp_parse_mail(c->args, c->argslen, s->conf->smtputf8, &ma,
+	    &code, &ecode);
+	if (why != NULL) {
+		smtp_reply(s, "%d %s %s", code, ecode, why);
+		smtp_junk(s);
+		return;
+	}
+	if (ma.has_size && ma.size > s->conf->message_size_max) {
+		smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit "
+		    "of %zu octets", s->conf->message_size_max);
+		return;
+	}
+	tx = xcalloc(1, sizeof(*tx));
+	tx->spill_fd = -1;
+	tx->sender = xstrdup(ma.path.addr);
+	tx->smtputf8 = ma.smtputf8;
+	tx->body = ma.body;
+	mh_buf_init(&tx->mem, s->conf->memory_per_message);
+	s->tx = tx;
+	smtp_reply(s, "250 2.1.0 Ok");
+	smtp_enter_state(s, SMTP_ST_MAIL);
+}
+
+static int
+smtp_check_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	return 0;
+}
+
+static void
+smtp_proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	struct smtp_rcpt_args ra;
+	struct smtp_tx *tx = s->tx;
+	const char *why, *ecode;
+	int code;
+
+	/* RFC 5321 §4.5.3.1.10: a temporary reply; the client sends the
+	 * rest in another transaction.  Not junk: a big list is legitimate. */
+	if (tx->nrcpts >= s->conf->max_recipients) {
+		smtp_reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	why = smtp_parse_rcpt(c->args, c->argslen, tx->smtputf8, &ra, &code,
+	    &ecode);
+	if (why != NULL) {
+		smtp_reply(s, "%d %s %s", code, ecode, why);
+		smtp_junk(s);
+		return;
+	}
+	if (tx->nrcpts == tx->rcptcap) {
+		tx->rcptcap = tx->rcptcap ? tx->rcptcap * 2 : 4;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcptcap,
+		    sizeof(*tx->rcpts));
+	}
+	tx->rcpts[tx->nrcpts++] = xstrdup(ra.path.addr);
+	smtp_reply(s, "250 2.1.5 Ok");
+	smtp_enter_state(s, SMTP_ST_RCPT);
+}
+
+static int
+smtp_check_noargs(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	if (c->argslen != 0) {
+		smtp_reply(s, "501 5.5.4 Syntax error, no parameters allowed");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+smtp_proceed_data(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	struct smtp_tx *tx = s->tx;
+
+	queue_id_new(tx->id);
+	smtp_dot_init(&tx->dr, s->conf->text_line_max);
+	if (s->conf->received_header)
+		smtp_tx_received(s);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtp_enter_state(s, SMTP_ST_DATA);
+	smtp_arm_timer(s, s->conf->timeout_data);
+}
+
+static void
+smtp_proceed_rset(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	smtp_tx_rollback(s);
+	if (s->state != SMTP_ST_HELO)
+		smtp_enter_state(s, SMTP_ST_READY);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_proceed_noop(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_proceed_quit(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	smtp_close_with(s, "221 2.0.0 Bye");
+}
+
+static void
+smtp_proceed_vrfy(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	/* RFC 5321 §3.5.3: we neither verify nor refuse. */
+	smtp_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+}
+
+static void
+smtp_proceed_help(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
+	    "NOOP QUIT VRFY HELP");
+}
+
+static void
+smtp_proceed_unsupported(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	smtp_reply(s, "502 5.5.1 Command not implemented");
+	smtp_junk(s);
+}
+
+static const struct smtp_cmd_def smtp_cmds[] = {
+	{ SMTP_VERB_EHLO, "EHLO", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    smtp_check_helo, smtp_proceed_helo },
+	{ SMTP_VERB_HELO, "HELO", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    smtp_check_helo, smtp_proceed_helo },
+	{ SMTP_VERB_MAIL, "MAIL", SMTP_STM(SMTP_ST_READY), 0,
+	    smtp_check_mail, smtp_proceed_mail },
+	{ SMTP_VERB_RCPT, "RCPT",
+	    SMTP_STM(SMTP_ST_MAIL) | SMTP_STM(SMTP_ST_RCPT), 0,
+	    smtp_check_rcpt, smtp_proceed_rcpt },
+	{ SMTP_VERB_DATA, "DATA", SMTP_STM(SMTP_ST_RCPT), SMTP_CMD_LAST,
+	    smtp_check_noargs, smtp_proceed_data },
+	{ SMTP_VERB_RSET, "RSET", SMTP_STM_ANY, 0,
+	    smtp_check_noargs, smtp_proceed_rset },
+	{ SMTP_VERB_NOOP, "NOOP", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    NULL, smtp_proceed_noop },
+	{ SMTP_VERB_QUIT, "QUIT", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    NULL, smtp_proceed_quit },
+	{ SMTP_VERB_VRFY, "VRFY", SMTP_STM_ANY, SMTP_CMD_LAST | SMTP_CMD_JUNK,
+	    NULL, smtp_proceed_vrfy },
+	{ SMTP_VERB_HELP, "HELP", SMTP_STM_ANY, SMTP_CMD_LAST | SMTP_CMD_JUNK,
+	    NULL, smtp_proceed_help },
+	{ SMTP_VERB_EXPN, "EXPN", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    NULL, smtp_proceed_unsupported },
+	{ SMTP_VERB_STARTTLS, "STARTTLS", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    NULL, smtp_proceed_unsupported },
+	{ SMTP_VERB_AUTH, "AUTH", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    NULL, smtp_proceed_unsupported },
+	/* CHUNKING is not advertised: BDAT would bypass the end-of-data
+	 * scrutiny of smtp_dot_feed(). */
+	{ SMTP_VERB_BDAT, "BDAT", SMTP_STM_ANY, SMTP_CMD_LAST,
+	    NULL, smtp_proceed_unsupported },
+};
+
+static void
+smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+	const struct smtp_cmd_def *d = NULL;
+	struct smtp_cmd c;
+	char esc[128];
+	const char *why;
+	size_t i;
+
+	if ((why = smtp_parse_cmd(line, len, &c)) != NULL) {
+		smtp_reply(s, "500 5.5.2 %s", why);
+		smtp_junk(s);
+		return;
+	}
+	for (i = 0; i < sizeof(smtp_cmds) / sizeof(smtp_cmds[0]); i++)
+		if (smtp_cmds[i].verb == c.verb) {
+			d = &smtp_cmds[i];
+			break;
+		}
+	if (d == NULL) {
+		log_info("session=%016llx event=unknown_command line=\"%s\"",
+		    (unsigned long long)s->id,
+		    mh_log_escape(line, len, 40, esc, sizeof(esc)));
+		smtp_reply(s, "500 5.5.1 Command unrecognized");
+		smtp_junk(s);
+		return;
+	}
+	log_debug("session=%016llx event=command cmd=%s", (unsigned long long)
+	    s->id, d->name);
+	if ((d->states & SMTP_STM(s->state)) == 0) {
+		if (s->state == SMTP_ST_HELO)
+			smtp_reply(s, "503 5.5.1 Send EHLO/HELO first");
+		else if (c.verb == SMTP_VERB_MAIL)
+			smtp_reply(s, "503 5.5.1 Nested MAIL command");
+		else if (c.verb == SMTP_VERB_DATA && s->state == SMTP_ST_MAIL)
+			smtp_reply(s, "503 5.5.1 No valid recipients");
+		else
+			smtp_reply(s, "503 5.5.1 Bad sequence of commands");
+		smtp_junk(s);
+		return;
+	}
+	if (d->check && d->check(s, &c) == -1) {
+		smtp_junk(s);
+		return;
+	}
+	d->proceed(s, &c);
+	if ((d->flags & SMTP_CMD_JUNK) && s->state != SMTP_ST_QUIT)
+		smtp_junk(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* end of message and commit */
+
+static void
+smtp_commit_done(int result, void *arg)
+{
+	struct smtp_commit_req *r = arg;
+	struct smtp_session *s;
+
+	s = smtp_session_lookup(r->srv, r->sid);
+	if (result == 0) {
+		log_info("id=%s event=received from=<%s> nrcpt=%zu size=%zu "
+		    "session=%016llx", r->id, r->sender, r->nrcpts, r->size,
+		    (unsigned long long)r->sid);
+		log_info("id=%s event=held until=%lld", r->id,
+		    (long long)r->release_at);
+		if (r->srv->sched)
+			sched_kick(r->srv->sched, r->release_at);
+	}
+	if (s == NULL || s->state != SMTP_ST_WAIT_COMMIT) {
+		/* Client went away: the message (if committed) stays queued
+		 * and will be sent; the client may resend (at-least-once). */
+		log_info("id=%s event=commit_orphan result=%d", r->id,
+		    result);
+		goto done;
+	}
+	if (result == 0)
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", r->id);
+	else
+		smtp_reply(s, "451 4.3.0 Queue write failed, try again later");
+	smtp_enter_state(s, SMTP_ST_READY);
+	if (s->flags & SMTP_SF_SHUTDOWN) {
+		smtp_close_with(s, "421 4.3.2 Service shutting down");
+		goto done;
+	}
+	bufferevent_enable(s->bev, EV_READ);
+	smtp_arm_timer(s, s->conf->timeout_command);
+	/* Pipelined commands may already be buffered (RFC 2920). */
+	smtp_process(s);	/* may free s */
+done:
+	free(r->sender);
+	free(r);
+}
+
+static void
+smtp_data_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct queue_msg_new *m;
+	struct smtp_commit_req *r;
+	const char *reply = NULL;
+	int64_t now;
+
+	if (tx->dr.flags & SMTP_DOT_BARE_NL)
+		reply = "550 5.5.0 Message contains bare CR or LF "
+		    "(lines must end in CRLF)";
+	else if (tx->dr.flags & SMTP_DOT_NUL)
+		reply = "550 5.6.0 Message contains NUL characters";
+	else if (tx->too_big)
+		reply = "552 5.3.4 Message size exceeds fixed limit";
+	else if (tx->dr.flags & SMTP_DOT_LONG_LINE)
+		reply = "550 5.6.0 Message contains a line longer than "
+		    "allowed (RFC 5321 4.5.3.1.6)";
+	else if (tx->io_error)
+		reply = "451 4.3.0 Local error while storing the message";
+	if (reply) {
+		log_info("id=%s event=rejected session=%016llx reply=\"%s\"",
+		    tx->id, (unsigned long long)s->id, reply);
+		smtp_tx_rollback(s);
+		smtp_enter_state(s, SMTP_ST_READY);
+		if (s->flags & SMTP_SF_SHUTDOWN) {
+			smtp_close_with(s, reply);
+			return;
+		}
+		smtp_reply(s, "%s", reply);
+		smtp_arm_timer(s, s->conf->timeout_command);
+		return;
+	}
+
+	now = mh_now();
+	m = xcalloc(1, sizeof(*m));
+	mh_strlcpy(m->id, tx->id, sizeof(m->id));
+	m->sender = tx->sender;
+	tx->sender = NULL;
+	m->rcpts = tx->rcpts;
+	m->nrcpts = tx->nrcpts;
+	tx->rcpts = NULL;
+	tx->nrcpts = 0;
+	m->client_addr = xstrdup(s->addr);
+	m->helo = xstrdup(s->helo ? s->helo : "");
+	m->flags = (tx->body == SMTP_BODY_8BITMIME ? QUEUE_F_8BITMIME : 0) |
+	    (tx->smtputf8 ? QUEUE_F_SMTPUTF8 : 0);
+	m->received_at = now;
+	m->release_at = now + s->conf->hold_default;
+	m->state = QUEUE_HELD;
+	m->body_len = tx->len;
+	m->body_fd = tx->spill_fd;
+	tx->spill_fd = -1;
+	if (m->body_fd < 0)
+		m->body = mh_buf_steal(&tx->mem, NULL);
+
+	r = xcalloc(1, sizeof(*r));
+	r->srv = s->srv;
+	r->sid = s->id;
+	mh_strlcpy(r->id, m->id, sizeof(r->id));
+	r->release_at = m->release_at;
+	r->size = m->body_len;
+	r->nrcpts = m->nrcpts;
+	r->sender = xstrdup(m->sender);
+
+	smtp_tx_rollback(s);
+	smtp_enter_state(s, SMTP_ST_WAIT_COMMIT);
+	bufferevent_disable(s->bev, EV_READ);
+	if (queue_submit(s->srv->queue, m, smtp_commit_done, r) == -1) {
+		smtp_enter_state(s, SMTP_ST_READY);
+		bufferevent_enable(s->bev, EV_READ);
+		smtp_reply(s, "451 4.3.0 Queue unavailable, try again later");
+		free(r->sender);
+		free(r);
+		return;
+	}
+	smtp_arm_timer(s, 60);
+}
+
+/* Feeds buffered DATA octets to the dot reader.  Returns true when the
+ * end of data was reached. */
+static bool
+smtp_data_read(struct smtp_session *s, struct evbuffer *in)
+{
+	struct smtp_tx *tx = s->tx;
+	struct evbuffer_iovec v;
+	char out[4096];
+	size_t chunk, outlen, used;
+	enum smtp_dot_status st;
+
+	while (evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		chunk = v.iov_len < sizeof(out) ? v.iov_len : sizeof(out);
+		st = smtp_dot_feed(&tx->dr, v.iov_base, chunk, out, &outlen,
+		    &used);
+		smtp_tx_append(s, out, outlen);
+		evbuffer_drain(in, used);
+		if (st == SMTP_DOT_END)
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* input */
+
+static void
+smtp_process(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr eol;
+	size_t len, eollen, linelen;
+	char *line;
+
+	while (!(s->flags & SMTP_SF_CLOSING) && s->state != SMTP_ST_QUIT &&
+	    s->state != SMTP_ST_WAIT_COMMIT) {
+		if (s->state == SMTP_ST_DATA) {
+			if (!smtp_data_read(s, in))
+				return;
+			smtp_data_end(s);
+			continue;
+		}
+		len = evbuffer_get_length(in);
+		if (len == 0)
+			return;
+		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_LF);
+		if (eol.pos < 0) {
+			if (len >= s->conf->line_max) {
+				/* Discard and stay in sync: answer when the
+				 * line finally ends (G4). */
+				evbuffer_drain(in, len);
+				s->flags |= SMTP_SF_DISCARD;
+			}
+			return;
+		}
+		linelen = (size_t)eol.pos + 1;	/* with LF */
+		if (s->flags & SMTP_SF_DISCARD) {
+			evbuffer_drain(in, linelen);
+			s->flags &= ~SMTP_SF_DISCARD;
+			smtp_reply(s, "500 5.5.2 Line too long");
+			smtp_junk(s);
+			continue;
+		}
+		if (linelen > s->conf->line_max) {
+			evbuffer_drain(in, linelen);
+			smtp_reply(s, "500 5.5.2 Line too long");
+			smtp_junk(s);
+			continue;
+		}
+		line = (char *)evbuffer_pullup(in, (ev_ssize_t)linelen);
+		if (line == NULL) {
+			smtp_free(s, "pullup");
+			return;
+		}
+		if (linelen < 2 || line[linelen - 2] != '\r') {
+			evbuffer_drain(in, linelen);
+			smtp_reply(s, "500 5.5.2 Bare LF: commands must end "
+			    "in CRLF");
+			smtp_junk(s);
+			continue;
+		}
+		if (memchr(line, '\0', linelen - 2) != NULL) {
+			evbuffer_drain(in, linelen);
+			smtp_reply(s, "500 5.5.2 NUL character in command");
+			smtp_junk(s);
+			continue;
+		}
+		if (memchr(line, '\r', linelen - 2) != NULL) {
+			evbuffer_drain(in, linelen);
+			smtp_reply(s, "500 5.5.2 Bare CR in command");
+			smtp_junk(s);
+			continue;
+		}
+		/* line stays valid until the drain below. */
+		smtp_dispatch(s, line, linelen - 2);
+		evbuffer_drain(in, linelen);
+		if (s->state != SMTP_ST_DATA && s->state != SMTP_ST_QUIT &&
+		    s->state != SMTP_ST_WAIT_COMMIT)
+			smtp_arm_timer(s, s->conf->timeout_command);
+	}
+}
+
+static void
+smtp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->state == SMTP_ST_DATA)	/* a block arrived: RFC 5321 4.5.3.2.5 */
+		smtp_arm_timer(s, s->conf->timeout_data);
+	smtp_process(s);
+}
+
+static void
+smtp_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->state == SMTP_ST_QUIT)
+		smtp_free(s, "quit");
+}
+
+static void
+smtp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (what & BEV_EVENT_EOF)
+		smtp_free(s, "disconnect");
+	else if (what & BEV_EVENT_ERROR)
+		smtp_free(s, "io error");
+}
+
+/* ------------------------------------------------------------------ */
+/* life cycle */
+
+static void
+smtp_reaper_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_server *srv = arg;
+
+	if (srv->shutting_down && srv->nsessions == 0 && srv->shutdown_done) {
+		void (*done)(void *) = srv->shutdown_done;
+		srv->shutdown_done = NULL;
+		done(srv->shutdown_arg);
+	}
+}
+
+/* The single teardown path (G7).  The caller returns right after. */
+static void
+smtp_free(struct smtp_session *s, const char *reason)
+{
+	struct smtp_server *srv = s->srv;
+
+	log_info("session=%016llx event=close addr=%s reason=\"%s\"",
+	    (unsigned long long)s->id, s->addr, reason);
+	smtp_session_unregister(srv, s->id);
+	smtp_tx_free(s->tx);
+	if (s->timer)
+		event_free(s->timer);
+	bufferevent_free(s->bev);	/* closes the socket */
+	free(s->helo);
+	config_unref(s->conf);
+	free(s);
+	if (srv->shutting_down && srv->nsessions == 0)
+		event_active(srv->reaper, EV_TIMEOUT, 0);
+}
+
+static void
+smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct smtp_listener *lis = arg;
+	struct smtp_server *srv = lis->srv;
+	struct smtp_session *s;
+	struct config *conf = srv->conf;
+	const char *refuse = NULL;
+
+	s = xcalloc(1, sizeof(*s));
+	s->srv = srv;
+	s->conf = config_ref(conf);
+	if ((size_t)salen > sizeof(s->ss))
+		salen = sizeof(s->ss);
+	memcpy(&s->ss, sa, (size_t)salen);
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
+		    s->addr, sizeof(s->addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
+		    s->addr, sizeof(s->addr));
+	else
+		mh_strlcpy(s->addr, "unknown", sizeof(s->addr));
+
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		log_warnx("event=accept_error addr=%s", s->addr);
+		evutil_closesocket(fd);
+		config_unref(s->conf);
+		free(s);
+		return;
+	}
+	s->timer = evtimer_new(srv->base, smtp_timer_cb, s);
+	s->id = smtp_session_register(srv, s);
+	s->session_end_ms = mh_mono_ms() + conf->timeout_session * 1000;
+	bufferevent_setcb(s->bev, smtp_read_cb, smtp_write_cb, smtp_event_cb,
+	    s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INBUF_MAX);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_info("session=%016llx event=connect addr=%s",
+	    (unsigned long long)s->id, s->addr);
+
+	if (srv->shutting_down)
+		refuse = "421 4.3.2 Service shutting down";
+	else if (!config_cidr_match(conf->trusted, conf->ntrusted, sa))
+		/* Until SMTP AUTH exists, only trusted networks may submit:
+		 * never an open relay. */
+		refuse = "554 5.7.1 Access denied: client not in "
+		    "trusted_networks";
+	else if (srv->nsessions > conf->max_sessions)
+		refuse = "421 4.7.0 Too many connections, try again later";
+	else if (smtp_sessions_from(srv, &s->ss) > conf->max_sessions_per_ip)
+		refuse = "421 4.7.0 Too many connections from your address";
+	if (refuse) {
+		smtp_close_with(s, refuse);
+		return;
+	}
+	smtp_reply(s, "220 %s ESMTP mailhold", conf->hostname);
+	smtp_enter_state(s, SMTP_ST_HELO);
+	smtp_arm_timer(s, conf->timeout_command);
+}
+
+static void
+smtp_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	/* EMFILE and friends: log and keep the listener (it retries). */
+	log_warn("event=accept_error");
+}
+
+struct smtp_server *
+smtp_server_new(struct event_base *base, struct config *conf,
+    struct queue *q, struct sched *sched)
+{
+	struct smtp_server *srv;
+
+	srv = xcalloc(1, sizeof(*srv));
+	srv->base = base;
+	srv->conf = config_ref(conf);
+	srv->queue = q;
+	srv->sched = sched;
+	srv->free_head = UINT32_MAX;
+	srv->reaper = event_new(base, -1, 0, smtp_reaper_cb, srv);
+	return srv;
+}
+
+int
+smtp_server_listen(struct smtp_server *srv)
+{
+	const struct config *conf = srv->conf;
+	size_t i;
+
+	srv->ls = xcalloc(conf->nlisteners, sizeof(*srv->ls));
+	for (i = 0; i < conf->nlisteners; i++) {
+		const struct config_listener *cl = &conf->listeners[i];
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char buf[INET6_ADDRSTRLEN];
+		int port = 0;
+
+		memset(&ss, 0, sizeof(ss));
+		if (inet_pton(AF_INET, cl->address,
+		    &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+			ss.ss_family = AF_INET;
+			((struct sockaddr_in *)&ss)->sin_port =
+			    htons((uint16_t)cl->port);
+			sl = sizeof(struct sockaddr_in);
+		} else if (inet_pton(AF_INET6, cl->address,
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+			ss.ss_family = AF_INET6;
+			((struct sockaddr_in6 *)&ss)->sin6_port =
+			    htons((uint16_t)cl->port);
+			sl = sizeof(struct sockaddr_in6);
+		} else {
+			log_warnx("event=listen_error address=%s reason=\"bad "
+			    "address\"", cl->address);
+			return -1;
+		}
+		srv->ls[i].srv = srv;
+		srv->ls[i].l = evconnlistener_new_bind(srv->base,
+		    smtp_accept_cb, &srv->ls[i], LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
+		    (struct sockaddr *)&ss, (int)sl);
+		if (srv->ls[i].l == NULL) {
+			log_warn("event=listen_error address=%s port=%d",
+			    cl->address, cl->port);
+			return -1;
+		}
+		srv->nls++;
+		evconnlistener_set_error_cb(srv->ls[i].l,
+		    smtp_accept_error_cb);
+		sl = sizeof(ss);
+		if (getsockname(evconnlistener_get_fd(srv->ls[i].l),
+		    (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET) {
+				port = ntohs(((struct sockaddr_in *)&ss)->
+				    sin_port);
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)
+				    ->sin_addr, buf, sizeof(buf));
+			} else {
+				port = ntohs(((struct sockaddr_in6 *)&ss)->
+				    sin6_port);
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
+				    &ss)->sin6_addr, buf, sizeof(buf));
+			}
+			log_info("event=listening address=%s port=%d mode=plain",
+			    buf, port);
+		}
+	}
+	return 0;
+}
+
+void
+smtp_server_set_config(struct smtp_server *srv, struct config *conf)
+{
+	struct config *old = srv->conf;
+
+	srv->conf = config_ref(conf);
+	config_unref(old);
+}
+
+size_t
+smtp_server_nsessions(const struct smtp_server *srv)
+{
+	return srv->nsessions;
+}
+
+void
+smtp_server_shutdown(struct smtp_server *srv, void (*done)(void *),
+    void *arg)
+{
+	uint32_t i;
+
+	srv->shutting_down = true;
+	srv->shutdown_done = done;
+	srv->shutdown_arg = arg;
+	for (i = 0; i < srv->nls; i++) {
+		evconnlistener_free(srv->ls[i].l);
+		srv->ls[i].l = NULL;
+	}
+	srv->nls = 0;
+	for (i = 0; i < srv->nslots; i++) {
+		struct smtp_session *s = srv->slots[i].s;
+		if (s == NULL || s->state == SMTP_ST_QUIT)
+			continue;
+		if (s->state == SMTP_ST_DATA ||
+		    s->state == SMTP_ST_WAIT_COMMIT) {
+			/* Let the message finish; 421 right after it. */
+			s->flags |= SMTP_SF_SHUTDOWN;
+			continue;
+		}
+		smtp_close_with(s, "421 4.3.2 Service shutting down");
+	}
+	if (srv->nsessions == 0)
+		event_active(srv->reaper, EV_TIMEOUT, 0);
+}
+
+void
+smtp_server_free(struct smtp_server *srv)
+{
+	uint32_t i;
+
+	if (srv == NULL)
+		return;
+	for (i = 0; i < srv->nls; i++)
+		if (srv->ls[i].l)
+			evconnlistener_free(srv->ls[i].l);
+	for (i = 0; i < srv->nslots; i++)
+		if (srv->slots[i].s)
+			smtp_free(srv->slots[i].s, "server shutdown");
+	free(srv->ls);
+	free(srv->slots);
+	event_free(srv->reaper);
+	config_unref(srv->conf);
+	free(srv);
+}

@@ -1,0 +1,227 @@
+/*
+ * scheduler.c - one timer at the earliest due time; see scheduler.h.
+ */
+#include "scheduler.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+
+#define SCHED_BATCH	64	/* ids listed per look */
+
+struct sched_pending {
+	struct sched	*sc;
+	char		 id[QUEUE_ID_LEN + 1];
+	struct sched_pending *next, *prev;
+};
+
+struct sched {
+	struct event_base *base;
+	struct queue	*q;
+	sched_capacity_cb *capacity;
+	sched_release_cb *release;
+	void		*arg;
+	struct event	*timer;
+	int64_t		 armed_at;	/* unix seconds the timer is set for,
+					   INT64_MAX when idle */
+	bool		 stopped;
+	/* ids whose RELEASING transition is in flight (not yet seen by the
+	 * consumer): never list them twice. */
+	struct sched_pending *pending;
+	size_t		 npending;
+};
+
+static void	sched_run(struct sched *);
+
+static void
+sched_arm(struct sched *sc, int64_t when)
+{
+	struct timeval tv;
+	int64_t now = mh_now(), delta;
+
+	if (sc->stopped)
+		return;
+	delta = when > now ? when - now : 0;
+	tv.tv_sec = (time_t)delta;
+	tv.tv_usec = 0;
+	sc->armed_at = when;
+	evtimer_add(sc->timer, &tv);
+}
+
+static void
+sched_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct sched *sc = arg;
+
+	sc->armed_at = INT64_MAX;
+	sched_run(sc);
+}
+
+static bool
+sched_is_pending(struct sched *sc, const char *id)
+{
+	struct sched_pending *p;
+
+	for (p = sc->pending; p; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return true;
+	return false;
+}
+
+static void
+sched_released_cb(int result, void *arg)
+{
+	struct sched_pending *p = arg;
+	struct sched *sc = p->sc;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		sc->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	sc->npending--;
+	if (result == 0 && sc->stopped) {
+		/* Shutting down: it stays RELEASING and queue_recover() makes
+		 * it due again at the next start. */
+		log_info("id=%s event=release_postponed reason=shutdown",
+		    p->id);
+	} else if (result == 0) {
+		log_info("id=%s event=released", p->id);
+		sc->release(p->id, sc->arg);
+	} else if (result == 1) {
+		/* Cancelled or released by someone else meanwhile. */
+		log_debug("id=%s event=release_skipped", p->id);
+		sched_arm(sc, mh_now());
+	} else {
+		log_warnx("id=%s event=release_error", p->id);
+		sched_arm(sc, mh_now() + 5);
+	}
+	free(p);
+}
+
+/* Releases what is due, within capacity, then re-arms for the next due
+ * time.  The capacity check keeps RELEASING rows (which survive a crash
+ * only as "send again") to what the relay can actually take. */
+static void
+sched_run(struct sched *sc)
+{
+	char (*ids)[QUEUE_ID_LEN + 1];
+	size_t cap, n = 0, i, taken = 0;
+	int64_t now = mh_now(), next;
+	int r;
+
+	if (sc->stopped)
+		return;
+	cap = sc->capacity(sc->arg);
+	cap = cap > sc->npending ? cap - sc->npending : 0;
+	if (cap > 0) {
+		ids = xcalloc(SCHED_BATCH, sizeof(*ids));
+		if (queue_due_list(sc->q, now, SCHED_BATCH, ids, &n) == -1) {
+			free(ids);
+			sched_arm(sc, now + 5);
+			return;
+		}
+		for (i = 0; i < n && taken < cap; i++) {
+			struct sched_pending *p;
+
+			if (sched_is_pending(sc, ids[i]))
+				continue;
+			p = xcalloc(1, sizeof(*p));
+			p->sc = sc;
+			mh_strlcpy(p->id, ids[i], sizeof(p->id));
+			if (queue_set_state(sc->q, p->id,
+			    (1u << QUEUE_HELD) | (1u << QUEUE_DEFERRED),
+			    QUEUE_RELEASING, -1, "scheduler", "due",
+			    sched_released_cb, p) == -1) {
+				free(p);
+				continue;
+			}
+			p->next = sc->pending;
+			if (sc->pending)
+				sc->pending->prev = p;
+			sc->pending = p;
+			sc->npending++;
+			taken++;
+		}
+		free(ids);
+		if (n > taken && taken == cap)
+			return;	/* full: sched_wakeup() comes when a slot frees */
+	}
+	if (cap == 0)
+		return;
+	r = queue_next_due(sc->q, &next);
+	if (r == 0) {
+		if (next <= now && sc->npending == 0)
+			next = now + 1;	/* due but not listed: look again soon */
+		if (next > now || sc->npending == 0)
+			sched_arm(sc, next);
+	} else if (r == -1)
+		sched_arm(sc, now + 5);
+}
+
+struct sched *
+sched_new(struct event_base *base, struct queue *q, sched_capacity_cb *cap,
+    sched_release_cb *rel, void *arg)
+{
+	struct sched *sc;
+
+	sc = xcalloc(1, sizeof(*sc));
+	sc->base = base;
+	sc->q = q;
+	sc->capacity = cap;
+	sc->release = rel;
+	sc->arg = arg;
+	sc->armed_at = INT64_MAX;
+	sc->timer = evtimer_new(base, sched_timer_cb, sc);
+	if (sc->timer == NULL) {
+		free(sc);
+		return NULL;
+	}
+	sched_arm(sc, mh_now());
+	return sc;
+}
+
+void
+sched_kick(struct sched *sc, int64_t when)
+{
+	if (sc->stopped || when >= sc->armed_at)
+		return;
+	sched_arm(sc, when);
+}
+
+void
+sched_wakeup(struct sched *sc)
+{
+	sched_arm(sc, mh_now());
+}
+
+void
+sched_stop(struct sched *sc)
+{
+	sc->stopped = true;
+	evtimer_del(sc->timer);
+}
+
+void
+sched_free(struct sched *sc)
+{
+	struct sched_pending *p;
+
+	if (sc == NULL)
+		return;
+	/* Pending completions still reference their entries; they are run
+	 * by queue_close() before this, so none should remain. */
+	while ((p = sc->pending) != NULL) {
+		sc->pending = p->next;
+		free(p);
+	}
+	event_free(sc->timer);
+	free(sc);
+}

@@ -1,0 +1,40 @@
+/*
+ * scheduler.h - release timing: one libevent timer at the earliest due
+ * time (no table scan every second).
+ *
+ * When the timer fires the scheduler lists due messages (HELD past their
+ * hold window, DEFERRED past their retry time), moves each to RELEASING in
+ * one queue transaction and hands its id to the release callback (the
+ * relay).  It never releases more than the capacity callback allows.
+ * Crash recovery (RELEASING back to due) is queue_recover(), called
+ * before sched_new().
+ *
+ * Thread: loop thread only.  Errors: constructors NULL.
+ */
+#ifndef MH_QUEUE_SCHEDULER_H
+#define MH_QUEUE_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct queue;
+struct sched;
+
+/* How many more messages the consumer can take now. */
+typedef size_t sched_capacity_cb(void *arg);
+/* Takes a message now in RELEASING.  The consumer must eventually record
+ * an attempt (queue_record_attempt) and call sched_wakeup(). */
+typedef void sched_release_cb(const char *id, void *arg);
+
+struct sched	*sched_new(struct event_base *, struct queue *,
+		    sched_capacity_cb *, sched_release_cb *, void *arg);
+/* A message became due at unix time when: re-arm if that is earlier. */
+void		 sched_kick(struct sched *, int64_t when);
+/* Capacity freed or the queue changed: look again now. */
+void		 sched_wakeup(struct sched *);
+/* Stop releasing (shutdown); pending state changes still complete. */
+void		 sched_stop(struct sched *);
+void		 sched_free(struct sched *);
+
+#endif
