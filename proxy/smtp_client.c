@@ -280,7 +280,10 @@ relay_recorded_cb(int result, void *arg)
 {
 	struct relay_record *rec = arg;
 
-	if (result != 0)
+	if (result == 1)
+		log_info("id=%s event=record_skipped reason=\"state changed "
+		    "meanwhile\"", rec->id);
+	else if (result != 0)
 		log_warnx("id=%s event=record_error", rec->id);
 	if (rec->r->sched)
 		sched_wakeup(rec->r->sched);
@@ -1189,10 +1192,15 @@ relay_release(const char *id, void *arg)
 	size_t i, n = 0;
 
 	if ((m = queue_msg_load(r->q, id)) == NULL) {
-		log_warnx("id=%s event=load_error", id);
+		/* queue_msg_load() re-validates rows; one that fails is
+		 * corrupt and would fail again: stop it for good. */
+		log_warnx("id=%s event=failed reason=\"stored message is "
+		    "invalid\"", id);
 		queue_set_state(r->q, id, 1u << QUEUE_RELEASING,
-		    QUEUE_DEFERRED, mh_now() + r->conf->retry_max, "relay",
-		    "cannot load message", NULL, NULL);
+		    QUEUE_FAILED, -1, "relay", "stored message is invalid",
+		    NULL, NULL);
+		if (r->sched)
+			sched_wakeup(r->sched);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));

@@ -126,15 +126,20 @@ void	queue_msg_free(struct queue_msg *);
 typedef void queue_done_cb(int result, void *arg);
 
 /* Opens (creating and migrating) the database and starts the writer
- * thread.  group_max caps requests per transaction (0 = default 256). */
+ * thread.  group_max caps requests per transaction (0 = default 256).
+ * The base must be thread-aware (evthread_use_pthreads() before
+ * event_base_new()): the writer wakes the loop with event_active(). */
 struct queue	*queue_open(struct event_base *, const char *path,
 		    size_t group_max, char *errbuf, size_t errsz);
 /* Stops the writer thread after it has committed what is queued, runs the
- * remaining completions, closes the database.  NULL is a no-op. */
+ * remaining completions, closes the database.  NULL is a no-op.  Not from
+ * inside a completion callback; every queue_body must be closed first. */
 void		 queue_close(struct queue *);
 
 /* Inserts the message, its recipients, its body and an audit row
- * (actor "smtp") in the next group commit.  Takes ownership of m. */
+ * (actor "smtp") in the next group commit.  Takes ownership of m, also
+ * when it returns -1 (invalid message or queue closing: m is freed and cb
+ * is never called). */
 int	queue_submit(struct queue *, struct queue_msg_new *m,
 	    queue_done_cb *cb, void *arg);
 
@@ -161,7 +166,10 @@ struct queue_attempt {
 };
 void	queue_attempt_free(struct queue_attempt *);
 /* Records per-recipient results, attempts+1, state, audit row (actor
- * "relay").  Takes ownership of a. */
+ * "relay").  Takes ownership of a (also on -1).  Only a message still in
+ * RELEASING takes a result: the callback gets 1 otherwise (nothing
+ * changed, e.g. cancelled meanwhile), -1 for an unknown message or
+ * recipient idx. */
 int	queue_record_attempt(struct queue *, struct queue_attempt *a,
 	    queue_done_cb *cb, void *arg);
 

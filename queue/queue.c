@@ -1,0 +1,2089 @@
+/*
+ * queue.c - the durable message queue on SQLite (see queue.h).
+ *
+ * Connections: the write connection belongs to the writer thread once
+ * queue_open() has returned; the loop thread's short queries use one
+ * read-only connection; each open body stream borrows a read-only
+ * connection of its own from a small pool, because an open blob handle
+ * keeps its connection's read snapshot (see queue_body_open()).
+ * Loop <-> writer: requests go through q->pend under q->mtx, results come
+ * back through q->done plus event_active(); nothing else is shared.
+ */
+#include "queue.h"
+#include "queue_priv.h"
+
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "util.h"
+
+#define QUEUE_GROUP_MAX_DEFAULT	256
+#define QUEUE_GROUP_MAX_LIMIT	65536
+#define QUEUE_CHUNK		(256 * 1024)	/* body write chunk */
+#define QUEUE_BUSY_W_MS		5000	/* writer thread may wait */
+#define QUEUE_BUSY_R_MS		500	/* the loop thread must not */
+#define QUEUE_TEXT_MAX		4096	/* longest text column we store */
+#define QUEUE_RCPTS_MAX		100000	/* sanity cap when loading */
+#define QUEUE_BCONN_IDLE_MAX	4	/* idle body connections kept */
+#define QUEUE_APP_ID		0x4d484c44	/* application_id "MHLD" */
+#define QUEUE_FLAGS_ALL		(QUEUE_F_8BITMIME | QUEUE_F_SMTPUTF8 | \
+				 QUEUE_F_NOTICE)
+
+/*
+ * Forward migrations: entry i takes user_version i to i + 1.  Never edit
+ * an entry once released; append a new one.  States are stored by name
+ * (readable in the sqlite3 shell and in audit rows) and have no CHECK
+ * constraint, so adding a state needs no table rebuild; rows are validated
+ * when read back instead.  bodies is a rowid table because incremental
+ * blob I/O needs a rowid.
+ */
+static const char *const queue_migrations[] = {
+	/* 1: the initial schema. */
+	"CREATE TABLE messages ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  auth_user TEXT,"
+	"  client_addr TEXT,"
+	"  helo TEXT,"
+	"  flags INTEGER NOT NULL DEFAULT 0,"
+	"  size INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  release_at INTEGER NOT NULL,"
+	"  next_attempt INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  updated_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE bodies ("
+	"  msg_id TEXT PRIMARY KEY NOT NULL"
+	"    REFERENCES messages(id) ON DELETE CASCADE,"
+	"  data BLOB NOT NULL"
+	");"
+	"CREATE TABLE recipients ("
+	"  msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  status INTEGER NOT NULL DEFAULT 0,"
+	"  last_reply TEXT,"
+	"  PRIMARY KEY (msg_id, idx)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  msg_id TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  from_state TEXT,"
+	"  to_state TEXT NOT NULL,"
+	"  why TEXT"
+	");"
+	"CREATE INDEX messages_state ON messages(state, next_attempt);"
+	/* The due queries repeat exactly this WHERE and say INDEXED BY (the
+	 * planner, without ANALYZE statistics, prefers messages_state and
+	 * then sorts every held row): they walk this index in order and
+	 * stop at LIMIT.  The primary key id ends each entry, so the
+	 * ORDER BY's tie-break needs no sort either. */
+	"CREATE INDEX messages_due ON messages(next_attempt, received_at)"
+	"  WHERE state IN ('held', 'deferred');"
+	"CREATE INDEX audit_msg ON audit(msg_id, at);"
+	"PRAGMA application_id = 1296583748;",	/* QUEUE_APP_ID */
+};
+#define QUEUE_SCHEMA_VERSION \
+	((int)(sizeof(queue_migrations) / sizeof(queue_migrations[0])))
+
+_Static_assert(QUEUE_APP_ID == 1296583748, "application_id in migration 1");
+_Static_assert(QUEUE_STATE_MAX == 6, "QUEUE_SQL_STATE_SET binds one "
+    "parameter per state; update it and the state names");
+
+enum queue_sql {
+	/* write connection */
+	QUEUE_SQL_BEGIN,
+	QUEUE_SQL_COMMIT,
+	QUEUE_SQL_ROLLBACK,
+	QUEUE_SQL_SAVEPOINT,
+	QUEUE_SQL_RELEASE,
+	QUEUE_SQL_ROLLBACK_TO,
+	QUEUE_SQL_MSG_INSERT,
+	QUEUE_SQL_RCPT_INSERT,
+	QUEUE_SQL_BODY_INSERT,
+	QUEUE_SQL_AUDIT_INSERT,
+	QUEUE_SQL_STATE_GET,
+	QUEUE_SQL_STATE_SET,
+	QUEUE_SQL_RCPT_UPDATE,
+	QUEUE_SQL_ATTEMPT_UPDATE,
+	QUEUE_SQL_RECOVER_AUDIT,
+	QUEUE_SQL_RECOVER,
+	/* read connections */
+	QUEUE_SQL_MSG_LOAD,
+	QUEUE_SQL_RCPT_LOAD,
+	QUEUE_SQL_DUE_LIST,
+	QUEUE_SQL_NEXT_DUE,
+	QUEUE_SQL_COUNT,
+	QUEUE_SQL_BODY_LOOKUP,
+	QUEUE_SQL_MAX
+};
+
+static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
+	[QUEUE_SQL_BEGIN] = "BEGIN IMMEDIATE",
+	[QUEUE_SQL_COMMIT] = "COMMIT",
+	[QUEUE_SQL_ROLLBACK] = "ROLLBACK",
+	[QUEUE_SQL_SAVEPOINT] = "SAVEPOINT req",
+	[QUEUE_SQL_RELEASE] = "RELEASE req",
+	[QUEUE_SQL_ROLLBACK_TO] = "ROLLBACK TO req",
+	[QUEUE_SQL_MSG_INSERT] =
+	    "INSERT INTO messages (id, state, sender, auth_user, client_addr,"
+	    " helo, flags, size, received_at, release_at, next_attempt,"
+	    " attempts, last_error, updated_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0, NULL,"
+	    " ?11)",
+	[QUEUE_SQL_RCPT_INSERT] =
+	    "INSERT INTO recipients (msg_id, idx, addr, status, last_reply)"
+	    " VALUES (?1, ?2, ?3, 0, NULL)",
+	[QUEUE_SQL_BODY_INSERT] =
+	    "INSERT INTO bodies (msg_id, data) VALUES (?1, ?2)",
+	[QUEUE_SQL_AUDIT_INSERT] =
+	    "INSERT INTO audit (msg_id, at, actor, from_state, to_state, why)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[QUEUE_SQL_STATE_GET] = "SELECT state FROM messages WHERE id = ?1",
+	[QUEUE_SQL_STATE_SET] =
+	    "UPDATE messages SET state = ?2,"
+	    " next_attempt = CASE WHEN ?3 >= 0 THEN ?3 ELSE next_attempt END,"
+	    " updated_at = ?4"
+	    " WHERE id = ?1 AND state IN (?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[QUEUE_SQL_RCPT_UPDATE] =
+	    "UPDATE recipients SET status = ?3, last_reply = ?4"
+	    " WHERE msg_id = ?1 AND idx = ?2",
+	[QUEUE_SQL_ATTEMPT_UPDATE] =
+	    "UPDATE messages SET state = ?2, attempts = attempts + 1,"
+	    " next_attempt = CASE WHEN ?3 >= 0 THEN ?3 ELSE next_attempt END,"
+	    " last_error = ?4, updated_at = ?5"
+	    " WHERE id = ?1 AND state = 'releasing'",
+	[QUEUE_SQL_RECOVER_AUDIT] =
+	    "INSERT INTO audit (msg_id, at, actor, from_state, to_state, why)"
+	    " SELECT id, ?1, 'recover', 'releasing', 'deferred',"
+	    " 'restarted while releasing' FROM messages"
+	    " WHERE state = 'releasing'",
+	[QUEUE_SQL_RECOVER] =
+	    "UPDATE messages SET state = 'deferred', next_attempt = ?1,"
+	    " updated_at = ?1 WHERE state = 'releasing'",
+	[QUEUE_SQL_MSG_LOAD] =
+	    "SELECT m.id, m.state, m.sender, m.auth_user, m.client_addr,"
+	    " m.helo, m.flags, m.size, m.received_at, m.release_at,"
+	    " m.next_attempt, m.attempts, m.last_error, length(b.data)"
+	    " FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id"
+	    " WHERE m.id = ?1",
+	[QUEUE_SQL_RCPT_LOAD] =
+	    "SELECT idx, addr, status, last_reply FROM recipients"
+	    " WHERE msg_id = ?1 ORDER BY idx",
+	[QUEUE_SQL_DUE_LIST] =
+	    "SELECT id FROM messages INDEXED BY messages_due"
+	    " WHERE state IN ('held', 'deferred') AND next_attempt <= ?1"
+	    " ORDER BY next_attempt, received_at, id LIMIT ?2",
+	[QUEUE_SQL_NEXT_DUE] =
+	    "SELECT next_attempt FROM messages INDEXED BY messages_due"
+	    " WHERE state IN ('held', 'deferred')"
+	    " ORDER BY next_attempt LIMIT 1",
+	[QUEUE_SQL_COUNT] =
+	    "SELECT state, count(*) FROM messages GROUP BY state",
+	[QUEUE_SQL_BODY_LOOKUP] =
+	    "SELECT b.rowid, m.size FROM bodies b"
+	    " JOIN messages m ON m.id = b.msg_id WHERE b.msg_id = ?1",
+};
+
+static const char *const queue_state_names[QUEUE_STATE_MAX + 1] = {
+	[QUEUE_HELD] = "held",
+	[QUEUE_AWAITING_RELEASE] = "awaiting_release",
+	[QUEUE_RELEASING] = "releasing",
+	[QUEUE_DEFERRED] = "deferred",
+	[QUEUE_SENT] = "sent",
+	[QUEUE_FAILED] = "failed",
+	[QUEUE_CANCELLED] = "cancelled",
+};
+
+/* A connection and its cached statements (prepared on first use). */
+struct queue_conn {
+	sqlite3		*db;
+	sqlite3_stmt	*st[QUEUE_SQL_MAX];
+};
+
+/* A pooled read-only connection for one body stream. */
+struct queue_bconn {
+	struct queue_bconn	*next;
+	struct queue_conn	 c;
+};
+
+enum queue_req_type {
+	QUEUE_REQ_SUBMIT,
+	QUEUE_REQ_STATE,
+	QUEUE_REQ_ATTEMPT,
+	QUEUE_REQ_RECOVER,
+};
+
+/*
+ * One write request.  Owned by the loop until queued, by the writer from
+ * then until it is on q->done (the writer frees the payload), then by the
+ * loop again.  A RECOVER request is synchronous: it never goes on q->done;
+ * the writer sets finished and signals q->sync_cond instead.
+ */
+struct queue_req {
+	struct queue_req	*next;
+	enum queue_req_type	 type;
+	int			 result;	/* 0, 1 (no change) or -1 */
+	bool			 final;		/* writer: result settled */
+	queue_done_cb		*cb;
+	void			*arg;
+	char			 id[QUEUE_ID_LEN + 1];
+	union {
+		struct queue_msg_new	*msg;
+		struct {
+			unsigned	 mask;
+			int		 to;
+			int64_t		 next_attempt;
+			char		*actor;
+			char		*why;
+		} st;
+		struct queue_attempt	*att;
+		struct {
+			int64_t		 now;
+			int		 count;
+			bool		 finished;
+		} rec;
+	} u;
+};
+
+struct queue {
+	struct event_base	*base;
+	char			*path;
+	size_t			 group_max;
+
+	/* loop thread only */
+	struct queue_conn	 r;
+	struct queue_bconn	*bidle;
+	size_t			 nbidle;
+	size_t			 nbodies;	/* open queue_body handles */
+	struct event		*ev_done;
+	bool			 closing;
+
+	/* writer thread only (the loop before the thread starts) */
+	struct queue_conn	 w;
+	struct queue_req	**batch;	/* group_max slots */
+	char			*wbuf;		/* QUEUE_CHUNK for pread */
+	long			 max_pages_set;
+
+	/* shared, under mtx */
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cond;		/* writer: work or stop */
+	pthread_cond_t		 sync_cond;	/* loop: sync request done */
+	struct queue_req	*pend, **pend_tail;
+	struct queue_req	*done, **done_tail;
+	bool			 stopping;
+	bool			 paused;		/* tests only */
+	uint64_t		 commits;
+	int			 fail_commits;
+	long			 max_pages;
+
+	pthread_t		 thread;
+	bool			 sync_init;
+	bool			 thread_started;
+};
+
+struct queue_body {
+	struct queue		*q;
+	struct queue_bconn	*bc;
+	sqlite3_blob		*blob;
+	char			 id[QUEUE_ID_LEN + 1];
+	size_t			 size;
+	size_t			 off;
+};
+
+static void	queue_err(char *, size_t, const char *, ...) MH_PRINTF(3, 4);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+const char *
+queue_state_to_str(enum queue_state s)
+{
+	if ((int)s < 0 || s > QUEUE_STATE_MAX)
+		return "invalid";
+	return queue_state_names[s];
+}
+
+int
+queue_state_parse(const char *s)
+{
+	int i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 0; i <= QUEUE_STATE_MAX; i++)
+		if (strcmp(s, queue_state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+queue_id_new(char buf[QUEUE_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[QUEUE_ID_LEN / 2];
+	size_t got = 0, i;
+	ssize_t n;
+
+	while (got < sizeof(rnd)) {
+		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			/* Linux >= 3.17 always has it; nothing to fall
+			 * back to that would be as good. */
+			fatal("getrandom");
+		}
+		got += (size_t)n;
+	}
+	for (i = 0; i < sizeof(rnd); i++) {
+		buf[2 * i] = hex[rnd[i] >> 4];
+		buf[2 * i + 1] = hex[rnd[i] & 0x0f];
+	}
+	buf[QUEUE_ID_LEN] = '\0';
+}
+
+bool
+queue_id_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return false;
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[QUEUE_ID_LEN] == '\0';
+}
+
+static void
+queue_err(char *errbuf, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errbuf == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	/* A truncated message is still worth having. */
+	(void)mh_vsnprintf(errbuf, errsz, fmt, ap);
+	va_end(ap);
+}
+
+static void
+queue_log_sqlerr(sqlite3 *db, const char *op, const char *id)
+{
+	char esc[256];
+	const char *msg = sqlite3_errmsg(db);
+
+	log_warnx("event=queue_error op=%s id=%s err=\"%s\"", op,
+	    id != NULL && *id != '\0' ? id : "-",
+	    mh_log_escape(msg, strlen(msg), 200, esc, sizeof(esc)));
+}
+
+static bool
+queue_text_ok(const char *s, bool nullable)
+{
+	if (s == NULL)
+		return nullable;
+	return strlen(s) <= QUEUE_TEXT_MAX;
+}
+
+/* Binds a text that may be NULL, cut to QUEUE_TEXT_MAX bytes. */
+static int
+queue_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	size_t len;
+
+	if (s == NULL)
+		return sqlite3_bind_null(st, i);
+	len = strlen(s);
+	if (len > QUEUE_TEXT_MAX)
+		len = QUEUE_TEXT_MAX;
+	return sqlite3_bind_text(st, i, s, (int)len, SQLITE_STATIC);
+}
+
+static sqlite3_stmt *
+queue_stmt(struct queue_conn *c, enum queue_sql which)
+{
+	int rc;
+
+	if (c->st[which] != NULL)
+		return c->st[which];
+	rc = sqlite3_prepare_v3(c->db, queue_sql_text[which], -1,
+	    SQLITE_PREPARE_PERSISTENT, &c->st[which], NULL);
+	if (rc != SQLITE_OK) {
+		queue_log_sqlerr(c->db, "prepare", NULL);
+		c->st[which] = NULL;
+		return NULL;
+	}
+	return c->st[which];
+}
+
+/* Resets a statement so it holds no read snapshot, and drops bindings
+ * that may point at memory about to be freed. */
+static void
+queue_stmt_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Steps a statement that returns no row; logs and resets it. */
+static int
+queue_stmt_exec(struct queue_conn *c, sqlite3_stmt *st, const char *op,
+    const char *id)
+{
+	int rc;
+
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		queue_log_sqlerr(c->db, op, id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	queue_stmt_done(st);
+	return 0;
+}
+
+static int
+queue_sql_run(struct queue_conn *c, enum queue_sql which, const char *op,
+    const char *id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = queue_stmt(c, which)) == NULL)
+		return -1;
+	return queue_stmt_exec(c, st, op, id);
+}
+
+static void
+queue_conn_close(struct queue_conn *c)
+{
+	int i;
+
+	for (i = 0; i < QUEUE_SQL_MAX; i++) {
+		sqlite3_finalize(c->st[i]);
+		c->st[i] = NULL;
+	}
+	if (c->db != NULL && sqlite3_close(c->db) != SQLITE_OK)
+		queue_log_sqlerr(c->db, "close", NULL);
+	c->db = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Frees                                                               */
+/* ------------------------------------------------------------------ */
+
+void
+queue_msg_new_free(struct queue_msg_new *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	free(m->sender);
+	if (m->rcpts != NULL)
+		for (i = 0; i < m->nrcpts; i++)
+			free(m->rcpts[i]);
+	free(m->rcpts);
+	free(m->auth_user);
+	free(m->client_addr);
+	free(m->helo);
+	free(m->body);
+	if (m->body_fd >= 0)
+		close(m->body_fd);
+	free(m);
+}
+
+void
+queue_msg_free(struct queue_msg *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	free(m->sender);
+	free(m->auth_user);
+	free(m->client_addr);
+	free(m->helo);
+	free(m->last_error);
+	if (m->rcpts != NULL)
+		for (i = 0; i < m->nrcpts; i++) {
+			free(m->rcpts[i].addr);
+			free(m->rcpts[i].last_reply);
+		}
+	free(m->rcpts);
+	free(m);
+}
+
+void
+queue_attempt_free(struct queue_attempt *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	free(a->last_error);
+	if (a->rcpts != NULL)
+		for (i = 0; i < a->nrcpts; i++)
+			free(a->rcpts[i].reply);
+	free(a->rcpts);
+	free(a);
+}
+
+static void
+queue_req_payload_free(struct queue_req *r)
+{
+	switch (r->type) {
+	case QUEUE_REQ_SUBMIT:
+		queue_msg_new_free(r->u.msg);
+		r->u.msg = NULL;
+		break;
+	case QUEUE_REQ_STATE:
+		free(r->u.st.actor);
+		free(r->u.st.why);
+		r->u.st.actor = r->u.st.why = NULL;
+		break;
+	case QUEUE_REQ_ATTEMPT:
+		queue_attempt_free(r->u.att);
+		r->u.att = NULL;
+		break;
+	case QUEUE_REQ_RECOVER:
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening and migrating                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Creates the file 0600 before SQLite sees it (SQLite gives the -wal and
+ * -shm files the database file's mode), and tightens an existing file
+ * that is readable by others: it holds whole messages.  Not umask(2),
+ * which is process-wide and would race with other threads.
+ */
+static int
+queue_file_prepare(const char *path, char *errbuf, size_t errsz)
+{
+	struct stat sb;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd == -1) {
+		queue_err(errbuf, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		queue_err(errbuf, errsz, "%s: fstat: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		queue_err(errbuf, errsz, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((sb.st_mode & 077) != 0) {
+		log_warnx("event=queue_chmod path=%s mode=%03o new=600", path,
+		    (unsigned)(sb.st_mode & 0777));
+		if (fchmod(fd, 0600) == -1) {
+			queue_err(errbuf, errsz, "%s: fchmod: %s", path,
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+queue_db_open(const char *path, bool ro, int busy_ms, sqlite3 **dbp,
+    char *errbuf, size_t errsz)
+{
+	int flags, rc;
+
+	/* NOMUTEX: each connection is used by one thread at a time. */
+	flags = SQLITE_OPEN_NOMUTEX |
+	    (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+	*dbp = NULL;
+	rc = sqlite3_open_v2(path, dbp, flags, NULL);
+	if (rc != SQLITE_OK) {
+		queue_err(errbuf, errsz, "%s: %s", path, *dbp != NULL ?
+		    sqlite3_errmsg(*dbp) : sqlite3_errstr(rc));
+		sqlite3_close(*dbp);
+		*dbp = NULL;
+		return -1;
+	}
+	sqlite3_extended_result_codes(*dbp, 1);
+	sqlite3_busy_timeout(*dbp, busy_ms);
+	return 0;
+}
+
+/* Runs a statement that returns one row, first column as integer or as
+ * text (when txt != NULL). */
+static int
+queue_db_get(sqlite3 *db, const char *sql, int64_t *v, char *txt,
+    size_t txtsz)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (v != NULL)
+		*v = sqlite3_column_int64(st, 0);
+	if (txt != NULL) {
+		t = sqlite3_column_text(st, 0);
+		mh_strlcpy(txt, t != NULL ? (const char *)t : "", txtsz);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+queue_db_setup_write(sqlite3 *db, char *errbuf, size_t errsz)
+{
+	char mode[16];
+	int64_t fk;
+
+	if (queue_db_get(db, "PRAGMA journal_mode = WAL", NULL, mode,
+	    sizeof(mode)) == -1 || strcmp(mode, "wal") != 0) {
+		queue_err(errbuf, errsz, "cannot enable WAL mode: %s",
+		    sqlite3_errmsg(db));
+		return -1;
+	}
+	if (sqlite3_exec(db, "PRAGMA synchronous = FULL;"
+	    "PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK ||
+	    queue_db_get(db, "PRAGMA foreign_keys", &fk, NULL, 0) == -1 ||
+	    fk != 1) {
+		queue_err(errbuf, errsz, "cannot set pragmas: %s",
+		    sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Brings the schema to QUEUE_SCHEMA_VERSION in one transaction.  The
+ * version is read inside BEGIN IMMEDIATE so that two processes opening
+ * the same new file cannot both create the schema.
+ */
+static int
+queue_migrate(sqlite3 *db, char *errbuf, size_t errsz)
+{
+	char sql[64];
+	int64_t ver, appid, nobj;
+	int v;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		queue_err(errbuf, errsz, "begin: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (queue_db_get(db, "PRAGMA user_version", &ver, NULL, 0) == -1 ||
+	    queue_db_get(db, "PRAGMA application_id", &appid, NULL, 0) ==
+	    -1 || queue_db_get(db, "SELECT count(*) FROM sqlite_master",
+	    &nobj, NULL, 0) == -1) {
+		queue_err(errbuf, errsz, "reading schema version: %s",
+		    sqlite3_errmsg(db));
+		goto fail;
+	}
+	if ((ver == 0 && nobj != 0) || (ver != 0 && appid != QUEUE_APP_ID)) {
+		queue_err(errbuf, errsz, "not a mailhold queue database "
+		    "(user_version %lld, application_id %lld)",
+		    (long long)ver, (long long)appid);
+		goto fail;
+	}
+	if (ver < 0 || ver > QUEUE_SCHEMA_VERSION) {
+		queue_err(errbuf, errsz, "schema version %lld is not one "
+		    "this mailhold knows (up to %d)", (long long)ver,
+		    QUEUE_SCHEMA_VERSION);
+		goto fail;
+	}
+	for (v = (int)ver; v < QUEUE_SCHEMA_VERSION; v++) {
+		if (sqlite3_exec(db, queue_migrations[v], NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			queue_err(errbuf, errsz, "migration to %d: %s", v + 1,
+			    sqlite3_errmsg(db));
+			goto fail;
+		}
+		if (mh_snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    v + 1) == -1 ||
+		    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			queue_err(errbuf, errsz, "setting version %d: %s",
+			    v + 1, sqlite3_errmsg(db));
+			goto fail;
+		}
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		queue_err(errbuf, errsz, "commit: %s", sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (ver != QUEUE_SCHEMA_VERSION)
+		log_info("event=queue_migrate from=%lld to=%d", (long long)ver,
+		    QUEUE_SCHEMA_VERSION);
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static void	*queue_writer_main(void *);
+static void	 queue_done_event(evutil_socket_t, short, void *);
+
+static void
+queue_free_all(struct queue *q)
+{
+	struct queue_bconn *bc;
+
+	while ((bc = q->bidle) != NULL) {
+		q->bidle = bc->next;
+		queue_conn_close(&bc->c);
+		free(bc);
+	}
+	queue_conn_close(&q->r);
+	queue_conn_close(&q->w);
+	if (q->ev_done != NULL)
+		event_free(q->ev_done);
+	if (q->sync_init) {
+		pthread_mutex_destroy(&q->mtx);
+		pthread_cond_destroy(&q->cond);
+		pthread_cond_destroy(&q->sync_cond);
+	}
+	free(q->wbuf);
+	free(q->batch);
+	free(q->path);
+	free(q);
+}
+
+/*
+ * The base must be thread-aware: evthread_use_pthreads() must have been
+ * called before event_base_new(), because the writer thread wakes the loop
+ * with event_active().
+ */
+struct queue *
+queue_open(struct event_base *base, const char *path, size_t group_max,
+    char *errbuf, size_t errsz)
+{
+	struct queue *q;
+	sigset_t all, old;
+	int rc;
+
+	if (base == NULL || path == NULL) {
+		queue_err(errbuf, errsz, "queue_open: no base or path");
+		return NULL;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->base = base;
+	q->path = xstrdup(path);
+	if (group_max == 0)
+		group_max = QUEUE_GROUP_MAX_DEFAULT;
+	if (group_max > QUEUE_GROUP_MAX_LIMIT)
+		group_max = QUEUE_GROUP_MAX_LIMIT;
+	q->group_max = group_max;
+	q->batch = xcalloc(group_max, sizeof(*q->batch));
+	q->pend_tail = &q->pend;
+	q->done_tail = &q->done;
+
+	if (queue_file_prepare(path, errbuf, errsz) == -1 ||
+	    queue_db_open(path, false, QUEUE_BUSY_W_MS, &q->w.db, errbuf,
+	    errsz) == -1 ||
+	    queue_db_setup_write(q->w.db, errbuf, errsz) == -1 ||
+	    queue_migrate(q->w.db, errbuf, errsz) == -1 ||
+	    queue_db_open(path, true, QUEUE_BUSY_R_MS, &q->r.db, errbuf,
+	    errsz) == -1)
+		goto fail;
+
+	q->ev_done = event_new(base, -1, 0, queue_done_event, q);
+	if (q->ev_done == NULL) {
+		queue_err(errbuf, errsz, "event_new failed");
+		goto fail;
+	}
+	if (pthread_mutex_init(&q->mtx, NULL) != 0 ||
+	    pthread_cond_init(&q->cond, NULL) != 0 ||
+	    pthread_cond_init(&q->sync_cond, NULL) != 0)
+		fatalx("queue_open: pthread init");
+	q->sync_init = true;
+
+	/* The writer takes no signals: the loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&q->thread, NULL, queue_writer_main, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		queue_err(errbuf, errsz, "pthread_create: %s", strerror(rc));
+		goto fail;
+	}
+	q->thread_started = true;
+	return q;
+fail:
+	queue_free_all(q);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writer thread                                                       */
+/* ------------------------------------------------------------------ */
+
+static int
+queue_w_audit(struct queue *q, const char *id, int64_t now,
+    const char *actor, const char *from, const char *to, const char *why)
+{
+	sqlite3_stmt *st;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_AUDIT_INSERT)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+	    queue_bind_text(st, 3, actor) != SQLITE_OK ||
+	    queue_bind_text(st, 4, from) != SQLITE_OK ||
+	    queue_bind_text(st, 5, to) != SQLITE_OK ||
+	    queue_bind_text(st, 6, why) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "audit", id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	return queue_stmt_exec(&q->w, st, "audit", id);
+}
+
+/* Current state of id as text into buf; 1 when there is no such row. */
+static int
+queue_w_state_get(struct queue *q, const char *id, char *buf, size_t bufsz)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	int rc;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_STATE_GET)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "state_get", id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		queue_stmt_done(st);
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		queue_log_sqlerr(q->w.db, "state_get", id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	t = sqlite3_column_text(st, 0);
+	mh_strlcpy(buf, t != NULL ? (const char *)t : "", bufsz);
+	queue_stmt_done(st);
+	return 0;
+}
+
+/* Fills the zeroblob row by row chunks, from memory or from the temp
+ * file, so a large body is never in memory whole. */
+static int
+queue_w_body_write(struct queue *q, sqlite3_blob *blob,
+    const struct queue_msg_new *m)
+{
+	const void *src;
+	size_t off = 0, n;
+	ssize_t got;
+
+	while (off < m->body_len) {
+		n = m->body_len - off;
+		if (n > QUEUE_CHUNK)
+			n = QUEUE_CHUNK;
+		if (m->body != NULL)
+			src = m->body + off;
+		else {
+			if (q->wbuf == NULL)
+				q->wbuf = xmalloc(QUEUE_CHUNK);
+			got = pread(m->body_fd, q->wbuf, n, (off_t)off);
+			if (got == -1) {
+				if (errno == EINTR)
+					continue;
+				log_warn("event=queue_error op=body_read id=%s",
+				    m->id);
+				return -1;
+			}
+			if (got == 0) {
+				log_warnx("event=queue_error op=body_read "
+				    "id=%s err=\"temp file shorter than "
+				    "%zu bytes\"", m->id, m->body_len);
+				return -1;
+			}
+			n = (size_t)got;
+			src = q->wbuf;
+		}
+		if (sqlite3_blob_write(blob, src, (int)n, (int)off) !=
+		    SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "body_write", m->id);
+			return -1;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+static int
+queue_w_submit(struct queue *q, struct queue_msg_new *m, int64_t now)
+{
+	sqlite3_stmt *st;
+	sqlite3_blob *blob = NULL;
+	sqlite3_int64 rowid;
+	const char *state = queue_state_to_str(m->state);
+	size_t i;
+	int rc;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_MSG_INSERT)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    queue_bind_text(st, 2, state) != SQLITE_OK ||
+	    queue_bind_text(st, 3, m->sender) != SQLITE_OK ||
+	    queue_bind_text(st, 4, m->auth_user) != SQLITE_OK ||
+	    queue_bind_text(st, 5, m->client_addr) != SQLITE_OK ||
+	    queue_bind_text(st, 6, m->helo) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 7, m->flags) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 8, (sqlite3_int64)m->body_len) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_int64(st, 9, m->received_at) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 10, m->release_at) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 11, now) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "submit", m->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "submit", m->id) == -1)
+		return -1;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_RCPT_INSERT)) == NULL)
+		return -1;
+	for (i = 0; i < m->nrcpts; i++) {
+		if (sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)i) != SQLITE_OK ||
+		    queue_bind_text(st, 3, m->rcpts[i]) != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "submit_rcpt", m->id);
+			queue_stmt_done(st);
+			return -1;
+		}
+		if (queue_stmt_exec(&q->w, st, "submit_rcpt", m->id) == -1)
+			return -1;
+	}
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_BODY_INSERT)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_zeroblob64(st, 2, m->body_len) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "submit_body", m->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "submit_body", m->id) == -1)
+		return -1;
+	rowid = sqlite3_last_insert_rowid(q->w.db);
+	if (m->body_len > 0) {
+		if (sqlite3_blob_open(q->w.db, "main", "bodies", "data",
+		    rowid, 1, &blob) != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "body_open", m->id);
+			sqlite3_blob_close(blob);
+			return -1;
+		}
+		rc = queue_w_body_write(q, blob, m);
+		if (sqlite3_blob_close(blob) != SQLITE_OK && rc == 0) {
+			queue_log_sqlerr(q->w.db, "body_close", m->id);
+			rc = -1;
+		}
+		if (rc == -1)
+			return -1;
+	}
+	return queue_w_audit(q, m->id, now, "smtp", NULL, state, "received");
+}
+
+static int
+queue_w_set_state(struct queue *q, struct queue_req *r, int64_t now)
+{
+	sqlite3_stmt *st;
+	char from[32];
+	int rc, s;
+
+	rc = queue_w_state_get(q, r->id, from, sizeof(from));
+	if (rc != 0)
+		return rc;	/* -1, or 1: no such message */
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_STATE_SET)) == NULL)
+		return -1;
+	rc = sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC) |
+	    queue_bind_text(st, 2, queue_state_to_str(r->u.st.to)) |
+	    sqlite3_bind_int64(st, 3, r->u.st.next_attempt) |
+	    sqlite3_bind_int64(st, 4, now);
+	/* A state outside the mask binds NULL, which matches nothing. */
+	for (s = 0; s <= QUEUE_STATE_MAX; s++)
+		rc |= queue_bind_text(st, 5 + s, (r->u.st.mask & (1u << s)) ?
+		    queue_state_names[s] : NULL);
+	if (rc != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "set_state", r->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "set_state", r->id) == -1)
+		return -1;
+	if (sqlite3_changes(q->w.db) == 0)
+		return 1;
+	return queue_w_audit(q, r->id, now, r->u.st.actor, from,
+	    queue_state_to_str(r->u.st.to), r->u.st.why);
+}
+
+static int
+queue_w_attempt(struct queue *q, struct queue_attempt *a, int64_t now)
+{
+	sqlite3_stmt *st;
+	char from[32];
+	size_t i;
+	int rc;
+
+	rc = queue_w_state_get(q, a->id, from, sizeof(from));
+	if (rc == 1)
+		log_warnx("event=queue_error op=attempt id=%s "
+		    "err=\"no such message\"", a->id);
+	if (rc != 0)
+		return -1;
+	/* Only the relay's own RELEASING message takes a result, so a late
+	 * result cannot bring back a message cancelled meanwhile. */
+	if (strcmp(from, queue_state_names[QUEUE_RELEASING]) != 0)
+		return 1;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_RCPT_UPDATE)) == NULL)
+		return -1;
+	for (i = 0; i < a->nrcpts; i++) {
+		rc = sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC) |
+		    sqlite3_bind_int(st, 2, a->rcpts[i].idx) |
+		    sqlite3_bind_int(st, 3, a->rcpts[i].status) |
+		    queue_bind_text(st, 4, a->rcpts[i].reply);
+		if (rc != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "attempt_rcpt", a->id);
+			queue_stmt_done(st);
+			return -1;
+		}
+		if (queue_stmt_exec(&q->w, st, "attempt_rcpt", a->id) == -1)
+			return -1;
+		if (sqlite3_changes(q->w.db) != 1) {
+			log_warnx("event=queue_error op=attempt id=%s "
+			    "err=\"no recipient idx %d\"", a->id,
+			    a->rcpts[i].idx);
+			return -1;
+		}
+	}
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_ATTEMPT_UPDATE)) == NULL)
+		return -1;
+	rc = sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC) |
+	    queue_bind_text(st, 2, queue_state_to_str(a->new_state)) |
+	    sqlite3_bind_int64(st, 3, a->new_state == QUEUE_DEFERRED ?
+	    a->next_attempt : -1) |
+	    queue_bind_text(st, 4, a->last_error) |
+	    sqlite3_bind_int64(st, 5, now);
+	if (rc != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "attempt", a->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "attempt", a->id) == -1)
+		return -1;
+	if (sqlite3_changes(q->w.db) != 1)
+		return -1;	/* cannot happen inside this transaction */
+	return queue_w_audit(q, a->id, now, "relay", from,
+	    queue_state_to_str(a->new_state),
+	    a->last_error != NULL ? a->last_error : "delivered");
+}
+
+static int
+queue_w_recover(struct queue *q, struct queue_req *r)
+{
+	sqlite3_stmt *st;
+	int i;
+	const enum queue_sql steps[] = {
+		QUEUE_SQL_RECOVER_AUDIT, QUEUE_SQL_RECOVER
+	};
+
+	for (i = 0; i < 2; i++) {
+		if ((st = queue_stmt(&q->w, steps[i])) == NULL)
+			return -1;
+		if (sqlite3_bind_int64(st, 1, r->u.rec.now) != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "recover", NULL);
+			queue_stmt_done(st);
+			return -1;
+		}
+		if (queue_stmt_exec(&q->w, st, "recover", NULL) == -1)
+			return -1;
+	}
+	r->u.rec.count = sqlite3_changes(q->w.db);
+	return 0;
+}
+
+static int
+queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
+{
+	switch (r->type) {
+	case QUEUE_REQ_SUBMIT:
+		return queue_w_submit(q, r->u.msg, now);
+	case QUEUE_REQ_STATE:
+		return queue_w_set_state(q, r, now);
+	case QUEUE_REQ_ATTEMPT:
+		return queue_w_attempt(q, r->u.att, now);
+	case QUEUE_REQ_RECOVER:
+		return queue_w_recover(q, r);
+	}
+	MH_BUG("queue_w_run: request type");
+	return -1;
+}
+
+/* Every request of the batch gets -1 (nothing of it is kept). */
+static void
+queue_w_fail(struct queue_req **reqs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		reqs[i]->result = -1;
+		reqs[i]->final = true;
+	}
+}
+
+/*
+ * Runs one request inside its own savepoint.  Returns false when the
+ * enclosing transaction is gone (SQLite rolls the whole transaction back
+ * by itself on some SQLITE_FULL, IOERR and NOMEM errors) or in a state we
+ * cannot trust.
+ */
+static bool
+queue_w_one(struct queue *q, struct queue_req *r, int64_t now)
+{
+	int rc;
+
+	if (queue_sql_run(&q->w, QUEUE_SQL_SAVEPOINT, "savepoint",
+	    r->id) == -1)
+		rc = -1;
+	else
+		rc = queue_w_run(q, r, now);
+	r->result = rc;
+	if (sqlite3_get_autocommit(q->w.db))
+		return false;
+	if (rc == -1) {
+		/* Failed alone: undo just this request. */
+		r->final = true;
+		if (queue_sql_run(&q->w, QUEUE_SQL_ROLLBACK_TO, "rollback_to",
+		    r->id) == -1)
+			return false;
+	}
+	return queue_sql_run(&q->w, QUEUE_SQL_RELEASE, "release",
+	    r->id) == 0;
+}
+
+/*
+ * Runs reqs[0..n) as one transaction, each request in its own savepoint,
+ * so a request that fails is rolled back alone and reported -1 while the
+ * others commit.  If the transaction itself is lost at request i, i is
+ * reported -1 and the others are run again in a new transaction, so one
+ * message too big for the disk does not fail its neighbours; after
+ * QUEUE_LOST_MAX such losses the rest fail too.  A failed COMMIT fails
+ * the whole batch.  Returns the number of COMMITs (0 or 1).
+ */
+#define QUEUE_LOST_MAX	3
+
+static uint64_t
+queue_w_batch(struct queue *q, struct queue_req **reqs, size_t n,
+    int *fail_commits)
+{
+	size_t i;
+	int64_t now;
+	int lost, rc;
+	bool ok;
+
+	for (i = 0; i < n; i++)
+		reqs[i]->final = false;
+	for (lost = 0;; lost++) {
+		if (lost == QUEUE_LOST_MAX) {
+			queue_w_fail(reqs, n);
+			return 0;
+		}
+		now = mh_now();
+		if (queue_sql_run(&q->w, QUEUE_SQL_BEGIN, "begin",
+		    NULL) == -1) {
+			queue_w_fail(reqs, n);
+			return 0;
+		}
+		ok = true;
+		for (i = 0; i < n && ok; i++)
+			if (!reqs[i]->final)
+				ok = queue_w_one(q, reqs[i], now);
+		if (ok)
+			break;
+		i--;
+		log_warnx("event=queue_error op=batch id=%s "
+		    "err=\"transaction lost\" requests=%zu", reqs[i]->id, n);
+		reqs[i]->result = -1;
+		reqs[i]->final = true;
+		if (!sqlite3_get_autocommit(q->w.db))
+			queue_sql_run(&q->w, QUEUE_SQL_ROLLBACK, "rollback",
+			    NULL);
+	}
+
+	if (*fail_commits > 0) {
+		(*fail_commits)--;
+		log_warnx("event=queue_error op=commit "
+		    "err=\"injected failure\"");
+		rc = -1;
+	} else
+		rc = queue_sql_run(&q->w, QUEUE_SQL_COMMIT, "commit", NULL);
+	if (rc == -1) {
+		if (!sqlite3_get_autocommit(q->w.db))
+			queue_sql_run(&q->w, QUEUE_SQL_ROLLBACK, "rollback",
+			    NULL);
+		queue_w_fail(reqs, n);
+		return 0;
+	}
+	return 1;
+}
+
+static void *
+queue_writer_main(void *arg)
+{
+	struct queue *q = arg;
+	struct queue_req *r;
+	char sql[64];
+	uint64_t commits;
+	size_t n, i;
+	long max_pages;
+	int fail_commits;
+	bool wake;
+
+	for (;;) {
+		pthread_mutex_lock(&q->mtx);
+		while ((q->pend == NULL || q->paused) && !q->stopping)
+			pthread_cond_wait(&q->cond, &q->mtx);
+		if (q->pend == NULL) {
+			pthread_mutex_unlock(&q->mtx);
+			break;
+		}
+		for (n = 0; n < q->group_max && q->pend != NULL; n++) {
+			r = q->pend;
+			q->pend = r->next;
+			r->next = NULL;
+			q->batch[n] = r;
+		}
+		if (q->pend == NULL)
+			q->pend_tail = &q->pend;
+		fail_commits = q->fail_commits;
+		max_pages = q->max_pages;
+		pthread_mutex_unlock(&q->mtx);
+
+		if (max_pages != q->max_pages_set) {
+			if (mh_snprintf(sql, sizeof(sql),
+			    "PRAGMA max_page_count = %ld", max_pages) != -1)
+				sqlite3_exec(q->w.db, sql, NULL, NULL, NULL);
+			q->max_pages_set = max_pages;
+		}
+		commits = queue_w_batch(q, q->batch, n, &fail_commits);
+		log_debug("event=queue_batch requests=%zu commits=%llu", n,
+		    (unsigned long long)commits);
+		for (i = 0; i < n; i++)
+			queue_req_payload_free(q->batch[i]);
+
+		pthread_mutex_lock(&q->mtx);
+		q->commits += commits;
+		q->fail_commits = fail_commits;
+		wake = false;
+		for (i = 0; i < n; i++) {
+			r = q->batch[i];
+			q->batch[i] = NULL;
+			if (r->type == QUEUE_REQ_RECOVER) {
+				/* The waiter frees r once we unlock. */
+				r->u.rec.finished = true;
+				continue;
+			}
+			*q->done_tail = r;
+			q->done_tail = &r->next;
+			wake = true;
+		}
+		pthread_cond_broadcast(&q->sync_cond);
+		pthread_mutex_unlock(&q->mtx);
+		if (wake)
+			event_active(q->ev_done, 0, 0);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loop side of the writer                                             */
+/* ------------------------------------------------------------------ */
+
+/* Runs the completions of finished requests, in submission order. */
+static void
+queue_done_run(struct queue *q)
+{
+	struct queue_req *list, *r;
+
+	pthread_mutex_lock(&q->mtx);
+	list = q->done;
+	q->done = NULL;
+	q->done_tail = &q->done;
+	pthread_mutex_unlock(&q->mtx);
+
+	while ((r = list) != NULL) {
+		list = r->next;
+		if (r->cb != NULL)
+			r->cb(r->result, r->arg);
+		free(r);
+	}
+}
+
+static void
+queue_done_event(evutil_socket_t fd, short what, void *arg)
+{
+	queue_done_run(arg);
+}
+
+static void
+queue_req_push(struct queue *q, struct queue_req *r)
+{
+	pthread_mutex_lock(&q->mtx);
+	*q->pend_tail = r;
+	q->pend_tail = &r->next;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->mtx);
+}
+
+static bool
+queue_msg_new_ok(const struct queue_msg_new *m)
+{
+	size_t i;
+
+	if (!queue_id_ok(m->id) || (m->state != QUEUE_HELD &&
+	    m->state != QUEUE_AWAITING_RELEASE) ||
+	    (m->flags & ~QUEUE_FLAGS_ALL) != 0 ||
+	    !queue_text_ok(m->sender, false) ||
+	    !queue_text_ok(m->auth_user, true) ||
+	    !queue_text_ok(m->client_addr, true) ||
+	    !queue_text_ok(m->helo, true) ||
+	    m->nrcpts == 0 || m->nrcpts > QUEUE_RCPTS_MAX ||
+	    m->rcpts == NULL || m->received_at <= 0 || m->release_at < 0 ||
+	    m->body_len > INT_MAX ||
+	    (m->body != NULL && m->body_fd >= 0) ||
+	    (m->body == NULL && m->body_fd < 0 && m->body_len > 0))
+		return false;
+	for (i = 0; i < m->nrcpts; i++)
+		if (!queue_text_ok(m->rcpts[i], false) || *m->rcpts[i] == '\0')
+			return false;
+	return true;
+}
+
+int
+queue_submit(struct queue *q, struct queue_msg_new *m, queue_done_cb *cb,
+    void *arg)
+{
+	struct queue_req *r;
+
+	if (m == NULL)
+		return -1;
+	if (q == NULL || q->closing || !queue_msg_new_ok(m)) {
+		log_warnx("event=queue_error op=submit id=%s err=\"%s\"",
+		    queue_id_ok(m->id) ? m->id : "-",
+		    q == NULL || q->closing ? "queue closed" :
+		    "invalid message");
+		queue_msg_new_free(m);
+		return -1;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_SUBMIT;
+	r->cb = cb;
+	r->arg = arg;
+	mh_strlcpy(r->id, m->id, sizeof(r->id));
+	r->u.msg = m;
+	queue_req_push(q, r);
+	return 0;
+}
+
+int
+queue_set_state(struct queue *q, const char *id, unsigned from_mask,
+    enum queue_state to, int64_t next_attempt, const char *actor,
+    const char *why, queue_done_cb *cb, void *arg)
+{
+	struct queue_req *r;
+
+	if (q == NULL || q->closing || !queue_id_ok(id) || (int)to < 0 ||
+	    to > QUEUE_STATE_MAX || actor == NULL) {
+		log_warnx("event=queue_error op=set_state id=%s "
+		    "err=\"invalid request\"", queue_id_ok(id) ? id : "-");
+		return -1;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_STATE;
+	r->cb = cb;
+	r->arg = arg;
+	mh_strlcpy(r->id, id, sizeof(r->id));
+	r->u.st.mask = from_mask;
+	r->u.st.to = (int)to;
+	r->u.st.next_attempt = next_attempt;
+	r->u.st.actor = xstrdup(actor);
+	r->u.st.why = why != NULL ? xstrdup(why) : NULL;
+	queue_req_push(q, r);
+	return 0;
+}
+
+int
+queue_record_attempt(struct queue *q, struct queue_attempt *a,
+    queue_done_cb *cb, void *arg)
+{
+	struct queue_req *r;
+	size_t i;
+	bool ok;
+
+	if (a == NULL)
+		return -1;
+	ok = q != NULL && !q->closing && queue_id_ok(a->id) &&
+	    (a->new_state == QUEUE_SENT || a->new_state == QUEUE_FAILED ||
+	    a->new_state == QUEUE_DEFERRED) &&
+	    (a->nrcpts == 0 || a->rcpts != NULL);
+	for (i = 0; ok && i < a->nrcpts; i++)
+		if (a->rcpts[i].idx < 0 || a->rcpts[i].status < 0 ||
+		    a->rcpts[i].status > QUEUE_RCPT_FAILED)
+			ok = false;
+	if (!ok) {
+		log_warnx("event=queue_error op=attempt id=%s "
+		    "err=\"invalid request\"",
+		    queue_id_ok(a->id) ? a->id : "-");
+		queue_attempt_free(a);
+		return -1;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_ATTEMPT;
+	r->cb = cb;
+	r->arg = arg;
+	mh_strlcpy(r->id, a->id, sizeof(r->id));
+	r->u.att = a;
+	queue_req_push(q, r);
+	return 0;
+}
+
+/*
+ * Goes through the writer like any request (the write connection is the
+ * writer's), but waits for it here: the caller runs this before the loop
+ * and must know the result before scheduling anything.
+ */
+int
+queue_recover(struct queue *q)
+{
+	struct queue_req *r;
+	int n;
+
+	if (q == NULL || q->closing)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_RECOVER;
+	r->u.rec.now = mh_now();
+	queue_req_push(q, r);
+	pthread_mutex_lock(&q->mtx);
+	while (!r->u.rec.finished)
+		pthread_cond_wait(&q->sync_cond, &q->mtx);
+	pthread_mutex_unlock(&q->mtx);
+	n = r->result == -1 ? -1 : r->u.rec.count;
+	free(r);
+	if (n > 0)
+		log_info("event=queue_recover count=%d", n);
+	return n;
+}
+
+/*
+ * Completion callbacks must not call queue_close(); they may queue new
+ * requests, which fail with -1 once closing has begun.
+ */
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	q->closing = true;
+	if (q->thread_started) {
+		pthread_mutex_lock(&q->mtx);
+		q->stopping = true;
+		pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(&q->mtx);
+		pthread_join(q->thread, NULL);
+		q->thread_started = false;
+	}
+	queue_done_run(q);
+	if (q->nbodies != 0)
+		MH_BUG("queue_close with body streams open");
+	queue_free_all(q);
+}
+
+uint64_t
+queue_stats_commits_(struct queue *q)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&q->mtx);
+	n = q->commits;
+	pthread_mutex_unlock(&q->mtx);
+	return n;
+}
+
+void
+queue_fail_commits_(struct queue *q, int n)
+{
+	pthread_mutex_lock(&q->mtx);
+	q->fail_commits = n;
+	pthread_mutex_unlock(&q->mtx);
+}
+
+void
+queue_pause_(struct queue *q, bool paused)
+{
+	pthread_mutex_lock(&q->mtx);
+	q->paused = paused;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->mtx);
+}
+
+void
+queue_max_pages_(struct queue *q, long pages)
+{
+	pthread_mutex_lock(&q->mtx);
+	q->max_pages = pages;
+	pthread_mutex_unlock(&q->mtx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads on the loop thread                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Column readers for re-validation (STYLE G4): a row read back is input.
+ * Each returns -1 for a wrong type, a NULL where none is allowed, a value
+ * out of range, an over-long text or one with an embedded NUL.
+ */
+static int
+queue_col_int(sqlite3_stmt *st, int i, int64_t min, int64_t max,
+    int64_t *out)
+{
+	int64_t v;
+
+	if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+		return -1;
+	v = sqlite3_column_int64(st, i);
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+queue_col_text(sqlite3_stmt *st, int i, bool nullable, char **out)
+{
+	const unsigned char *t;
+	int len;
+
+	*out = NULL;
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		return nullable ? 0 : -1;
+	case SQLITE_TEXT:
+		break;
+	default:
+		return -1;
+	}
+	t = sqlite3_column_text(st, i);
+	len = sqlite3_column_bytes(st, i);
+	if (t == NULL || len < 0 || len > QUEUE_TEXT_MAX ||
+	    memchr(t, '\0', (size_t)len) != NULL)
+		return -1;
+	*out = xstrndup((const char *)t, (size_t)len);
+	return 0;
+}
+
+/* Reads a state name column; -1 when it names no state. */
+static int
+queue_col_state(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) != SQLITE_TEXT)
+		return -1;
+	return queue_state_parse((const char *)sqlite3_column_text(st, i));
+}
+
+static void
+queue_log_corrupt(const char *id, const char *field)
+{
+	log_warnx("event=queue_corrupt id=%s field=%s", id, field);
+}
+
+static int
+queue_rcpts_load(struct queue *q, struct queue_msg *m)
+{
+	sqlite3_stmt *st;
+	struct queue_rcpt *rc;
+	const char *bad = NULL;
+	size_t cap = 0;
+	int64_t v;
+	int step;
+
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_RCPT_LOAD)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		queue_log_sqlerr(q->r.db, "load_rcpts", m->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (m->nrcpts == QUEUE_RCPTS_MAX) {
+			bad = "nrcpts";
+			break;
+		}
+		if (m->nrcpts == cap) {
+			cap = cap ? cap * 2 : 4;
+			m->rcpts = xreallocarray(m->rcpts, cap,
+			    sizeof(*m->rcpts));
+		}
+		rc = &m->rcpts[m->nrcpts];
+		memset(rc, 0, sizeof(*rc));
+		m->nrcpts++;
+		/* idx is the stable key: 0, 1, 2, ... without gaps. */
+		if (queue_col_int(st, 0, (int64_t)m->nrcpts - 1,
+		    (int64_t)m->nrcpts - 1, &v) == -1) {
+			bad = "rcpt.idx";
+			break;
+		}
+		rc->idx = (int)v;
+		if (queue_col_text(st, 1, false, &rc->addr) == -1 ||
+		    *rc->addr == '\0') {
+			bad = "rcpt.addr";
+			break;
+		}
+		if (queue_col_int(st, 2, QUEUE_RCPT_PENDING, QUEUE_RCPT_FAILED,
+		    &v) == -1) {
+			bad = "rcpt.status";
+			break;
+		}
+		rc->status = (int)v;
+		if (queue_col_text(st, 3, true, &rc->last_reply) == -1) {
+			bad = "rcpt.last_reply";
+			break;
+		}
+	}
+	if (bad == NULL && step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "load_rcpts", m->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	queue_stmt_done(st);
+	if (bad == NULL && m->nrcpts == 0)
+		bad = "nrcpts";
+	if (bad != NULL) {
+		queue_log_corrupt(m->id, bad);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Loads and re-validates one message (OpenSMTPD envelope_validate): a row
+ * that fails any check is logged and treated as absent, never trusted.
+ * The recipients are read while the message statement is still open, so
+ * both come from the same snapshot.
+ */
+struct queue_msg *
+queue_msg_load(struct queue *q, const char *id)
+{
+	sqlite3_stmt *st;
+	struct queue_msg *m;
+	const char *bad = NULL;
+	char *s = NULL;
+	int64_t v, size, blen;
+	int step;
+
+	if (q == NULL || !queue_id_ok(id))
+		return NULL;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_MSG_LOAD)) == NULL)
+		return NULL;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		queue_log_sqlerr(q->r.db, "load", id);
+		queue_stmt_done(st);
+		return NULL;
+	}
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		if (step != SQLITE_DONE)
+			queue_log_sqlerr(q->r.db, "load", id);
+		else
+			log_debug("event=queue_load id=%s err=\"unknown\"", id);
+		queue_stmt_done(st);
+		return NULL;
+	}
+	m = xcalloc(1, sizeof(*m));
+	if (queue_col_text(st, 0, false, &s) == -1 || !queue_id_ok(s) ||
+	    strcmp(s, id) != 0)
+		bad = "id";
+	else
+		mh_strlcpy(m->id, s, sizeof(m->id));
+	free(s);
+	if (bad == NULL && (m->state = queue_col_state(st, 1)) == -1)
+		bad = "state";
+	if (bad == NULL && queue_col_text(st, 2, false, &m->sender) == -1)
+		bad = "sender";
+	if (bad == NULL && queue_col_text(st, 3, true, &m->auth_user) == -1)
+		bad = "auth_user";
+	if (bad == NULL && queue_col_text(st, 4, true, &m->client_addr) == -1)
+		bad = "client_addr";
+	if (bad == NULL && queue_col_text(st, 5, true, &m->helo) == -1)
+		bad = "helo";
+	if (bad == NULL) {
+		if (queue_col_int(st, 6, 0, QUEUE_FLAGS_ALL, &v) == -1 ||
+		    ((unsigned)v & ~QUEUE_FLAGS_ALL) != 0)
+			bad = "flags";
+		else
+			m->flags = (unsigned)v;
+	}
+	if (bad == NULL && queue_col_int(st, 7, 0, INT_MAX, &size) == -1)
+		bad = "size";
+	if (bad == NULL && queue_col_int(st, 8, 1, INT64_MAX,
+	    &m->received_at) == -1)
+		bad = "received_at";
+	if (bad == NULL && queue_col_int(st, 9, 0, INT64_MAX,
+	    &m->release_at) == -1)
+		bad = "release_at";
+	if (bad == NULL && queue_col_int(st, 10, 0, INT64_MAX,
+	    &m->next_attempt) == -1)
+		bad = "next_attempt";
+	if (bad == NULL) {
+		if (queue_col_int(st, 11, 0, INT_MAX, &v) == -1)
+			bad = "attempts";
+		else
+			m->attempts = (int)v;
+	}
+	if (bad == NULL && queue_col_text(st, 12, true, &m->last_error) == -1)
+		bad = "last_error";
+	/* The body must exist and match the recorded size. */
+	if (bad == NULL && (queue_col_int(st, 13, 0, INT_MAX, &blen) == -1 ||
+	    blen != size))
+		bad = "body";
+	if (bad == NULL) {
+		m->size = (size_t)size;
+		if (queue_rcpts_load(q, m) == -1) {
+			queue_stmt_done(st);
+			queue_msg_free(m);
+			return NULL;
+		}
+	}
+	queue_stmt_done(st);
+	if (bad != NULL) {
+		queue_log_corrupt(id, bad);
+		queue_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+int
+queue_next_due(struct queue *q, int64_t *when)
+{
+	sqlite3_stmt *st;
+	int step, ret;
+
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_NEXT_DUE)) == NULL)
+		return -1;
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE)
+		ret = 1;
+	else if (step != SQLITE_ROW) {
+		queue_log_sqlerr(q->r.db, "next_due", NULL);
+		ret = -1;
+	} else if (queue_col_int(st, 0, 0, INT64_MAX, when) == -1) {
+		queue_log_corrupt("-", "next_attempt");
+		ret = -1;
+	} else
+		ret = 0;
+	queue_stmt_done(st);
+	return ret;
+}
+
+int
+queue_due_list(struct queue *q, int64_t now, size_t max,
+    char (*ids)[QUEUE_ID_LEN + 1], size_t *n)
+{
+	sqlite3_stmt *st;
+	const char *id;
+	int step = SQLITE_DONE;
+
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_DUE_LIST)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX :
+	    (sqlite3_int64)max) != SQLITE_OK) {
+		queue_log_sqlerr(q->r.db, "due_list", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		id = (const char *)sqlite3_column_text(st, 0);
+		if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
+		    !queue_id_ok(id)) {
+			/* Skipped, not fatal: the rest are still due. */
+			queue_log_corrupt("-", "id");
+			continue;
+		}
+		mh_strlcpy(ids[*n], id, QUEUE_ID_LEN + 1);
+		(*n)++;
+	}
+	if (*n < max && step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "due_list", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	queue_stmt_done(st);
+	return 0;
+}
+
+int
+queue_count_states(struct queue *q, uint64_t *counts)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+	int step, s;
+
+	memset(counts, 0, (QUEUE_STATE_MAX + 1) * sizeof(*counts));
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_COUNT)) == NULL)
+		return -1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		s = queue_col_state(st, 0);
+		if (s == -1 || queue_col_int(st, 1, 0, INT64_MAX, &v) == -1) {
+			queue_log_corrupt("-", "state");
+			continue;
+		}
+		counts[s] = (uint64_t)v;
+	}
+	if (step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "count", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	queue_stmt_done(st);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Body streams                                                        */
+/* ------------------------------------------------------------------ */
+
+static struct queue_bconn *
+queue_bconn_get(struct queue *q)
+{
+	struct queue_bconn *bc;
+	char err[256];
+
+	if ((bc = q->bidle) != NULL) {
+		q->bidle = bc->next;
+		q->nbidle--;
+		bc->next = NULL;
+		return bc;
+	}
+	bc = xcalloc(1, sizeof(*bc));
+	if (queue_db_open(q->path, true, QUEUE_BUSY_R_MS, &bc->c.db, err,
+	    sizeof(err)) == -1) {
+		log_warnx("event=queue_error op=body_conn err=\"%s\"", err);
+		free(bc);
+		return NULL;
+	}
+	return bc;
+}
+
+static void
+queue_bconn_put(struct queue *q, struct queue_bconn *bc)
+{
+	if (q->nbidle >= QUEUE_BCONN_IDLE_MAX) {
+		queue_conn_close(&bc->c);
+		free(bc);
+		return;
+	}
+	bc->next = q->bidle;
+	q->bidle = bc;
+	q->nbidle++;
+}
+
+/*
+ * Finds the body row and opens a blob handle on it.  The handle is opened
+ * while the lookup statement still holds its snapshot, so rowid and size
+ * come from the same read.  Returns 1 when there is no such body.
+ */
+static int
+queue_body_attach(struct queue_body *b, bool first)
+{
+	struct queue_conn *c = &b->bc->c;
+	sqlite3_stmt *st;
+	int64_t rowid, size;
+	int step;
+
+	if ((st = queue_stmt(c, QUEUE_SQL_BODY_LOOKUP)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, b->id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		queue_log_sqlerr(c->db, "body_open", b->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		if (step != SQLITE_DONE)
+			queue_log_sqlerr(c->db, "body_open", b->id);
+		queue_stmt_done(st);
+		return step == SQLITE_DONE ? 1 : -1;
+	}
+	if (queue_col_int(st, 0, 1, INT64_MAX, &rowid) == -1 ||
+	    queue_col_int(st, 1, 0, INT_MAX, &size) == -1 ||
+	    (!first && (size_t)size != b->size)) {
+		queue_log_corrupt(b->id, "size");
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (sqlite3_blob_open(c->db, "main", "bodies", "data", rowid, 0,
+	    &b->blob) != SQLITE_OK) {
+		queue_log_sqlerr(c->db, "body_open", b->id);
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+		queue_stmt_done(st);
+		return -1;
+	}
+	queue_stmt_done(st);
+	if (sqlite3_blob_bytes(b->blob) != size) {
+		queue_log_corrupt(b->id, "body");
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+		return -1;
+	}
+	b->size = (size_t)size;
+	return 0;
+}
+
+/*
+ * Each stream borrows its own read-only connection: an open blob handle
+ * keeps its connection's read transaction open, and if all streams shared
+ * one connection (or the connection used for due queries), overlapping
+ * relays would pin one old snapshot forever, hide newer messages and stop
+ * WAL checkpoints from ever resetting the log.
+ */
+struct queue_body *
+queue_body_open(struct queue *q, const char *id)
+{
+	struct queue_body *b;
+	int rc;
+
+	if (q == NULL || !queue_id_ok(id))
+		return NULL;
+	b = xcalloc(1, sizeof(*b));
+	b->q = q;
+	mh_strlcpy(b->id, id, sizeof(b->id));
+	if ((b->bc = queue_bconn_get(q)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	if ((rc = queue_body_attach(b, true)) != 0) {
+		if (rc == 1)
+			log_debug("event=queue_body id=%s err=\"unknown\"", id);
+		queue_bconn_put(q, b->bc);
+		free(b);
+		return NULL;
+	}
+	q->nbodies++;
+	return b;
+}
+
+long
+queue_body_read(struct queue_body *b, void *buf, size_t len)
+{
+	size_t n;
+	int rc, tries;
+
+	if (b->off >= b->size || len == 0)
+		return 0;
+	n = b->size - b->off;
+	if (n > len)
+		n = len;
+	if (n > INT_MAX)
+		n = INT_MAX;
+	for (tries = 0;; tries++) {
+		if (b->blob == NULL && queue_body_attach(b, false) != 0)
+			return -1;
+		rc = sqlite3_blob_read(b->blob, buf, (int)n, (int)b->off);
+		if (rc == SQLITE_OK)
+			break;
+		if (rc == SQLITE_ABORT && tries == 0) {
+			/* Expired handle: a new one, same offset. */
+			log_debug("event=queue_body id=%s reopen off=%zu",
+			    b->id, b->off);
+			sqlite3_blob_close(b->blob);
+			b->blob = NULL;
+			continue;
+		}
+		queue_log_sqlerr(b->bc->c.db, "body_read", b->id);
+		return -1;
+	}
+	b->off += n;
+	return (long)n;
+}
+
+size_t
+queue_body_size(const struct queue_body *b)
+{
+	return b->size;
+}
+
+void
+queue_body_close(struct queue_body *b)
+{
+	if (b == NULL)
+		return;
+	/* Closing a read-only handle ends the read transaction. */
+	sqlite3_blob_close(b->blob);
+	queue_bconn_put(b->q, b->bc);
+	b->q->nbodies--;
+	free(b);
+}
+
+void
+queue_body_expire_(struct queue_body *b)
+{
+	sqlite3_blob_close(b->blob);
+	b->blob = NULL;
+}
