@@ -64,10 +64,12 @@ struct smtp_rcpt_args {
  * 20), BODY=7BIT|8BITMIME, SMTPUTF8 (no value); each at most once; any
  * other parameter is an error ("555 5.5.4" by the caller).  When SMTPUTF8
  * is present the path is parsed with ADDR_F_UTF8.
+ * AUTH=<mailbox> (RFC 4954 §5) is accepted, syntax-checked and ignored.
  * On error returns a reason and sets *code to the SMTP reply the caller
- * should send: 501 (syntax, enhanced 5.5.4 or 5.1.7), 553 (bad address,
- * 5.1.7/5.1.3) or 555 (unknown parameter, 5.5.4), and *ecode to the
- * enhanced status string ("5.1.7").
+ * should send: 501 (syntax 5.5.4; bad address 5.1.7 for MAIL, 5.1.3 for
+ * RCPT), 553 5.6.7 (non-ASCII address without SMTPUTF8, RFC 6531) or 555
+ * 5.5.4 (unknown or unoffered parameter), and *ecode to the enhanced
+ * status string ("5.1.7").
  */
 const char	*smtp_parse_mail(const char *args, size_t len, bool allow_utf8,
 		    struct smtp_mail_args *out, int *code, const char **ecode);
