@@ -44,6 +44,9 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+static void	log_vmsg(int, const char *, va_list, const char *)
+		    MH_PRINTF(2, 0);
+
 static void
 log_vmsg(int level, const char *fmt, va_list ap, const char *suffix)
 {

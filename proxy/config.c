@@ -1,0 +1,2256 @@
+/*
+ * config.c - see config.h.
+ *
+ * Every key lives in config_table[]: dotted name, type, default (a string
+ * that goes through the same parser as a value read from the file, so the
+ * defaults are validated on every load), bounds, reload flag, offset into
+ * struct config and a one-line description.  Loading, defaults, config_dump
+ * and config.example.yaml (config_example_) all come from that table.
+ *
+ * The file is read with libyaml's event API and walked by a small
+ * recursive-descent reader whose grammar is fixed by the table: the top
+ * level is a mapping of sections, a section is a mapping of keys, a value
+ * is a scalar or (two list types) a sequence.  Nothing is ever skipped, so
+ * the walk never goes deeper than four levels whatever the input.
+ *
+ * Decisions worth knowing:
+ *  - YAML aliases are refused where they appear (billion laughs).  Anchors
+ *    are accepted and ignored, since nothing can refer to them.
+ *  - One document only.  An empty file, or a document that is only "---",
+ *    means all defaults; a section written as "limits:" with nothing under
+ *    it is an empty section.
+ *  - Errors stop at the first one and read "FILE:LINE:COL: key.path: what"
+ *    (1-based; libyaml marks are 0-based).  Document-level errors (syntax,
+ *    top level not a mapping, aliases, several documents) have no key path:
+ *    "FILE:LINE:COL: what".  Cross-field errors point at the key that was
+ *    set in the file (the later one when both were); an error about
+ *    defaults alone, or about a file, has no position: "FILE: key: what".
+ *  - upstream.auth_file is read at load time.  Its content never appears
+ *    in a message, and the password is cleansed before it is freed.
+ */
+#include "config.h"
+#include "config_priv.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <yaml.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CONFIG_FILE_MAX		(1024 * 1024)	/* config file size cap */
+#define CONFIG_AUTH_FILE_MAX	4096		/* auth_file size cap */
+#define CONFIG_KEY_MAX		64	/* longer keys are unknown anyway */
+#define CONFIG_PATH_MAX		160	/* "key.path" buffers */
+#define CONFIG_WHY_MAX		320	/* reason buffers */
+#define CONFIG_DUMP_MAX		(1024 * 1024)	/* one dump/example line */
+#define CONFIG_WRAP		78	/* example comment width */
+
+#define CONFIG_KIB	1024LL
+#define CONFIG_MIB	(1024LL * 1024)
+#define CONFIG_GIB	(1024LL * 1024 * 1024)
+#define CONFIG_MINUTE	60LL
+#define CONFIG_HOUR	3600LL
+#define CONFIG_DAY	86400LL
+
+#define CONFIG_NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+enum config_type {
+	CONFIG_T_STRING,	/* char *; min/max bound the length */
+	CONFIG_T_BOOL,		/* bool */
+	CONFIG_T_INT,		/* int or size_t; digits only */
+	CONFIG_T_SIZE,		/* size_t; 512, 64k, 25M, 1G */
+	CONFIG_T_DURATION,	/* int64_t seconds; 0, 90s, 5m, 2h, 1d */
+	CONFIG_T_ENUM,		/* int or bool: index into names */
+	CONFIG_T_LISTENERS,	/* listeners/nlisteners; min/max: count */
+	CONFIG_T_CIDRLIST,	/* trusted/ntrusted; min/max: count */
+};
+
+#define CONFIG_F_OPTIONAL	0x01	/* STRING: may stay unset (NULL) */
+#define CONFIG_F_DERIVED	0x02	/* STRING: unset -> computed at load */
+#define CONFIG_F_SECRET		0x04	/* names a file holding a secret */
+
+/* Checks a string value; returns NULL or why it is wrong (static). */
+typedef const char *config_check_cb(const char *);
+
+struct config_entry {
+	const char		*name;		/* "section.key" */
+	enum config_type	 type;
+	const char		*def;		/* NULL: OPTIONAL/DERIVED */
+	long long		 min;
+	long long		 max;		/* hard maximum */
+	bool			 reloadable;	/* false: restart needed */
+	size_t			 off;		/* offsetof(struct config) */
+	size_t			 size;		/* sizeof that member */
+	const char *const	*names;		/* ENUM: NULL-terminated */
+	config_check_cb		*check;		/* STRING: extra validation */
+	unsigned		 flags;		/* CONFIG_F_* */
+	const char		*example;	/* shown when def is NULL */
+	const char		*desc;		/* for docs and the example */
+};
+
+#define CONFIG_FIELD(m)	.off = offsetof(struct config, m),		\
+			.size = sizeof(((struct config *)0)->m)
+
+static const char *config_check_hostname(const char *);
+static const char *config_check_host(const char *);
+
+static const char *const config_bool_names[] = {
+	"false", "true", "no", "yes", "off", "on", NULL
+};
+static const char *const config_listen_names[] = {
+	[CONFIG_LISTEN_PLAIN] = "plain",
+	[CONFIG_LISTEN_STARTTLS] = "starttls",
+	[CONFIG_LISTEN_TLS] = "tls",
+	NULL
+};
+static const char *const config_tls_names[] = {
+	[CONFIG_TLS_NONE] = "none",
+	[CONFIG_TLS_STARTTLS] = "starttls",
+	[CONFIG_TLS_IMPLICIT] = "implicit",
+	NULL
+};
+static const char *const config_level_names[] = {
+	[LOG_LVL_DEBUG] = "debug",
+	[LOG_LVL_INFO] = "info",
+	[LOG_LVL_WARN] = "warn",
+	[LOG_LVL_ERR] = "error",
+	NULL
+};
+static const char *const config_target_names[] = {
+	"stderr",		/* log_syslog = false */
+	"syslog",		/* log_syslog = true */
+	NULL
+};
+
+static const struct config_section {
+	const char	*name;
+	const char	*desc;
+} config_sections[] = {
+	{ "server", "Inbound SMTP: names, listeners and who may submit." },
+	{ "limits", "Resource limits (RFC 5321 section 4.5.3.1).  Each has a "
+	    "hard maximum." },
+	{ "timeouts", "Time limits (RFC 5321 section 4.5.3.2)." },
+	{ "queue", "The durable SQLite queue." },
+	{ "hold", "How long messages wait before they are relayed." },
+	{ "upstream", "The real submission server messages are relayed to." },
+	{ "retry", "Retries after a temporary upstream failure." },
+	{ "log", "Logging." },
+};
+
+static const struct config_entry config_table[] = {
+	/* server: */
+	{ .name = "server.hostname", .type = CONFIG_T_STRING,
+	  .def = NULL, .min = 1, .max = 253, .reloadable = true,
+	  CONFIG_FIELD(hostname), .check = config_check_hostname,
+	  .flags = CONFIG_F_DERIVED, .example = "mail.example.org",
+	  .desc = "Name used in the greeting, the EHLO reply and Received: "
+	  "headers.  Default: the system host name (gethostname)." },
+	{ .name = "server.listeners", .type = CONFIG_T_LISTENERS,
+	  .def = "[{address: \"127.0.0.1\", port: 2525, mode: plain}]",
+	  .min = 1, .max = 64, .reloadable = false, CONFIG_FIELD(listeners),
+	  .desc = "Where to accept SMTP: a list of {address, port, mode}.  "
+	  "address is a numeric IPv4 or IPv6 address, port 0 picks a free "
+	  "port, mode is plain (starttls and tls need the TLS issue)." },
+	{ .name = "server.trusted_networks", .type = CONFIG_T_CIDRLIST,
+	  .def = "[\"127.0.0.0/8\", \"::1/128\"]", .min = 0, .max = 1024,
+	  .reloadable = true, CONFIG_FIELD(trusted),
+	  .desc = "Client networks allowed to submit on plain listeners, in "
+	  "CIDR notation; a bare address means /32 or /128." },
+	{ .name = "server.received_header", .type = CONFIG_T_BOOL,
+	  .def = "true", .reloadable = true, CONFIG_FIELD(received_header),
+	  .desc = "Prepend a Received: header to each message (RFC 5321 "
+	  "section 4.4)." },
+	{ .name = "server.smtputf8", .type = CONFIG_T_BOOL, .def = "true",
+	  .reloadable = true, CONFIG_FIELD(smtputf8),
+	  .desc = "Advertise SMTPUTF8 (RFC 6531)." },
+
+	/* limits: */
+	{ .name = "limits.max_sessions", .type = CONFIG_T_INT, .def = "1000",
+	  .min = 1, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(max_sessions),
+	  .desc = "Concurrent SMTP sessions; more are refused with 421." },
+	{ .name = "limits.max_sessions_per_ip", .type = CONFIG_T_INT,
+	  .def = "50", .min = 1, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(max_sessions_per_ip),
+	  .desc = "Concurrent sessions from one client address." },
+	{ .name = "limits.command_line", .type = CONFIG_T_SIZE, .def = "512",
+	  .min = 512, .max = 64 * CONFIG_KIB, .reloadable = true,
+	  CONFIG_FIELD(line_max),
+	  .desc = "Longest command line in octets, CRLF included (RFC 5321 "
+	  "section 4.5.3.1.4)." },
+	{ .name = "limits.text_line", .type = CONFIG_T_SIZE, .def = "1000",
+	  .min = 1000, .max = CONFIG_MIB, .reloadable = true,
+	  CONFIG_FIELD(text_line_max),
+	  .desc = "Longest line of message text in octets, CRLF included "
+	  "(RFC 5321 section 4.5.3.1.6)." },
+	{ .name = "limits.max_recipients", .type = CONFIG_T_INT, .def = "100",
+	  .min = 1, .max = 10000, .reloadable = true,
+	  CONFIG_FIELD(max_recipients),
+	  .desc = "Recipients per message (RFC 5321 section 4.5.3.1.8 asks "
+	  "for at least 100)." },
+	{ .name = "limits.message_size", .type = CONFIG_T_SIZE, .def = "25M",
+	  .min = 64 * CONFIG_KIB, .max = CONFIG_GIB, .reloadable = true,
+	  CONFIG_FIELD(message_size_max),
+	  .desc = "Largest message accepted, advertised with SIZE (RFC 1870); "
+	  "at least 64k (RFC 5321 section 4.5.3.1.7)." },
+	{ .name = "limits.max_junk_commands", .type = CONFIG_T_INT,
+	  .def = "20", .min = 1, .max = 1000, .reloadable = true,
+	  CONFIG_FIELD(max_junk),
+	  .desc = "Unknown or malformed commands before the session is "
+	  "closed." },
+	{ .name = "limits.memory_per_message", .type = CONFIG_T_SIZE,
+	  .def = "256k", .min = 4 * CONFIG_KIB, .max = 64 * CONFIG_MIB,
+	  .reloadable = true, CONFIG_FIELD(memory_per_message),
+	  .desc = "Message bytes kept in memory; past this the message "
+	  "spills to a temporary file." },
+
+	/* timeouts: */
+	{ .name = "timeouts.command", .type = CONFIG_T_DURATION, .def = "5m",
+	  .min = 1, .max = CONFIG_HOUR, .reloadable = true,
+	  CONFIG_FIELD(timeout_command),
+	  .desc = "Wait for one whole command line (RFC 5321 section "
+	  "4.5.3.2.7)." },
+	{ .name = "timeouts.data", .type = CONFIG_T_DURATION, .def = "10m",
+	  .min = 1, .max = CONFIG_HOUR, .reloadable = true,
+	  CONFIG_FIELD(timeout_data),
+	  .desc = "Wait between blocks of message text." },
+	{ .name = "timeouts.session", .type = CONFIG_T_DURATION, .def = "1h",
+	  .min = CONFIG_MINUTE, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(timeout_session),
+	  .desc = "Longest whole session." },
+	{ .name = "timeouts.upstream", .type = CONFIG_T_DURATION, .def = "5m",
+	  .min = 1, .max = CONFIG_HOUR, .reloadable = true,
+	  CONFIG_FIELD(timeout_upstream),
+	  .desc = "Wait for each reply of the upstream server." },
+
+	/* queue: */
+	{ .name = "queue.path", .type = CONFIG_T_STRING,
+	  .def = "./var/queue.db", .min = 1, .max = 4096, .reloadable = false,
+	  CONFIG_FIELD(queue_path),
+	  .desc = "SQLite queue database; a relative path is relative to "
+	  "the working directory at start." },
+	{ .name = "queue.group_commit_max", .type = CONFIG_T_INT,
+	  .def = "256", .min = 1, .max = 65536, .reloadable = true,
+	  CONFIG_FIELD(group_commit_max),
+	  .desc = "Most queue writes committed in one transaction." },
+
+	/* hold: */
+	{ .name = "hold.default", .type = CONFIG_T_DURATION, .def = "5m",
+	  .min = 0, .max = 7 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(hold_default),
+	  .desc = "Hold before relaying when the policy asks for nothing "
+	  "else; 0 means no hold." },
+
+	/* upstream: */
+	{ .name = "upstream.host", .type = CONFIG_T_STRING,
+	  .def = "127.0.0.1", .min = 1, .max = 253, .reloadable = true,
+	  CONFIG_FIELD(up_host), .check = config_check_host,
+	  .desc = "Submission server to relay to: a host name or a numeric "
+	  "address." },
+	{ .name = "upstream.port", .type = CONFIG_T_INT, .def = "587",
+	  .min = 1, .max = 65535, .reloadable = true, CONFIG_FIELD(up_port),
+	  .desc = "Port of the upstream server." },
+	{ .name = "upstream.tls", .type = CONFIG_T_ENUM, .def = "starttls",
+	  .reloadable = true, CONFIG_FIELD(up_tls), .names = config_tls_names,
+	  .desc = "TLS to the upstream: none, starttls, or implicit (port "
+	  "465)." },
+	{ .name = "upstream.verify", .type = CONFIG_T_BOOL, .def = "true",
+	  .reloadable = true, CONFIG_FIELD(up_verify),
+	  .desc = "Verify the upstream certificate and host name." },
+	{ .name = "upstream.ca_file", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 4096, .reloadable = true, CONFIG_FIELD(up_ca_file),
+	  .flags = CONFIG_F_OPTIONAL,
+	  .example = "/etc/ssl/certs/ca-certificates.crt",
+	  .desc = "CA bundle used to verify the upstream.  Default: the "
+	  "system store." },
+	{ .name = "upstream.auth_file", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 4096, .reloadable = false,
+	  CONFIG_FIELD(up_auth_file),
+	  .flags = CONFIG_F_OPTIONAL | CONFIG_F_SECRET,
+	  .example = "/etc/mailhold/upstream-auth",
+	  .desc = "File holding one line user:password for AUTH to the "
+	  "upstream, read at start; it must not be world-readable, and "
+	  "upstream.tls none is refused unless the host is loopback.  "
+	  "Default: no AUTH." },
+	{ .name = "upstream.helo_name", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 253, .reloadable = true, CONFIG_FIELD(up_helo),
+	  .check = config_check_hostname, .flags = CONFIG_F_DERIVED,
+	  .example = "mail.example.org",
+	  .desc = "Name sent in EHLO to the upstream.  Default: "
+	  "server.hostname." },
+	{ .name = "upstream.max_connections", .type = CONFIG_T_INT,
+	  .def = "4", .min = 1, .max = 256, .reloadable = true,
+	  CONFIG_FIELD(up_max_connections),
+	  .desc = "Concurrent connections to the upstream." },
+	{ .name = "upstream.messages_per_connection", .type = CONFIG_T_INT,
+	  .def = "100", .min = 1, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(up_max_per_connection),
+	  .desc = "Messages relayed over one connection before it is "
+	  "closed." },
+
+	/* retry: */
+	{ .name = "retry.initial", .type = CONFIG_T_DURATION, .def = "1m",
+	  .min = 1, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(retry_initial),
+	  .desc = "First retry delay; it doubles up to retry.max." },
+	{ .name = "retry.max", .type = CONFIG_T_DURATION, .def = "1h",
+	  .min = 1, .max = 7 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(retry_max),
+	  .desc = "Longest retry delay." },
+	{ .name = "retry.give_up", .type = CONFIG_T_DURATION, .def = "5d",
+	  .min = CONFIG_MINUTE, .max = 30 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(retry_give_up),
+	  .desc = "Age after which a message that still fails is marked "
+	  "failed and the sender told (RFC 5321 section 4.5.4.1: 4-5 days)." },
+
+	/* log: */
+	{ .name = "log.level", .type = CONFIG_T_ENUM, .def = "info",
+	  .reloadable = true, CONFIG_FIELD(log_level),
+	  .names = config_level_names,
+	  .desc = "Least severe level logged: debug, info, warn or error." },
+	{ .name = "log.target", .type = CONFIG_T_ENUM, .def = "stderr",
+	  .reloadable = false, CONFIG_FIELD(log_syslog),
+	  .names = config_target_names,
+	  .desc = "Where log lines go: stderr or syslog (facility mail)." },
+};
+
+#define CONFIG_NENTRIES		CONFIG_NITEMS(config_table)
+#define CONFIG_NSECTIONS	CONFIG_NITEMS(config_sections)
+
+/* Cross-field rules: the value of lo must not exceed the value of hi. */
+static const struct config_order {
+	const char	*lo;
+	const char	*hi;
+} config_orders[] = {
+	{ "limits.text_line", "limits.message_size" },
+	{ "limits.max_sessions_per_ip", "limits.max_sessions" },
+	{ "timeouts.command", "timeouts.session" },
+	{ "timeouts.data", "timeouts.session" },
+	{ "retry.initial", "retry.max" },
+	{ "retry.max", "retry.give_up" },
+};
+
+/* One load: the parser, where errors go, and which keys the file set. */
+struct config_ctx {
+	yaml_parser_t	 parser;
+	bool		 parser_ok;
+	yaml_event_t	 ev;		/* valid until the next config_next */
+	bool		 have_ev;
+	const char	*name;		/* for messages */
+	const char	*data;
+	size_t		 len;
+	char		*err;
+	size_t		 errsz;
+	struct config	*cfg;
+	bool		 seen[CONFIG_NENTRIES];
+	yaml_mark_t	 mark[CONFIG_NENTRIES];	/* where each value starts */
+	bool		 seen_section[CONFIG_NSECTIONS];
+};
+
+static void	config_free(struct config *);
+static int	config_parse_value(struct config_ctx *,
+		    const struct config_entry *);
+
+/*
+ * Error reporting.
+ */
+
+static void config_errf(char *, size_t, const char *, ...) MH_PRINTF(3, 4);
+
+static void
+config_errf(char *buf, size_t sz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || sz == 0)
+		return;
+	va_start(ap, fmt);
+	/* A truncated message is still worth having. */
+	(void)mh_vsnprintf(buf, sz, fmt, ap);
+	va_end(ap);
+}
+
+static void config_err(struct config_ctx *, const yaml_mark_t *,
+    const char *, const char *, ...) MH_PRINTF(4, 5);
+
+/* "NAME:LINE:COL: PATH: MSG"; mark and path may each be NULL. */
+static void
+config_err(struct config_ctx *ctx, const yaml_mark_t *mark, const char *path,
+    const char *fmt, ...)
+{
+	char msg[CONFIG_WHY_MAX + CONFIG_PATH_MAX], pos[48];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)mh_vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pos[0] = '\0';
+	if (mark != NULL)
+		(void)mh_snprintf(pos, sizeof(pos), ":%zu:%zu",
+		    mark->line + 1, mark->column + 1);
+	if (path != NULL && path[0] != '\0')
+		config_errf(ctx->err, ctx->errsz, "%s%s: %s: %s", ctx->name,
+		    pos, path, msg);
+	else
+		config_errf(ctx->err, ctx->errsz, "%s%s: %s", ctx->name, pos,
+		    msg);
+}
+
+/* Turns a byte offset into a 0-based mark, counting UTF-8 characters. */
+static yaml_mark_t
+config_offset_mark(const struct config_ctx *ctx, size_t off)
+{
+	yaml_mark_t m;
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	m.index = off;
+	for (i = 0; i < off && i < ctx->len; i++) {
+		unsigned char c = (unsigned char)ctx->data[i];
+
+		if (c == '\n') {
+			m.line++;
+			m.column = 0;
+		} else if ((c & 0xc0) != 0x80)
+			m.column++;
+	}
+	return m;
+}
+
+static void
+config_err_yaml(struct config_ctx *ctx)
+{
+	const yaml_parser_t *p = &ctx->parser;
+	const char *problem = p->problem ? p->problem : "unknown error";
+	yaml_mark_t m;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		config_err(ctx, NULL, NULL, "out of memory parsing YAML");
+		break;
+	case YAML_READER_ERROR:
+		m = config_offset_mark(ctx, p->problem_offset);
+		if (p->problem_value != -1)
+			config_err(ctx, &m, NULL, "invalid input: %s (#x%X)",
+			    problem, (unsigned)p->problem_value);
+		else
+			config_err(ctx, &m, NULL, "invalid input: %s",
+			    problem);
+		break;
+	default:
+		if (p->context != NULL)
+			config_err(ctx, &p->problem_mark, NULL,
+			    "syntax error: %s (%s at line %zu)", problem,
+			    p->context, p->context_mark.line + 1);
+		else
+			config_err(ctx, &p->problem_mark, NULL,
+			    "syntax error: %s", problem);
+		break;
+	}
+}
+
+/*
+ * Small pure helpers.
+ */
+
+static int
+config_entry_index(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NENTRIES; i++)
+		if (strcmp(config_table[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Index of the entry "section.key", or -1; key is counted. */
+static int
+config_entry_find(size_t sec, const char *key, size_t len)
+{
+	const char *sn = config_sections[sec].name;
+	size_t sl = strlen(sn), i;
+
+	for (i = 0; i < CONFIG_NENTRIES; i++) {
+		const char *n = config_table[i].name;
+
+		if (strncmp(n, sn, sl) == 0 && n[sl] == '.' &&
+		    strlen(n + sl + 1) == len &&
+		    memcmp(n + sl + 1, key, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int
+config_section_find(const char *key, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NSECTIONS; i++)
+		if (strlen(config_sections[i].name) == len &&
+		    memcmp(config_sections[i].name, key, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+config_names_find(const char *const *names, const char *s)
+{
+	int i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (mh_strcasecmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/* "a, b or c" into buf. */
+static void
+config_names_join(const char *const *names, char *buf, size_t sz)
+{
+	size_t n, i, o = 0;
+	int w;
+
+	buf[0] = '\0';
+	for (n = 0; names[n] != NULL; n++)
+		;
+	for (i = 0; i < n; i++) {
+		w = mh_snprintf(buf + o, sz - o, "%s%s",
+		    i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+		if (w == -1)
+			return;
+		o += (size_t)w;
+	}
+}
+
+static bool
+config_is_null(const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	size_t len = ev->data.scalar.length;
+
+	if (ev->type != YAML_SCALAR_EVENT ||
+	    ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return len == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+static const char *
+config_event_what(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return config_is_null(ev) ? "nothing" : "a scalar";
+	case YAML_SEQUENCE_START_EVENT:
+		return "a sequence";
+	case YAML_MAPPING_START_EVENT:
+		return "a mapping";
+	default:
+		return "something else";
+	}
+}
+
+static const char *
+config_type_what(enum config_type t)
+{
+	switch (t) {
+	case CONFIG_T_STRING:
+		return "a string";
+	case CONFIG_T_BOOL:
+		return "true or false";
+	case CONFIG_T_INT:
+		return "an integer";
+	case CONFIG_T_SIZE:
+		return "a size";
+	case CONFIG_T_DURATION:
+		return "a duration";
+	case CONFIG_T_ENUM:
+		return "a name";
+	case CONFIG_T_LISTENERS:
+	case CONFIG_T_CIDRLIST:
+		return "a sequence";
+	}
+	return "a value";
+}
+
+/* Escapes an untrusted key for a message. */
+static const char *
+config_key_escape(const yaml_event_t *ev, char *buf, size_t sz)
+{
+	return mh_log_escape((const char *)ev->data.scalar.value,
+	    ev->data.scalar.length, CONFIG_KEY_MAX, buf, sz);
+}
+
+static bool
+config_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Digits, then at most one character of units: the shape of a number. */
+static bool
+config_num_syntax_ok(const char *s, const char *units)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0)
+		return false;
+	if (s[n] == '\0')
+		return true;
+	return strchr(units, s[n]) != NULL && s[n + 1] == '\0';
+}
+
+/*
+ * Value parsers.
+ */
+
+int
+config_parse_duration(const char *s, int64_t *secs)
+{
+	long long mult = 1, v;
+	size_t len;
+
+	if (s == NULL || !config_is_digit(s[0]))
+		return -1;
+	len = strlen(s);
+	switch (s[len - 1]) {
+	case 's':
+		mult = 1;
+		len--;
+		break;
+	case 'm':
+		mult = CONFIG_MINUTE;
+		len--;
+		break;
+	case 'h':
+		mult = CONFIG_HOUR;
+		len--;
+		break;
+	case 'd':
+		mult = CONFIG_DAY;
+		len--;
+		break;
+	default:
+		break;
+	}
+	/* mh_strtonum_n checks that only digits remain. */
+	if (mh_strtonum_n(s, len, 0, LLONG_MAX / mult, &v) == -1)
+		return -1;
+	*secs = (int64_t)(v * mult);
+	return 0;
+}
+
+int
+config_parse_size(const char *s, size_t *bytes)
+{
+	long long mult = 1, v, cap;
+	size_t len;
+
+	if (s == NULL || !config_is_digit(s[0]))
+		return -1;
+	len = strlen(s);
+	switch (s[len - 1]) {
+	case 'k':
+	case 'K':
+		mult = CONFIG_KIB;
+		len--;
+		break;
+	case 'm':
+	case 'M':
+		mult = CONFIG_MIB;
+		len--;
+		break;
+	case 'g':
+	case 'G':
+		mult = CONFIG_GIB;
+		len--;
+		break;
+	default:
+		break;
+	}
+	cap = (unsigned long long)SIZE_MAX < (unsigned long long)LLONG_MAX ?
+	    (long long)SIZE_MAX : LLONG_MAX;
+	if (mh_strtonum_n(s, len, 0, cap / mult, &v) == -1)
+		return -1;
+	*bytes = (size_t)(v * mult);
+	return 0;
+}
+
+static void
+config_fmt_duration(int64_t v, char *buf, size_t sz)
+{
+	if (v != 0 && v % CONFIG_DAY == 0)
+		(void)mh_snprintf(buf, sz, "%lldd",
+		    (long long)(v / CONFIG_DAY));
+	else if (v != 0 && v % CONFIG_HOUR == 0)
+		(void)mh_snprintf(buf, sz, "%lldh",
+		    (long long)(v / CONFIG_HOUR));
+	else if (v != 0 && v % CONFIG_MINUTE == 0)
+		(void)mh_snprintf(buf, sz, "%lldm",
+		    (long long)(v / CONFIG_MINUTE));
+	else if (v != 0)
+		(void)mh_snprintf(buf, sz, "%llds", (long long)v);
+	else
+		(void)mh_snprintf(buf, sz, "0");
+}
+
+static void
+config_fmt_size(unsigned long long v, char *buf, size_t sz)
+{
+	if (v != 0 && v % CONFIG_GIB == 0)
+		(void)mh_snprintf(buf, sz, "%lluG", v / CONFIG_GIB);
+	else if (v != 0 && v % CONFIG_MIB == 0)
+		(void)mh_snprintf(buf, sz, "%lluM", v / CONFIG_MIB);
+	else if (v != 0 && v % CONFIG_KIB == 0)
+		(void)mh_snprintf(buf, sz, "%lluk", v / CONFIG_KIB);
+	else
+		(void)mh_snprintf(buf, sz, "%llu", v);
+}
+
+/* A numeric IPv4 or IPv6 address into a 16-byte buffer; family or -1. */
+static int
+config_addr_parse(const char *s, uint8_t *out)
+{
+	uint8_t tmp[16];
+
+	if (out == NULL)
+		out = tmp;
+	if (strchr(s, ':') != NULL)
+		return inet_pton(AF_INET6, s, out) == 1 ? AF_INET6 : -1;
+	return inet_pton(AF_INET, s, out) == 1 ? AF_INET : -1;
+}
+
+static bool
+config_prefix_match(const uint8_t *a, const uint8_t *net, int prefix)
+{
+	int full = prefix / 8, rem = prefix % 8;
+	uint8_t mask;
+
+	if (memcmp(a, net, (size_t)full) != 0)
+		return false;
+	if (rem == 0)
+		return true;
+	mask = (uint8_t)(0xff << (8 - rem));
+	return (a[full] & mask) == (net[full] & mask);
+}
+
+static const uint8_t config_v4mapped[12] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+};
+
+/*
+ * Parses "addr[/prefix]".  Host bits beyond the prefix are an error (a
+ * typo such as 10.0.0.1/8 usually means something else was intended).
+ * An IPv4-mapped IPv6 network with a prefix of 96 or more is stored as the
+ * IPv4 network it denotes, so matching needs one representation only.
+ */
+static int
+config_cidr_parse(const char *s, struct config_cidr *c, char *why,
+    size_t whysz)
+{
+	char addr[INET6_ADDRSTRLEN + 1], net[INET6_ADDRSTRLEN];
+	const char *slash;
+	long long prefix;
+	uint8_t masked[16];
+	size_t alen, nbytes, i;
+	int maxp;
+
+	memset(c, 0, sizeof(*c));
+	slash = strchr(s, '/');
+	alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	if (alen == 0 || alen >= sizeof(addr))
+		goto badaddr;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if ((c->family = config_addr_parse(addr, c->addr)) == -1)
+		goto badaddr;
+	maxp = c->family == AF_INET ? 32 : 128;
+	nbytes = (size_t)maxp / 8;
+	prefix = maxp;
+	if (slash != NULL && (!config_is_digit(slash[1]) ||
+	    mh_strtonum(slash + 1, 0, maxp, &prefix) == -1)) {
+		config_errf(why, whysz, "the prefix length must be 0 to %d",
+		    maxp);
+		return -1;
+	}
+	memcpy(masked, c->addr, nbytes);
+	for (i = 0; i < nbytes; i++) {
+		long long bit = (long long)i * 8;
+
+		if (bit >= prefix)
+			masked[i] = 0;
+		else if (bit + 8 > prefix)
+			masked[i] &= (uint8_t)(0xff << (8 - (prefix - bit)));
+	}
+	if (memcmp(masked, c->addr, nbytes) != 0) {
+		if (inet_ntop(c->family, masked, net, sizeof(net)) == NULL)
+			mh_strlcpy(net, "?", sizeof(net));
+		config_errf(why, whysz, "host bits are set beyond the /%lld "
+		    "prefix (the network is %s/%lld)", prefix, net, prefix);
+		return -1;
+	}
+	c->prefix = (int)prefix;
+	if (c->family == AF_INET6 && c->prefix >= 96 &&
+	    memcmp(c->addr, config_v4mapped, 12) == 0) {
+		memmove(c->addr, c->addr + 12, 4);
+		memset(c->addr + 4, 0, 12);
+		c->family = AF_INET;
+		c->prefix -= 96;
+	}
+	return 0;
+
+badaddr:
+	config_errf(why, whysz, "not a numeric IPv4 or IPv6 address or "
+	    "network");
+	return -1;
+}
+
+int
+config_parse_cidr(const char *s, struct config_cidr *c)
+{
+	if (s == NULL || c == NULL)
+		return -1;
+	return config_cidr_parse(s, c, NULL, 0);
+}
+
+bool
+config_cidr_match(const struct config_cidr *nets, size_t n,
+    const struct sockaddr *sa)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	uint8_t v4[4], v6[16];
+	bool has4 = false;
+	size_t i;
+
+	if (sa == NULL || nets == NULL)
+		return false;
+	switch (sa->sa_family) {
+	case AF_INET:
+		memcpy(&sin, sa, sizeof(sin));
+		memcpy(v4, &sin.sin_addr, 4);
+		memcpy(v6, config_v4mapped, 12);
+		memcpy(v6 + 12, v4, 4);
+		has4 = true;
+		break;
+	case AF_INET6:
+		memcpy(&sin6, sa, sizeof(sin6));
+		memcpy(v6, &sin6.sin6_addr, 16);
+		if (memcmp(v6, config_v4mapped, 12) == 0) {
+			memcpy(v4, v6 + 12, 4);
+			has4 = true;
+		}
+		break;
+	default:
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if (nets[i].family == AF_INET && has4 &&
+		    config_prefix_match(v4, nets[i].addr, nets[i].prefix))
+			return true;
+		if (nets[i].family == AF_INET6 &&
+		    config_prefix_match(v6, nets[i].addr, nets[i].prefix))
+			return true;
+	}
+	return false;
+}
+
+/* LDH labels separated by dots (RFC 1123 section 2.1); no trailing dot. */
+static const char *
+config_check_hostname(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > 253)
+		return "must be a host name of 1 to 253 characters";
+	for (i = 0; i <= len; i++) {
+		char c = s[i];
+
+		if (c == '.' || c == '\0') {
+			if (label == 0)
+				return "has an empty label";
+			if (s[i - 1] == '-')
+				return "has a label ending in '-'";
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    config_is_digit(c) || c == '-'))
+			return "must be a host name (letters, digits, '-' "
+			    "and '.')";
+		if (label == 0 && c == '-')
+			return "has a label starting with '-'";
+		if (++label > 63)
+			return "has a label longer than 63 characters";
+	}
+	return NULL;
+}
+
+static const char *
+config_check_host(const char *s)
+{
+	if (strchr(s, ':') != NULL)
+		return config_addr_parse(s, NULL) == AF_INET6 ? NULL :
+		    "must be a host name or a numeric address";
+	return config_check_hostname(s);
+}
+
+static bool
+config_host_is_loopback(const char *s)
+{
+	uint8_t a[16];
+	int af;
+
+	if (mh_strcasecmp(s, "localhost") == 0)
+		return true;
+	if ((af = config_addr_parse(s, a)) == AF_INET)
+		return a[0] == 127;
+	if (af == AF_INET6) {
+		static const uint8_t one[16] = { [15] = 1 };
+
+		return memcmp(a, one, 16) == 0 ||
+		    (memcmp(a, config_v4mapped, 12) == 0 && a[12] == 127);
+	}
+	return false;
+}
+
+/*
+ * Storing values through the table.
+ */
+
+static void *
+config_field(struct config *cfg, const struct config_entry *e)
+{
+	return (char *)cfg + e->off;
+}
+
+static const void *
+config_cfield(const struct config *cfg, const struct config_entry *e)
+{
+	return (const char *)cfg + e->off;
+}
+
+static void
+config_store_num(struct config *cfg, const struct config_entry *e,
+    long long v)
+{
+	void *p = config_field(cfg, e);
+
+	switch (e->type) {
+	case CONFIG_T_BOOL:
+		*(bool *)p = v != 0;
+		break;
+	case CONFIG_T_ENUM:
+	case CONFIG_T_INT:
+		if (e->size == sizeof(bool))
+			*(bool *)p = v != 0;
+		else if (e->size == sizeof(int))
+			*(int *)p = (int)v;
+		else
+			*(size_t *)p = (size_t)v;
+		break;
+	case CONFIG_T_SIZE:
+		*(size_t *)p = (size_t)v;
+		break;
+	case CONFIG_T_DURATION:
+		*(int64_t *)p = (int64_t)v;
+		break;
+	default:
+		break;
+	}
+}
+
+static long long
+config_get_num(const struct config *cfg, const struct config_entry *e)
+{
+	const void *p = config_cfield(cfg, e);
+
+	switch (e->type) {
+	case CONFIG_T_BOOL:
+		return *(const bool *)p;
+	case CONFIG_T_ENUM:
+	case CONFIG_T_INT:
+		if (e->size == sizeof(bool))
+			return *(const bool *)p;
+		if (e->size == sizeof(int))
+			return *(const int *)p;
+		return (long long)*(const size_t *)p;
+	case CONFIG_T_SIZE:
+		return (long long)*(const size_t *)p;
+	case CONFIG_T_DURATION:
+		return (long long)*(const int64_t *)p;
+	default:
+		return 0;
+	}
+}
+
+/* Formats an INT, SIZE or DURATION value the way the file would say it. */
+static void
+config_fmt_num(const struct config_entry *e, long long v, char *buf,
+    size_t sz)
+{
+	if (e->type == CONFIG_T_SIZE)
+		config_fmt_size((unsigned long long)v, buf, sz);
+	else if (e->type == CONFIG_T_DURATION)
+		config_fmt_duration(v, buf, sz);
+	else
+		(void)mh_snprintf(buf, sz, "%lld", v);
+}
+
+static int
+config_set_string(struct config *cfg, const struct config_entry *e,
+    const char *v, size_t len, bool isnull, char *why, size_t whysz)
+{
+	char **p = config_field(cfg, e);
+	const char *w;
+	size_t i;
+
+	if (isnull || len == 0) {
+		if (e->flags & (CONFIG_F_OPTIONAL | CONFIG_F_DERIVED)) {
+			free(*p);
+			*p = NULL;
+			return 0;
+		}
+		config_errf(why, whysz, "must not be empty");
+		return -1;
+	}
+	if ((long long)len < e->min || (long long)len > e->max) {
+		config_errf(why, whysz, "must be %lld to %lld bytes long",
+		    e->min, e->max);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			config_errf(why, whysz, "must not contain control "
+			    "characters");
+			return -1;
+		}
+	}
+	if (e->check != NULL && (w = e->check(v)) != NULL) {
+		config_errf(why, whysz, "%s", w);
+		return -1;
+	}
+	free(*p);
+	*p = xstrndup(v, len);
+	return 0;
+}
+
+/*
+ * Parses one scalar value v (NUL-terminated, len bytes) for entry e and
+ * stores it.  Used for values read from the file and for the defaults.
+ */
+static int
+config_set_scalar(struct config *cfg, const struct config_entry *e,
+    const char *v, size_t len, bool isnull, char *why, size_t whysz)
+{
+	char lo[32], hi[32], names[128];
+	long long n;
+	int64_t secs;
+	size_t bytes;
+	int i;
+
+	if (memchr(v, '\0', len) != NULL) {
+		config_errf(why, whysz, "must not contain a NUL byte");
+		return -1;
+	}
+	if (e->type == CONFIG_T_STRING)
+		return config_set_string(cfg, e, v, len, isnull, why, whysz);
+	if (isnull || len == 0) {
+		config_errf(why, whysz, "missing value: expected %s",
+		    config_type_what(e->type));
+		return -1;
+	}
+	switch (e->type) {
+	case CONFIG_T_BOOL:
+		if ((i = config_names_find(config_bool_names, v)) == -1) {
+			config_errf(why, whysz, "must be true or false");
+			return -1;
+		}
+		config_store_num(cfg, e, i % 2);
+		return 0;
+	case CONFIG_T_ENUM:
+		if ((i = config_names_find(e->names, v)) == -1) {
+			config_names_join(e->names, names, sizeof(names));
+			config_errf(why, whysz, "must be %s", names);
+			return -1;
+		}
+		config_store_num(cfg, e, i);
+		return 0;
+	case CONFIG_T_INT:
+		/* Well-formed but too large for any type: out of range. */
+		if (!config_num_syntax_ok(v, "")) {
+			config_errf(why, whysz, "must be an integer");
+			return -1;
+		}
+		if (mh_strtonum_n(v, len, 0, LLONG_MAX, &n) == -1)
+			n = LLONG_MAX;
+		break;
+	case CONFIG_T_SIZE:
+		if (!config_num_syntax_ok(v, "kKmMgG")) {
+			config_errf(why, whysz, "must be a size such as 512, "
+			    "64k, 25M or 1G");
+			return -1;
+		}
+		if (config_parse_size(v, &bytes) == -1 ||
+		    bytes > (size_t)LLONG_MAX)
+			n = LLONG_MAX;
+		else
+			n = (long long)bytes;
+		break;
+	case CONFIG_T_DURATION:
+		if (!config_num_syntax_ok(v, "smhd")) {
+			config_errf(why, whysz, "must be a duration such as 0, "
+			    "90s, 5m, 2h or 1d");
+			return -1;
+		}
+		if (config_parse_duration(v, &secs) == -1)
+			n = LLONG_MAX;
+		else
+			n = (long long)secs;
+		break;
+	default:
+		config_errf(why, whysz, "internal error: not a scalar type");
+		return -1;
+	}
+	if (n < e->min || n > e->max) {
+		config_fmt_num(e, e->min, lo, sizeof(lo));
+		config_fmt_num(e, e->max, hi, sizeof(hi));
+		config_errf(why, whysz, "must be between %s and %s", lo, hi);
+		return -1;
+	}
+	config_store_num(cfg, e, n);
+	return 0;
+}
+
+/* The table is data; a wrong row would corrupt memory, so check it. */
+static const char *
+config_table_check(void)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NENTRIES; i++) {
+		const struct config_entry *e = &config_table[i];
+		const char *dot = strchr(e->name, '.');
+		bool ok;
+
+		if (dot == NULL || config_section_find(e->name,
+		    (size_t)(dot - e->name)) == -1)
+			return e->name;
+		if (e->min < 0 || e->min > e->max || e->desc == NULL)
+			return e->name;
+		if (e->def == NULL && !(e->flags &
+		    (CONFIG_F_OPTIONAL | CONFIG_F_DERIVED)))
+			return e->name;
+		switch (e->type) {
+		case CONFIG_T_STRING:
+			ok = e->size == sizeof(char *);
+			break;
+		case CONFIG_T_BOOL:
+			ok = e->size == sizeof(bool);
+			break;
+		case CONFIG_T_INT:
+			ok = e->size == sizeof(int) ||
+			    e->size == sizeof(size_t);
+			break;
+		case CONFIG_T_SIZE:
+			ok = e->size == sizeof(size_t);
+			break;
+		case CONFIG_T_DURATION:
+			ok = e->size == sizeof(int64_t);
+			break;
+		case CONFIG_T_ENUM:
+			ok = e->names != NULL && (e->size == sizeof(int) ||
+			    e->size == sizeof(bool));
+			break;
+		case CONFIG_T_LISTENERS:
+			ok = e->off == offsetof(struct config, listeners);
+			break;
+		case CONFIG_T_CIDRLIST:
+			ok = e->off == offsetof(struct config, trusted);
+			break;
+		default:
+			ok = false;
+			break;
+		}
+		if (!ok)
+			return e->name;
+	}
+	for (i = 0; i < CONFIG_NITEMS(config_orders); i++)
+		if (config_entry_index(config_orders[i].lo) == -1 ||
+		    config_entry_index(config_orders[i].hi) == -1)
+			return config_orders[i].lo;
+	return NULL;
+}
+
+/*
+ * The event reader.
+ */
+
+static int
+config_ctx_init(struct config_ctx *ctx, const char *name, const char *data,
+    size_t len, struct config *cfg, char *err, size_t errsz)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->name = name;
+	ctx->data = data != NULL ? data : "";
+	ctx->len = data != NULL ? len : 0;
+	ctx->err = err;
+	ctx->errsz = errsz;
+	ctx->cfg = cfg;
+	if (!yaml_parser_initialize(&ctx->parser)) {
+		config_err(ctx, NULL, NULL, "out of memory");
+		return -1;
+	}
+	ctx->parser_ok = true;
+	yaml_parser_set_input_string(&ctx->parser,
+	    (const unsigned char *)ctx->data, ctx->len);
+	return 0;
+}
+
+static void
+config_ctx_clear(struct config_ctx *ctx)
+{
+	if (ctx->have_ev)
+		yaml_event_delete(&ctx->ev);
+	ctx->have_ev = false;
+	if (ctx->parser_ok)
+		yaml_parser_delete(&ctx->parser);
+	ctx->parser_ok = false;
+}
+
+/*
+ * Replaces ctx->ev with the next event.  Aliases are refused here, at the
+ * alias's own position: expanding them is how "billion laughs" inputs
+ * blow up, and a configuration does not need them.
+ */
+static int
+config_next(struct config_ctx *ctx)
+{
+	if (ctx->have_ev)
+		yaml_event_delete(&ctx->ev);
+	ctx->have_ev = false;
+	if (!yaml_parser_parse(&ctx->parser, &ctx->ev)) {
+		config_err_yaml(ctx);
+		return -1;
+	}
+	ctx->have_ev = true;
+	if (ctx->ev.type == YAML_ALIAS_EVENT) {
+		config_err(ctx, &ctx->ev.start_mark, NULL, "YAML aliases are "
+		    "not allowed");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_expect(struct config_ctx *ctx, yaml_event_type_t type)
+{
+	if (config_next(ctx) == -1)
+		return -1;
+	if (ctx->ev.type != type) {
+		config_err(ctx, &ctx->ev.start_mark, NULL, "unexpected YAML "
+		    "event");
+		return -1;
+	}
+	return 0;
+}
+
+/* The current event must be a scalar mapping key. */
+static int
+config_key_check(struct config_ctx *ctx, const char *parent)
+{
+	if (ctx->ev.type != YAML_SCALAR_EVENT) {
+		config_err(ctx, &ctx->ev.start_mark, parent, "keys must be "
+		    "scalars, found %s", config_event_what(&ctx->ev));
+		return -1;
+	}
+	return 0;
+}
+
+/* The current event is the mapping of one listener; fills listeners[i]. */
+static int
+config_parse_listener(struct config_ctx *ctx, const struct config_entry *e,
+    size_t i)
+{
+	static const char *const fields[] = { "address", "port", "mode",
+	    NULL };
+	struct config_listener *l = &ctx->cfg->listeners[i];
+	yaml_mark_t start = ctx->ev.start_mark;
+	char base[CONFIG_PATH_MAX], path[CONFIG_PATH_MAX];
+	char kesc[CONFIG_KEY_MAX * 4 + 8], names[64];
+	bool seen[3] = { false, false, false };
+	const yaml_event_t *ev = &ctx->ev;
+	const char *v;
+	long long port;
+	size_t j;
+	int f;
+
+	(void)mh_snprintf(base, sizeof(base), "%s[%zu]", e->name, i);
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			break;
+		if (config_key_check(ctx, base) == -1)
+			return -1;
+		f = -1;
+		for (j = 0; fields[j] != NULL; j++)
+			if (strlen(fields[j]) == ev->data.scalar.length &&
+			    memcmp(fields[j], ev->data.scalar.value,
+			    ev->data.scalar.length) == 0)
+				f = (int)j;
+		if (f == -1) {
+			(void)mh_snprintf(path, sizeof(path), "%s.%s", base,
+			    config_key_escape(ev, kesc, sizeof(kesc)));
+			config_err(ctx, &ev->start_mark, path, "unknown key "
+			    "(expected address, port or mode)");
+			return -1;
+		}
+		(void)mh_snprintf(path, sizeof(path), "%s.%s", base,
+		    fields[f]);
+		if (seen[f]) {
+			config_err(ctx, &ev->start_mark, path, "duplicate key");
+			return -1;
+		}
+		seen[f] = true;
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type != YAML_SCALAR_EVENT || config_is_null(ev)) {
+			config_err(ctx, &ev->start_mark, path, "expected a "
+			    "scalar, found %s", config_event_what(ev));
+			return -1;
+		}
+		v = (const char *)ev->data.scalar.value;
+		if (memchr(v, '\0', ev->data.scalar.length) != NULL) {
+			config_err(ctx, &ev->start_mark, path, "must not "
+			    "contain a NUL byte");
+			return -1;
+		}
+		switch (f) {
+		case 0:
+			if (config_addr_parse(v, NULL) == -1) {
+				config_err(ctx, &ev->start_mark, path, "not a "
+				    "numeric IPv4 or IPv6 address");
+				return -1;
+			}
+			l->address = xstrdup(v);
+			break;
+		case 1:
+			if (!config_is_digit(v[0]) ||
+			    mh_strtonum(v, 0, 65535, &port) == -1) {
+				config_err(ctx, &ev->start_mark, path,
+				    "must be a port number from 0 to 65535");
+				return -1;
+			}
+			l->port = (int)port;
+			break;
+		default:
+			if ((l->mode = config_names_find(config_listen_names,
+			    v)) == -1) {
+				config_names_join(config_listen_names, names,
+				    sizeof(names));
+				config_err(ctx, &ev->start_mark, path,
+				    "must be %s", names);
+				return -1;
+			}
+			if (l->mode != CONFIG_LISTEN_PLAIN) {
+				config_err(ctx, &ev->start_mark, path, "not "
+				    "supported yet: needs the TLS issue");
+				return -1;
+			}
+			break;
+		}
+	}
+	for (j = 0; j < 2; j++)
+		if (!seen[j]) {
+			config_err(ctx, &start, base, "missing %s", fields[j]);
+			return -1;
+		}
+	if (!seen[2])
+		l->mode = CONFIG_LISTEN_PLAIN;
+	/* Two sockets on one address and port would fail to bind. */
+	for (j = 0; j < i; j++) {
+		const struct config_listener *o = &ctx->cfg->listeners[j];
+		uint8_t a[16], b[16];
+
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		if (l->port != 0 && o->port == l->port &&
+		    config_addr_parse(l->address, a) ==
+		    config_addr_parse(o->address, b) &&
+		    memcmp(a, b, sizeof(a)) == 0) {
+			config_err(ctx, &start, base, "same address and port "
+			    "as %s[%zu]", e->name, j);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+config_parse_listeners(struct config_ctx *ctx, const struct config_entry *e)
+{
+	struct config *cfg = ctx->cfg;
+	yaml_mark_t start = ctx->ev.start_mark;
+	char path[CONFIG_PATH_MAX];
+	size_t n;
+
+	if (ctx->ev.type != YAML_SEQUENCE_START_EVENT) {
+		config_err(ctx, &ctx->ev.start_mark, e->name, "expected a "
+		    "sequence of {address, port, mode} mappings, found %s",
+		    config_event_what(&ctx->ev));
+		return -1;
+	}
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ctx->ev.type == YAML_SEQUENCE_END_EVENT)
+			break;
+		n = cfg->nlisteners;
+		(void)mh_snprintf(path, sizeof(path), "%s[%zu]", e->name, n);
+		if ((long long)n >= e->max) {
+			config_err(ctx, &ctx->ev.start_mark, path, "too many "
+			    "listeners (at most %lld)", e->max);
+			return -1;
+		}
+		if (ctx->ev.type != YAML_MAPPING_START_EVENT) {
+			config_err(ctx, &ctx->ev.start_mark, path, "expected "
+			    "a mapping {address, port, mode}, found %s",
+			    config_event_what(&ctx->ev));
+			return -1;
+		}
+		cfg->listeners = xreallocarray(cfg->listeners, n + 1,
+		    sizeof(*cfg->listeners));
+		memset(&cfg->listeners[n], 0, sizeof(cfg->listeners[n]));
+		cfg->nlisteners = n + 1;
+		if (config_parse_listener(ctx, e, n) == -1)
+			return -1;
+	}
+	if ((long long)cfg->nlisteners < e->min) {
+		config_err(ctx, &start, e->name, "at least %lld listener is "
+		    "needed", e->min);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_parse_cidrs(struct config_ctx *ctx, const struct config_entry *e)
+{
+	struct config *cfg = ctx->cfg;
+	char path[CONFIG_PATH_MAX], why[CONFIG_WHY_MAX];
+	const yaml_event_t *ev = &ctx->ev;
+	struct config_cidr c;
+	const char *v;
+	size_t n;
+
+	if (ev->type != YAML_SEQUENCE_START_EVENT) {
+		config_err(ctx, &ev->start_mark, e->name, "expected a sequence "
+		    "of networks, found %s", config_event_what(ev));
+		return -1;
+	}
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_SEQUENCE_END_EVENT)
+			break;
+		n = cfg->ntrusted;
+		(void)mh_snprintf(path, sizeof(path), "%s[%zu]", e->name, n);
+		if ((long long)n >= e->max) {
+			config_err(ctx, &ev->start_mark, path, "too many "
+			    "networks (at most %lld)", e->max);
+			return -1;
+		}
+		if (ev->type != YAML_SCALAR_EVENT || config_is_null(ev)) {
+			config_err(ctx, &ev->start_mark, path, "expected a "
+			    "network such as 10.0.0.0/8, found %s",
+			    config_event_what(ev));
+			return -1;
+		}
+		v = (const char *)ev->data.scalar.value;
+		if (memchr(v, '\0', ev->data.scalar.length) != NULL) {
+			config_err(ctx, &ev->start_mark, path, "must not "
+			    "contain a NUL byte");
+			return -1;
+		}
+		if (config_cidr_parse(v, &c, why, sizeof(why)) == -1) {
+			config_err(ctx, &ev->start_mark, path, "%s", why);
+			return -1;
+		}
+		cfg->trusted = xreallocarray(cfg->trusted, n + 1,
+		    sizeof(*cfg->trusted));
+		cfg->trusted[n] = c;
+		cfg->ntrusted = n + 1;
+	}
+	if ((long long)cfg->ntrusted < e->min) {
+		config_err(ctx, &ev->start_mark, e->name, "at least %lld "
+		    "networks are needed", e->min);
+		return -1;
+	}
+	return 0;
+}
+
+/* The current event is the value of entry e. */
+static int
+config_parse_value(struct config_ctx *ctx, const struct config_entry *e)
+{
+	const yaml_event_t *ev = &ctx->ev;
+	char why[CONFIG_WHY_MAX];
+
+	switch (e->type) {
+	case CONFIG_T_LISTENERS:
+		return config_parse_listeners(ctx, e);
+	case CONFIG_T_CIDRLIST:
+		return config_parse_cidrs(ctx, e);
+	default:
+		break;
+	}
+	if (ev->type != YAML_SCALAR_EVENT) {
+		config_err(ctx, &ev->start_mark, e->name, "expected %s, found "
+		    "%s", config_type_what(e->type), config_event_what(ev));
+		return -1;
+	}
+	if (config_set_scalar(ctx->cfg, e, (const char *)ev->data.scalar.value,
+	    ev->data.scalar.length, config_is_null(ev), why,
+	    sizeof(why)) == -1) {
+		config_err(ctx, &ev->start_mark, e->name, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The current event is the start of section sec's mapping. */
+static int
+config_parse_section(struct config_ctx *ctx, size_t sec)
+{
+	const char *sname = config_sections[sec].name;
+	const yaml_event_t *ev = &ctx->ev;
+	char path[CONFIG_PATH_MAX], kesc[CONFIG_KEY_MAX * 4 + 8];
+	int i;
+
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			return 0;
+		if (config_key_check(ctx, sname) == -1)
+			return -1;
+		i = config_entry_find(sec, (const char *)ev->data.scalar.value,
+		    ev->data.scalar.length);
+		if (i == -1) {
+			(void)mh_snprintf(path, sizeof(path), "%s.%s", sname,
+			    config_key_escape(ev, kesc, sizeof(kesc)));
+			config_err(ctx, &ev->start_mark, path, "unknown key");
+			return -1;
+		}
+		if (ctx->seen[i]) {
+			config_err(ctx, &ev->start_mark, config_table[i].name,
+			    "duplicate key");
+			return -1;
+		}
+		ctx->seen[i] = true;
+		if (config_next(ctx) == -1)
+			return -1;
+		ctx->mark[i] = ev->start_mark;
+		if (config_parse_value(ctx, &config_table[i]) == -1)
+			return -1;
+	}
+}
+
+/* The current event is the start of the top-level mapping. */
+static int
+config_parse_root(struct config_ctx *ctx)
+{
+	const yaml_event_t *ev = &ctx->ev;
+	char kesc[CONFIG_KEY_MAX * 4 + 8];
+	const char *sname;
+	int sec;
+
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			return 0;
+		if (config_key_check(ctx, NULL) == -1)
+			return -1;
+		sec = config_section_find((const char *)ev->data.scalar.value,
+		    ev->data.scalar.length);
+		if (sec == -1) {
+			config_err(ctx, &ev->start_mark,
+			    config_key_escape(ev, kesc, sizeof(kesc)),
+			    "unknown section (expected server, limits, "
+			    "timeouts, queue, hold, upstream, retry or log)");
+			return -1;
+		}
+		sname = config_sections[sec].name;
+		if (ctx->seen_section[sec]) {
+			config_err(ctx, &ev->start_mark, sname,
+			    "duplicate key");
+			return -1;
+		}
+		ctx->seen_section[sec] = true;
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_START_EVENT) {
+			if (config_parse_section(ctx, (size_t)sec) == -1)
+				return -1;
+		} else if (!config_is_null(ev)) {
+			config_err(ctx, &ev->start_mark, sname, "expected a "
+			    "mapping of keys, found %s", config_event_what(ev));
+			return -1;
+		}
+	}
+}
+
+static int
+config_parse_stream(struct config_ctx *ctx)
+{
+	const yaml_event_t *ev = &ctx->ev;
+
+	if (config_expect(ctx, YAML_STREAM_START_EVENT) == -1 ||
+	    config_next(ctx) == -1)
+		return -1;
+	if (ev->type == YAML_STREAM_END_EVENT)
+		return 0;			/* empty: all defaults */
+	if (ev->type != YAML_DOCUMENT_START_EVENT) {
+		config_err(ctx, &ev->start_mark, NULL, "unexpected YAML event");
+		return -1;
+	}
+	if (config_next(ctx) == -1)
+		return -1;
+	if (ev->type == YAML_MAPPING_START_EVENT) {
+		if (config_parse_root(ctx) == -1)
+			return -1;
+	} else if (!config_is_null(ev)) {
+		config_err(ctx, &ev->start_mark, NULL, "the top level must be "
+		    "a mapping of sections, found %s", config_event_what(ev));
+		return -1;
+	}
+	if (config_expect(ctx, YAML_DOCUMENT_END_EVENT) == -1 ||
+	    config_next(ctx) == -1)
+		return -1;
+	if (ev->type != YAML_STREAM_END_EVENT) {
+		config_err(ctx, &ev->start_mark, NULL, "only one YAML document "
+		    "is allowed");
+		return -1;
+	}
+	return 0;
+}
+
+/* A list default is YAML flow text, read with the same code as the file. */
+static int
+config_default_list(struct config_ctx *ctx, const struct config_entry *e)
+{
+	struct config_ctx *sub;
+	int r = -1;
+
+	sub = xcalloc(1, sizeof(*sub));
+	if (config_ctx_init(sub, "<default>", e->def, strlen(e->def),
+	    ctx->cfg, ctx->err, ctx->errsz) == 0 &&
+	    config_expect(sub, YAML_STREAM_START_EVENT) == 0 &&
+	    config_expect(sub, YAML_DOCUMENT_START_EVENT) == 0 &&
+	    config_next(sub) == 0 &&
+	    config_parse_value(sub, e) == 0 &&
+	    config_expect(sub, YAML_DOCUMENT_END_EVENT) == 0 &&
+	    config_expect(sub, YAML_STREAM_END_EVENT) == 0)
+		r = 0;
+	config_ctx_clear(sub);
+	free(sub);
+	return r;
+}
+
+static int
+config_apply_defaults(struct config_ctx *ctx)
+{
+	char why[CONFIG_WHY_MAX];
+	size_t i;
+
+	for (i = 0; i < CONFIG_NENTRIES; i++) {
+		const struct config_entry *e = &config_table[i];
+
+		if (ctx->seen[i])
+			continue;
+		if (e->type == CONFIG_T_LISTENERS ||
+		    e->type == CONFIG_T_CIDRLIST) {
+			if (config_default_list(ctx, e) == -1)
+				return -1;
+			continue;
+		}
+		if (config_set_scalar(ctx->cfg, e, e->def ? e->def : "",
+		    e->def ? strlen(e->def) : 0, e->def == NULL, why,
+		    sizeof(why)) == -1) {
+			config_err(ctx, NULL, e->name, "invalid default: %s",
+			    why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * After the walk.
+ */
+
+static void config_err_key(struct config_ctx *, const char *, const char *,
+    ...) MH_PRINTF(3, 4);
+
+/* An error about key name, at the value's position when the file set it. */
+static void
+config_err_key(struct config_ctx *ctx, const char *name, const char *fmt,
+    ...)
+{
+	char msg[CONFIG_WHY_MAX + CONFIG_PATH_MAX];
+	va_list ap;
+	int i;
+
+	va_start(ap, fmt);
+	(void)mh_vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	i = config_entry_index(name);
+	config_err(ctx, i != -1 && ctx->seen[i] ? &ctx->mark[i] : NULL, name,
+	    "%s", msg);
+}
+
+/* Which of two keys to blame: the one set in the file, the later one. */
+static const char *
+config_blame(const struct config_ctx *ctx, const char *a, const char *b)
+{
+	int ia = config_entry_index(a), ib = config_entry_index(b);
+
+	if (ia == -1 || ib == -1 || !ctx->seen[ia])
+		return b;
+	if (!ctx->seen[ib] || ctx->mark[ia].index > ctx->mark[ib].index)
+		return a;
+	return b;
+}
+
+/*
+ * Reads a small regular file without following it into a device or a
+ * FIFO (O_NONBLOCK, then S_ISREG).  *datap is NUL-terminated; the caller
+ * frees it (and cleanses it when it holds a secret).
+ */
+static int
+config_file_read(const char *path, size_t max, char **datap, size_t *lenp,
+    struct stat *st, char *why, size_t whysz)
+{
+	char *buf;
+	size_t len = 0, want;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY)) == -1) {
+		config_errf(why, whysz, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) == -1) {
+		config_errf(why, whysz, "cannot stat: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		config_errf(why, whysz, "not a regular file");
+		close(fd);
+		return -1;
+	}
+	if (st->st_size < 0 || (unsigned long long)st->st_size > max) {
+		config_errf(why, whysz, "too large (more than %zu bytes)", max);
+		close(fd);
+		return -1;
+	}
+	want = (size_t)st->st_size;
+	buf = xmalloc(want + 1);
+	while (len < want) {
+		r = read(fd, buf + len, want - len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			config_errf(why, whysz, "cannot read: %s",
+			    strerror(errno));
+			OPENSSL_cleanse(buf, want + 1);
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*datap = buf;
+	*lenp = len;
+	return 0;
+}
+
+/*
+ * Reads upstream.auth_file: one line "user:password", split at the first
+ * ':' (the password may contain ':'), with an optional trailing LF or
+ * CRLF.  No message ever quotes the content.
+ */
+static int
+config_auth_load(struct config_ctx *ctx)
+{
+	static const char key[] = "upstream.auth_file";
+	struct config *cfg = ctx->cfg;
+	const char *path = cfg->up_auth_file;
+	char why[CONFIG_WHY_MAX];
+	const char *colon, *bad = NULL;
+	struct stat st;
+	char *data;
+	size_t len, alloc, ulen, i;
+	int rc = -1;
+
+	if (path == NULL)
+		return 0;
+	if (config_file_read(path, CONFIG_AUTH_FILE_MAX, &data, &len, &st,
+	    why, sizeof(why)) == -1) {
+		config_err_key(ctx, key, "%s: %s", path, why);
+		return -1;
+	}
+	alloc = len + 1;
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		config_err_key(ctx, key, "%s is world-%s (mode %04o); "
+		    "refusing to use it: chmod o-rwx it", path,
+		    (st.st_mode & S_IROTH) ? "readable" : "writable",
+		    (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	if (len > 0 && data[len - 1] == '\n') {
+		len--;
+		if (len > 0 && data[len - 1] == '\r')
+			len--;
+	}
+	colon = memchr(data, ':', len);
+	if (memchr(data, '\0', len) != NULL || memchr(data, '\n', len) !=
+	    NULL || memchr(data, '\r', len) != NULL)
+		bad = "must hold exactly one line user:password";
+	else if (colon == NULL)
+		bad = "must hold one line user:password (no ':' found)";
+	else if (colon == data)
+		bad = "has an empty user name";
+	else if ((size_t)(colon - data) + 1 == len)
+		bad = "has an empty password";
+	if (bad != NULL) {
+		config_err_key(ctx, key, "%s %s", path, bad);
+		goto done;
+	}
+	ulen = (size_t)(colon - data);
+	for (i = 0; i < ulen; i++)
+		if ((unsigned char)data[i] < 0x20 ||
+		    (unsigned char)data[i] == 0x7f) {
+			config_err_key(ctx, key, "%s: the user name contains "
+			    "control characters", path);
+			goto done;
+		}
+	cfg->up_user = xstrndup(data, ulen);
+	cfg->up_password = xstrndup(colon + 1, len - ulen - 1);
+	rc = 0;
+done:
+	OPENSSL_cleanse(data, alloc);
+	free(data);
+	return rc;
+}
+
+static int
+config_finish(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	char host[256], esc[96], a[32], b[32];
+	const struct config_entry *elo, *ehi;
+	long long vlo, vhi;
+	const char *w;
+	size_t i;
+
+	/* Derived defaults. */
+	if (cfg->hostname == NULL) {
+		memset(host, 0, sizeof(host));
+		if (gethostname(host, sizeof(host) - 1) == -1) {
+			config_err_key(ctx, "server.hostname", "cannot get the "
+			    "system host name (%s); set server.hostname",
+			    strerror(errno));
+			return -1;
+		}
+		if ((w = config_check_hostname(host)) != NULL) {
+			config_err_key(ctx, "server.hostname", "the system "
+			    "host name \"%s\" %s; set server.hostname",
+			    mh_log_escape(host, strlen(host), 64, esc,
+			    sizeof(esc)), w);
+			return -1;
+		}
+		cfg->hostname = xstrdup(host);
+	}
+	if (cfg->up_helo == NULL)
+		cfg->up_helo = xstrdup(cfg->hostname);
+
+	/* Cross-field rules. */
+	for (i = 0; i < CONFIG_NITEMS(config_orders); i++) {
+		elo = &config_table[config_entry_index(config_orders[i].lo)];
+		ehi = &config_table[config_entry_index(config_orders[i].hi)];
+		vlo = config_get_num(cfg, elo);
+		vhi = config_get_num(cfg, ehi);
+		if (vlo <= vhi)
+			continue;
+		config_fmt_num(elo, vlo, a, sizeof(a));
+		config_fmt_num(ehi, vhi, b, sizeof(b));
+		config_err_key(ctx, config_blame(ctx, elo->name, ehi->name),
+		    "%s (%s) must not exceed %s (%s)", elo->name, a,
+		    ehi->name, b);
+		return -1;
+	}
+	/* Every listener is plain today, and plain trusts only these. */
+	if (cfg->ntrusted == 0) {
+		config_err_key(ctx, "server.trusted_networks", "is empty, so "
+		    "no client could submit: plain listeners accept only "
+		    "trusted networks");
+		return -1;
+	}
+	if (cfg->up_ca_file != NULL && access(cfg->up_ca_file, R_OK) == -1) {
+		config_err_key(ctx, "upstream.ca_file", "%s: cannot read: %s",
+		    cfg->up_ca_file, strerror(errno));
+		return -1;
+	}
+	if (cfg->up_auth_file != NULL && cfg->up_tls == CONFIG_TLS_NONE &&
+	    !config_host_is_loopback(cfg->up_host)) {
+		config_err_key(ctx, config_blame(ctx, "upstream.tls",
+		    "upstream.auth_file"), "refusing to send the upstream "
+		    "password in clear text: upstream.tls is none and "
+		    "upstream.host is not a loopback address");
+		return -1;
+	}
+	return config_auth_load(ctx);
+}
+
+/*
+ * Public interface.
+ */
+
+struct config *
+config_load_buffer_(const char *name, const char *data, size_t len,
+    char *errbuf, size_t errsz)
+{
+	struct config_ctx *ctx;
+	struct config *cfg;
+	const char *bad;
+
+	if (errbuf != NULL && errsz > 0)
+		errbuf[0] = '\0';
+	if (name == NULL)
+		name = "(buffer)";
+	if ((bad = config_table_check()) != NULL) {
+		config_errf(errbuf, errsz, "%s: %s: internal error: bad "
+		    "config_table entry", name, bad);
+		return NULL;
+	}
+	cfg = xcalloc(1, sizeof(*cfg));
+	cfg->refs = 1;
+	cfg->path = xstrdup(name);
+	ctx = xcalloc(1, sizeof(*ctx));
+	if (config_ctx_init(ctx, name, data, len, cfg, errbuf, errsz) == -1 ||
+	    config_parse_stream(ctx) == -1)
+		goto fail;
+	/* Release libyaml's buffers before the checks that read files. */
+	config_ctx_clear(ctx);
+	if (config_apply_defaults(ctx) == -1 || config_finish(ctx) == -1)
+		goto fail;
+	free(ctx);
+	return cfg;
+
+fail:
+	config_ctx_clear(ctx);
+	free(ctx);
+	config_free(cfg);
+	return NULL;
+}
+
+struct config *
+config_load(const char *path, char *errbuf, size_t errsz)
+{
+	char why[CONFIG_WHY_MAX];
+	struct config *cfg;
+	struct stat st;
+	char *data;
+	size_t len;
+
+	if (errbuf != NULL && errsz > 0)
+		errbuf[0] = '\0';
+	if (path == NULL) {
+		config_errf(errbuf, errsz, "no configuration file given");
+		return NULL;
+	}
+	if (config_file_read(path, CONFIG_FILE_MAX, &data, &len, &st, why,
+	    sizeof(why)) == -1) {
+		config_errf(errbuf, errsz, "%s: %s", path, why);
+		return NULL;
+	}
+	cfg = config_load_buffer_(path, data, len, errbuf, errsz);
+	free(data);
+	return cfg;
+}
+
+struct config *
+config_default(char *errbuf, size_t errsz)
+{
+	return config_load_buffer_("(defaults)", "", 0, errbuf, errsz);
+}
+
+struct config *
+config_ref(struct config *cfg)
+{
+	if (cfg != NULL)
+		cfg->refs++;
+	return cfg;
+}
+
+static void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < CONFIG_NENTRIES; i++)
+		if (config_table[i].type == CONFIG_T_STRING)
+			free(*(char **)config_field(cfg, &config_table[i]));
+	for (i = 0; i < cfg->nlisteners; i++)
+		free(cfg->listeners[i].address);
+	free(cfg->listeners);
+	free(cfg->trusted);
+	free(cfg->up_user);
+	if (cfg->up_password != NULL) {
+		OPENSSL_cleanse(cfg->up_password, strlen(cfg->up_password));
+		free(cfg->up_password);
+	}
+	free(cfg->path);
+	free(cfg);
+}
+
+void
+config_unref(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	if (cfg->refs <= 0) {
+		MH_BUG("config_unref: reference count already zero");
+		return;
+	}
+	if (--cfg->refs == 0)
+		config_free(cfg);
+}
+
+/* Appends the effective value of e, in the syntax the file would use. */
+static int
+config_fmt_value(const struct config *cfg, const struct config_entry *e,
+    struct mh_buf *b)
+{
+	char num[32], net[INET6_ADDRSTRLEN];
+	const char *s;
+	size_t i;
+	int r = 0;
+
+	switch (e->type) {
+	case CONFIG_T_STRING:
+		s = *(char *const *)config_cfield(cfg, e);
+		return mh_buf_puts(b, s != NULL ? s : "(none)");
+	case CONFIG_T_BOOL:
+		return mh_buf_puts(b, config_get_num(cfg, e) ? "true" :
+		    "false");
+	case CONFIG_T_ENUM:
+		return mh_buf_puts(b, e->names[config_get_num(cfg, e)]);
+	case CONFIG_T_INT:
+	case CONFIG_T_SIZE:
+	case CONFIG_T_DURATION:
+		config_fmt_num(e, config_get_num(cfg, e), num, sizeof(num));
+		return mh_buf_puts(b, num);
+	case CONFIG_T_LISTENERS:
+		r |= mh_buf_puts(b, "[");
+		for (i = 0; i < cfg->nlisteners; i++)
+			r |= mh_buf_printf(b, "%s{address: \"%s\", port: %d, "
+			    "mode: %s}", i ? ", " : "",
+			    cfg->listeners[i].address, cfg->listeners[i].port,
+			    config_listen_names[cfg->listeners[i].mode]);
+		r |= mh_buf_puts(b, "]");
+		return r;
+	case CONFIG_T_CIDRLIST:
+		r |= mh_buf_puts(b, "[");
+		for (i = 0; i < cfg->ntrusted; i++) {
+			if (inet_ntop(cfg->trusted[i].family,
+			    cfg->trusted[i].addr, net, sizeof(net)) == NULL)
+				mh_strlcpy(net, "?", sizeof(net));
+			r |= mh_buf_printf(b, "%s\"%s/%d\"", i ? ", " : "", net,
+			    cfg->trusted[i].prefix);
+		}
+		r |= mh_buf_puts(b, "]");
+		return r;
+	}
+	return -1;
+}
+
+void
+config_dump(const struct config *cfg, void (*out)(const char *line,
+    void *arg), void *arg)
+{
+	struct mh_buf b;
+	size_t i;
+
+	if (cfg == NULL || out == NULL)
+		return;
+	mh_buf_init(&b, CONFIG_DUMP_MAX);
+	for (i = 0; i < CONFIG_NENTRIES; i++) {
+		const struct config_entry *e = &config_table[i];
+		int r;
+
+		mh_buf_reset(&b);
+		r = mh_buf_printf(&b, "%s: ", e->name);
+		r |= config_fmt_value(cfg, e, &b);
+		/* The password itself is never shown (STYLE G4). */
+		if ((e->flags & CONFIG_F_SECRET) && cfg->up_password != NULL)
+			r |= mh_buf_printf(&b, " (user %s, password ********)",
+			    cfg->up_user != NULL ? cfg->up_user : "");
+		if (r != 0) {
+			mh_buf_reset(&b);
+			(void)mh_buf_printf(&b, "%s: (too long to show)",
+			    e->name);
+		}
+		out(b.data, arg);
+	}
+	mh_buf_clear(&b);
+}
+
+/* Writes "indent# text" lines wrapped at CONFIG_WRAP columns. */
+static void
+config_example_comment(struct mh_buf *b, const char *indent,
+    const char *text, void (*out)(const char *, void *), void *arg)
+{
+	const char *p = text, *sp, *end;
+	size_t width = CONFIG_WRAP - strlen(indent) - 2;
+
+	while (*p != '\0') {
+		end = p + strlen(p);
+		if ((size_t)(end - p) > width) {
+			end = p + width;
+			for (sp = end; sp > p && *sp != ' '; sp--)
+				;
+			if (sp > p)
+				end = sp;
+		}
+		mh_buf_reset(b);
+		(void)mh_buf_printf(b, "%s# %.*s", indent, (int)(end - p), p);
+		out(b->data, arg);
+		p = end;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+void
+config_example_(void (*out)(const char *line, void *arg), void *arg)
+{
+	static const char *const head[] = {
+		"mailhold configuration.",
+		"",
+		"Generated from config_table[] in proxy/config.c by "
+		"config_example_(); tests/unit/check_config.c checks that "
+		"this file matches, so change the table, then this file.",
+		"",
+		"Every key is shown with its default; delete what you do not "
+		"change.  Unknown keys are errors.  Durations: 0, 90s, 5m, "
+		"2h, 1d (a plain number is seconds).  Sizes: 512, 64k, 25M, "
+		"1G (binary multiples).  Keys marked \"Restart needed\" are "
+		"read at start only; the others change on SIGHUP.",
+		NULL
+	};
+	char lo[32], hi[32], names[128], text[512];
+	struct mh_buf b;
+	size_t s, i;
+
+	mh_buf_init(&b, CONFIG_DUMP_MAX);
+	for (i = 0; head[i] != NULL; i++) {
+		if (head[i][0] == '\0')
+			out("#", arg);
+		else
+			config_example_comment(&b, "", head[i], out, arg);
+	}
+	for (s = 0; s < CONFIG_NSECTIONS; s++) {
+		const char *sname = config_sections[s].name;
+		size_t sl = strlen(sname);
+
+		out("", arg);
+		config_example_comment(&b, "", config_sections[s].desc, out,
+		    arg);
+		mh_buf_reset(&b);
+		(void)mh_buf_printf(&b, "%s:", sname);
+		out(b.data, arg);
+		for (i = 0; i < CONFIG_NENTRIES; i++) {
+			const struct config_entry *e = &config_table[i];
+			const char *key = e->name + sl + 1;
+
+			if (strncmp(e->name, sname, sl) != 0 ||
+			    e->name[sl] != '.')
+				continue;
+			config_example_comment(&b, "  ", e->desc, out, arg);
+			config_fmt_num(e, e->min, lo, sizeof(lo));
+			config_fmt_num(e, e->max, hi, sizeof(hi));
+			text[0] = '\0';
+			switch (e->type) {
+			case CONFIG_T_INT:
+			case CONFIG_T_SIZE:
+			case CONFIG_T_DURATION:
+				(void)mh_snprintf(text, sizeof(text), "%s "
+				    "from %s to %s.", e->type == CONFIG_T_INT ?
+				    "Integer" : e->type == CONFIG_T_SIZE ?
+				    "Size" : "Duration", lo, hi);
+				break;
+			case CONFIG_T_ENUM:
+				config_names_join(e->names, names,
+				    sizeof(names));
+				(void)mh_snprintf(text, sizeof(text),
+				    "One of %s.", names);
+				break;
+			case CONFIG_T_LISTENERS:
+			case CONFIG_T_CIDRLIST:
+				(void)mh_snprintf(text, sizeof(text), "%lld to "
+				    "%lld entries.", e->min, e->max);
+				break;
+			default:
+				break;
+			}
+			if (!e->reloadable)
+				(void)mh_snprintf(text + strlen(text),
+				    sizeof(text) - strlen(text), "%sRestart "
+				    "needed.", text[0] ? "  " : "");
+			if (text[0] != '\0')
+				config_example_comment(&b, "  ", text, out,
+				    arg);
+			mh_buf_reset(&b);
+			if (e->def != NULL)
+				(void)mh_buf_printf(&b, "  %s: %s", key,
+				    e->def);
+			else
+				(void)mh_buf_printf(&b, "  #%s: %s", key,
+				    e->example);
+			out(b.data, arg);
+		}
+	}
+	mh_buf_clear(&b);
+}
