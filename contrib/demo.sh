@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# contrib/demo.sh - try mailhold on this machine in one command.
+#
+#   installs the dependencies (contrib/setup-deps.sh), builds build/mailhold,
+#   starts a demo upstream (Postfix's smtp-sink on 127.0.0.1:2526, which
+#   stores every message it gets in var/demo-mail/), writes var/demo.yaml
+#   (mailhold on 127.0.0.1:2525, hold 30 s, queue var/queue.db) and runs
+#   mailhold in the foreground.  Ctrl-C stops both.
+#
+#   Then, in another terminal:
+#     swaks --server 127.0.0.1:2525 --to someone@example.org
+#   and 30 s later the message is in var/demo-mail/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+LISTEN_PORT=2525
+SINK_PORT=2526
+
+"$ROOT/contrib/setup-deps.sh"
+
+echo "demo: building build/mailhold"
+cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$ROOT/build" -j2 --target mailhold
+if [ ! -x "$ROOT/build/mailhold" ]; then
+	echo "demo: build/mailhold was not built (see the output above)" >&2
+	exit 1
+fi
+
+port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+for p in $LISTEN_PORT $SINK_PORT; do
+	if port_busy "$p"; then
+		echo "demo: 127.0.0.1:$p is already in use (another demo running?)" >&2
+		exit 1
+	fi
+done
+
+mkdir -p "$ROOT/var/demo-mail"
+SINK_ARGS=(-h demo-upstream -d "$ROOT/var/demo-mail/%Y%m%d-%H%M%S.")
+if [ "$(id -u)" = 0 ]; then
+	# smtp-sink refuses to run as root without -u; the user writes the dumps.
+	chown nobody:nogroup "$ROOT/var/demo-mail"
+	SINK_ARGS+=(-u nobody)
+fi
+
+SINK_PID=
+cleanup() {
+	if [ -n "$SINK_PID" ] && kill -0 "$SINK_PID" 2>/dev/null; then
+		kill "$SINK_PID" 2>/dev/null || true
+		wait "$SINK_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+smtp-sink "${SINK_ARGS[@]}" "127.0.0.1:$SINK_PORT" 100 &
+SINK_PID=$!
+for _ in $(seq 50); do
+	port_busy "$SINK_PORT" && break
+	sleep 0.1
+done
+if ! port_busy "$SINK_PORT"; then
+	echo "demo: smtp-sink did not start on 127.0.0.1:$SINK_PORT" >&2
+	exit 1
+fi
+
+cat >"$ROOT/var/demo.yaml" <<EOF
+# Written by contrib/demo.sh.  All keys: config.example.yaml.
+server:
+  listeners: [{address: 127.0.0.1, port: $LISTEN_PORT, mode: plain}]
+  trusted_networks: [127.0.0.0/8, "::1/128"]
+queue:
+  path: $ROOT/var/queue.db
+hold:
+  default: 30s
+upstream:
+  host: 127.0.0.1
+  port: $SINK_PORT
+  tls: none
+retry:
+  initial: 10s
+  max: 1m
+log:
+  level: info
+  target: stderr
+EOF
+
+cat <<EOF
+
+  demo upstream: smtp-sink on 127.0.0.1:$SINK_PORT, messages go to var/demo-mail/
+  mailhold:      127.0.0.1:$LISTEN_PORT, hold 30 s, config var/demo.yaml
+
+  In another terminal, try:
+
+    swaks --server 127.0.0.1:$LISTEN_PORT --to someone@example.org
+
+  The message is relayed 30 s after it is accepted; then: ls var/demo-mail/
+  Ctrl-C stops mailhold and the sink.
+
+EOF
+
+# Foreground; the EXIT trap stops the sink afterwards.
+"$ROOT/build/mailhold" -c "$ROOT/var/demo.yaml"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# contrib/setup-deps.sh - install what mailhold needs to build and test on a
+# fresh Debian 12.  Idempotent and non-interactive: packages that are already
+# installed are left alone, and apt-get runs only if something is missing.
+#
+# Postfix is installed with debconf "No configuration": the tests run private
+# instances (postfix -c DIR) and never the system one.  If this script
+# installs Postfix, it keeps the package from starting a system instance
+# (policy-rc.d during the install) and then stops and disables one if it runs
+# anyway, so nothing listens on port 25 because of it.  A Postfix that was
+# installed and configured before is left as it is.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
+	libyaml-dev check postfix swaks python3 sqlite3 clang)
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "setup-deps: run as root (or install sudo)" >&2
+		exit 1
+	fi
+fi
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${PKGS[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+	echo "setup-deps: all packages present (${PKGS[*]})"
+else
+	echo "setup-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	new_postfix=0
+	policy_created=0
+	if [[ " ${missing[*]} " == *" postfix "* ]]; then
+		new_postfix=1
+		echo "postfix postfix/main_mailer_type select No configuration" |
+			$SUDO debconf-set-selections
+		# Keep maintainer scripts from starting services during the install.
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+			$SUDO chmod 755 /usr/sbin/policy-rc.d
+			policy_created=1
+		fi
+	fi
+	cleanup() {
+		if [ "$policy_created" = 1 ]; then
+			$SUDO rm -f /usr/sbin/policy-rc.d
+		fi
+	}
+	trap cleanup EXIT
+	$SUDO apt-get update -q
+	$SUDO apt-get install -y -q "${missing[@]}"
+	cleanup
+	trap - EXIT
+
+	if [ "$new_postfix" = 1 ]; then
+		# No system Postfix: the tests start their own on loopback ports.
+		if [ -d /run/systemd/system ]; then
+			$SUDO systemctl disable --now postfix.service >/dev/null 2>&1 || true
+		elif command -v update-rc.d >/dev/null 2>&1; then
+			$SUDO update-rc.d postfix disable >/dev/null 2>&1 || true
+		fi
+		if [ -f /etc/postfix/main.cf ] && $SUDO postfix status >/dev/null 2>&1; then
+			$SUDO postfix stop >/dev/null 2>&1 || true
+		fi
+	fi
+fi
+
+# Report, and warn (only) about a system MTA on port 25: the tests do not use
+# it, but a fresh install by this script must not have started one.
+if command -v ss >/dev/null 2>&1 && ss -ltn 2>/dev/null | awk '{print $4}' | grep -Eq '[:.]25$'; then
+	echo "setup-deps: note: something listens on port 25 (not started by this script;" \
+		"the tests do not use it)"
+fi
+for pkg in postfix swaks cmake check; do
+	printf 'setup-deps: %-8s %s\n' "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || echo missing)"
+done
