@@ -155,6 +155,7 @@ main(int argc, char **argv)
 {
 	struct main_ctx m;
 	struct event *ev_term, *ev_int, *ev_hup;
+	struct event_config *evcfg;
 	bool check_only = false;
 	char err[1024];
 	int i, n;
@@ -194,8 +195,14 @@ main(int argc, char **argv)
 
 	if (evthread_use_pthreads() == -1)
 		fatalx("event=start error=\"libevent threads\"");
-	if ((m.base = event_base_new()) == NULL)
+	/* The changelist folds the add/del pairs that bufferevents make
+	 * around every reply into one epoll_ctl per loop iteration. */
+	if ((evcfg = event_config_new()) == NULL ||
+	    event_config_set_flag(evcfg,
+	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == -1 ||
+	    (m.base = event_base_new_with_config(evcfg)) == NULL)
 		fatalx("event=start error=\"event_base_new\"");
+	event_config_free(evcfg);
 	if (main_mkdirs(m.conf->queue_path) == -1)
 		fatal("event=start error=\"cannot create the directory of "
 		    "%s\"", m.conf->queue_path);

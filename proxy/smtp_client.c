@@ -706,6 +706,33 @@ relay_set_timeouts(struct relay_conn *c)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
+/* A client SSL for the upstream: SNI and name check for a host name, IP
+ * check for an address literal (RFC 6125; verification itself is set on
+ * the context from upstream.verify). */
+static SSL *
+relay_ssl_new(struct relay *r)
+{
+	const char *host = r->conf->up_host;
+	struct in6_addr a6;
+	struct in_addr a4;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(r->ssl_ctx)) == NULL)
+		return NULL;
+	if (inet_pton(AF_INET, host, &a4) == 1 ||
+	    inet_pton(AF_INET6, host, &a6) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    host) != 1)
+			goto fail;
+	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
+	    SSL_set1_host(ssl, host) != 1)
+		goto fail;
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
 static void
 relay_start_tls(struct relay_conn *c)
 {
@@ -717,18 +744,10 @@ relay_start_tls(struct relay_conn *c)
 	 * is not part of the TLS session; drop it. */
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	if ((ssl = SSL_new(r->ssl_ctx)) == NULL) {
+	if ((ssl = relay_ssl_new(r)) == NULL) {
 		relay_conn_close(c, "TLS set-up failed");
 		return;
 	}
-	if (inet_pton(AF_INET, r->conf->up_host, &(struct in_addr){0}) != 1 &&
-	    inet_pton(AF_INET6, r->conf->up_host,
-	    &(struct in6_addr){{{0}}}) != 1) {
-		SSL_set_tlsext_host_name(ssl, r->conf->up_host);
-		SSL_set1_host(ssl, r->conf->up_host);
-	} else
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-		    r->conf->up_host);
 	tls = bufferevent_openssl_filter_new(r->base, c->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
@@ -1122,15 +1141,8 @@ relay_conn_new(struct relay *r)
 	mh_buf_init(&c->text, RELAY_REPLY_TEXT_MAX + 8);
 	c->free_ev = event_new(r->base, -1, 0, relay_conn_free_cb, c);
 	if (r->conf->up_tls == CONFIG_TLS_IMPLICIT) {
-		if ((ssl = SSL_new(r->ssl_ctx)) == NULL)
+		if ((ssl = relay_ssl_new(r)) == NULL)
 			goto fail;
-		if (inet_pton(AF_INET, r->conf->up_host,
-		    &(struct in_addr){0}) != 1) {
-			SSL_set_tlsext_host_name(ssl, r->conf->up_host);
-			SSL_set1_host(ssl, r->conf->up_host);
-		} else
-			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-			    r->conf->up_host);
 		c->bev = bufferevent_openssl_socket_new(r->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	} else

@@ -84,6 +84,7 @@ struct smtp_session {
 	struct smtp_server *srv;
 	struct config	*conf;
 	struct bufferevent *bev;
+	struct evbuffer	*replies;	/* not yet handed to the socket */
 	struct event	*timer;
 	struct sockaddr_storage ss;
 	char		 addr[INET6_ADDRSTRLEN];
@@ -155,6 +156,7 @@ static void	smtp_free(struct smtp_session *, const char *reason);
 static void	smtp_reply(struct smtp_session *, const char *fmt, ...)
 		    MH_PRINTF(2, 3);
 static void	smtp_tx_free(struct smtp_tx *);
+static void	smtp_flush(struct smtp_session *);
 static void	smtp_arm_timer(struct smtp_session *, int64_t secs);
 
 static const char *
@@ -280,7 +282,7 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 		    (unsigned long long)s->id, smtp_strstate(s->state), line);
 	line[n++] = '\r';
 	line[n++] = '\n';
-	bufferevent_write(s->bev, line, (size_t)n);
+	evbuffer_add(s->replies, line, (size_t)n);
 }
 
 /* Sends a final reply, then closes once the output is flushed. */
@@ -289,11 +291,34 @@ smtp_close_with(struct smtp_session *s, const char *reply)
 {
 	smtp_reply(s, "%s", reply);
 	smtp_enter_state(s, SMTP_ST_QUIT);
+	smtp_flush(s);
 	bufferevent_disable(s->bev, EV_READ);
 	if (s->timer)
 		evtimer_del(s->timer);
 	/* Bound the flush: a peer that never reads must not pin us. */
 	smtp_arm_timer(s, 30);
+}
+
+/*
+ * Hands the replies produced by one callback to the socket.  When nothing
+ * is queued in the bufferevent they are written right away, which saves
+ * the loop iteration a write event would cost for each reply; whatever
+ * the socket does not take, and everything in QUIT (where the
+ * bufferevent's write callback must see the drain to free the session),
+ * goes through the bufferevent.  Every callback that may reply ends here.
+ */
+static void
+smtp_flush(struct smtp_session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (evbuffer_get_length(s->replies) == 0)
+		return;
+	if (s->state != SMTP_ST_QUIT && evbuffer_get_length(out) == 0)
+		/* Errors are seen again by the bufferevent's own I/O. */
+		(void)evbuffer_write(s->replies, bufferevent_getfd(s->bev));
+	if (evbuffer_get_length(s->replies) > 0)
+		evbuffer_add_buffer(out, s->replies);
 }
 
 static void
@@ -785,7 +810,8 @@ smtp_commit_done(int result, void *arg)
 	bufferevent_enable(s->bev, EV_READ);
 	smtp_arm_timer(s, s->conf->timeout_command);
 	/* Pipelined commands may already be buffered (RFC 2920). */
-	smtp_process(s);	/* may free s */
+	smtp_process(s);
+	smtp_flush(s);
 done:
 	free(r->sender);
 	free(r);
@@ -944,7 +970,7 @@ smtp_process(struct smtp_session *s)
 		}
 		line = (char *)evbuffer_pullup(in, (ev_ssize_t)linelen);
 		if (line == NULL) {
-			smtp_free(s, "pullup");
+			smtp_close_with(s, "421 4.3.0 Local error, closing");
 			return;
 		}
 		if (linelen < 2 || line[linelen - 2] != '\r') {
@@ -983,6 +1009,7 @@ smtp_read_cb(struct bufferevent *bev, void *arg)
 	if (s->state == SMTP_ST_DATA)	/* a block arrived: RFC 5321 4.5.3.2.5 */
 		smtp_arm_timer(s, s->conf->timeout_data);
 	smtp_process(s);
+	smtp_flush(s);
 }
 
 static void
@@ -1033,6 +1060,7 @@ smtp_free(struct smtp_session *s, const char *reason)
 	if (s->timer)
 		event_free(s->timer);
 	bufferevent_free(s->bev);	/* closes the socket */
+	evbuffer_free(s->replies);
 	free(s->helo);
 	config_unref(s->conf);
 	free(s);
@@ -1074,6 +1102,8 @@ smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	s->timer = evtimer_new(srv->base, smtp_timer_cb, s);
+	if ((s->replies = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
 	s->id = smtp_session_register(srv, s);
 	s->session_end_ms = mh_mono_ms() + conf->timeout_session * 1000;
 	bufferevent_setcb(s->bev, smtp_read_cb, smtp_write_cb, smtp_event_cb,
@@ -1101,6 +1131,7 @@ smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	smtp_reply(s, "220 %s ESMTP mailhold", conf->hostname);
 	smtp_enter_state(s, SMTP_ST_HELO);
 	smtp_arm_timer(s, conf->timeout_command);
+	smtp_flush(s);
 }
 
 static void
