@@ -631,6 +631,65 @@ class CoreTest(CoreBase):
             time.sleep(0.1)
         self.assertEqual(sorted(want - got), [], "messages lost after kill -9")
 
+    def test_kill9_under_load_with_relays_in_flight(self):
+        """kill -9 while 4 clients submit and the relay is busy (hold 0):
+        every message that got a 250 is delivered after restart (at least
+        once), whatever state it was in when the daemon died."""
+        import threading
+        m = self.start(hold={"default": "0"},
+                       upstream={"max_connections": 2})
+        tag = new_tag()
+        accepted, lock, stop = [], threading.Lock(), threading.Event()
+
+        def client(n):
+            try:
+                with smtplib.SMTP("127.0.0.1", m.port, timeout=10) as c:
+                    c.ehlo("load%d.example.com" % n)
+                    for i in range(25):
+                        if stop.is_set():
+                            return
+                        subj = "load %d-%02d" % (n, i)
+                        c.mail(SENDER)
+                        c.rcpt("load%d@example.org" % n)
+                        code, _ = c.data(message(tag, subject=subj))
+                        if code == 250:
+                            with lock:
+                                accepted.append(subj)
+            except (OSError, smtplib.SMTPException):
+                return      # the kill cut the session: expected
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        # Kill once some messages are accepted and relays are under way.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if len(accepted) >= 30:
+                    break
+            time.sleep(0.01)
+        m.kill9()
+        stop.set()
+        for t in threads:
+            t.join(15)
+        with lock:
+            want = set(accepted)
+        self.assertGreaterEqual(len(want), 30)
+        m.start()
+
+        def subj(x):
+            mm = re.search(rb"load \d-\d\d", x.raw)
+            return mm.group(0).decode() if mm else None
+
+        deadline = time.monotonic() + 30
+        while True:
+            got = {subj(x) for x in self.up.messages() if tagged(tag)(x)}
+            if want <= got or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(sorted(want - got), [],
+                         "accepted messages lost after kill -9 under load")
+
 
 class UpstreamDownTest(MailholdTestCase):
     """Its own upstream, stopped while mailhold tries to relay."""
