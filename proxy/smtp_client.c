@@ -639,6 +639,10 @@ relay_enter_state(struct relay_conn *c, enum relay_state st)
 		c->last2[1] = '\n';
 		c->written = 0;
 		bufferevent_setwatermark(c->bev, EV_WRITE, RELAY_OUT_LOW, 0);
+		/* No reply is due while the body goes out, and a long body
+		 * must not trip the read timeout: only the write timeout
+		 * guards this phase. */
+		bufferevent_disable(c->bev, EV_READ);
 		relay_body_pump(c);
 		break;
 	case RELAY_ST_QUIT:
@@ -677,6 +681,7 @@ relay_body_pump(struct relay_conn *c)
 			c->body = NULL;
 			bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 			c->state = RELAY_ST_EOM;
+			bufferevent_enable(c->bev, EV_READ);
 			return;
 		}
 		if (n >= 2) {
