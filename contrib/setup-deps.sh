@@ -9,10 +9,23 @@
 # (policy-rc.d during the install) and then stops and disables one if it runs
 # anyway, so nothing listens on port 25 because of it.  A Postfix that was
 # installed and configured before is left as it is.
+#
+# The relay tests (tests/integration/test_relay.py) also need the openssl CLI
+# (a throwaway CA), and for a Postfix upstream with SMTP AUTH: Cyrus SASL's
+# saslpasswd2 (sasl2-bin) and its PLAIN/LOGIN/sasldb plugins
+# (libsasl2-modules, libsasl2-modules-db).  sasl2-bin ships saslauthd, which
+# the tests do not use: a fresh install of it is kept from starting and
+# disabled, like Postfix.
+#
+# libcrypt-dev: crypt(3) (yescrypt, sha512-crypt) for auth.password_file.
+# libnet-ssleay-perl: swaks --tls/--tlsc in tests/integration/test_tls_auth.py.
+# libidn2-dev: IDNA 2008 A-labels for the policy (policy/policy.c).
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
-	libyaml-dev check postfix swaks python3 sqlite3 clang)
+	libyaml-dev check postfix swaks python3 sqlite3 clang openssl
+	sasl2-bin libsasl2-modules libsasl2-modules-db
+	libcrypt-dev libnet-ssleay-perl libidn2-dev)
 
 SUDO=
 if [ "$(id -u)" != 0 ]; then
@@ -39,11 +52,17 @@ else
 	echo "setup-deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	new_postfix=0
+	new_saslauthd=0
 	policy_created=0
 	if [[ " ${missing[*]} " == *" postfix "* ]]; then
 		new_postfix=1
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections
+	fi
+	if [[ " ${missing[*]} " == *" sasl2-bin "* ]]; then
+		new_saslauthd=1
+	fi
+	if ((new_postfix || new_saslauthd)); then
 		# Keep maintainer scripts from starting services during the install.
 		if [ ! -e /usr/sbin/policy-rc.d ]; then
 			printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
@@ -73,6 +92,14 @@ else
 			$SUDO postfix stop >/dev/null 2>&1 || true
 		fi
 	fi
+	if [ "$new_saslauthd" = 1 ]; then
+		# The tests read a sasldb directly; no saslauthd.
+		if [ -d /run/systemd/system ]; then
+			$SUDO systemctl disable --now saslauthd.service >/dev/null 2>&1 || true
+		elif command -v update-rc.d >/dev/null 2>&1; then
+			$SUDO update-rc.d saslauthd disable >/dev/null 2>&1 || true
+		fi
+	fi
 fi
 
 # Report, and warn (only) about a system MTA on port 25: the tests do not use
@@ -81,6 +108,6 @@ if command -v ss >/dev/null 2>&1 && ss -ltn 2>/dev/null | awk '{print $4}' | gre
 	echo "setup-deps: note: something listens on port 25 (not started by this script;" \
 		"the tests do not use it)"
 fi
-for pkg in postfix swaks cmake check; do
-	printf 'setup-deps: %-8s %s\n' "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || echo missing)"
+for pkg in postfix swaks cmake check sasl2-bin openssl; do
+	printf 'setup-deps: %-10s %s\n' "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || echo missing)"
 done

@@ -35,6 +35,7 @@
 #define RELAY_BODY_CHUNK	(16 * 1024)
 #define RELAY_OUT_HIGH		(256 * 1024)
 #define RELAY_OUT_LOW		(64 * 1024)
+#define RELAY_IDLE_SECS		1	/* linger of an idle connection */
 
 enum relay_state {
 	RELAY_ST_CONNECT = 0,
@@ -109,6 +110,9 @@ struct relay_conn {
 	char		 last2[2];
 	size_t		 written;
 	bool		 ignore_eom;
+	/* READY without a job: linger briefly for the next release */
+	bool		 idle;
+	struct event	*idle_ev;
 };
 
 struct relay {
@@ -130,6 +134,7 @@ static void	relay_dispatch(struct relay *);
 static void	relay_conn_close(struct relay_conn *, const char *why);
 static void	relay_job_finish(struct relay *, struct relay_job *);
 static void	relay_body_pump(struct relay_conn *);
+static void	relay_fail_waiting(struct relay *, const char *);
 
 static const char *
 relay_strstate(enum relay_state st)
@@ -200,11 +205,14 @@ relay_send(struct relay_conn *c, const char *fmt, ...)
 		relay_conn_close(c, "local error");
 		return;
 	}
-	log_debug("relay event=send state=%s cmd=\"%.*s\"",
-	    relay_strstate(c->state),
-	    strncmp(line, "AUTH", 4) == 0 || c->state ==
-	    RELAY_ST_AUTH_LOGIN_USER || c->state == RELAY_ST_AUTH_LOGIN_PASS ?
-	    4 : n, line);
+	/* Credentials never reach the log, whatever the level (G4). */
+	if (c->state >= RELAY_ST_AUTH_PLAIN &&
+	    c->state <= RELAY_ST_AUTH_LOGIN_DONE)
+		log_debug("relay event=send state=%s cmd=\"********\"",
+		    relay_strstate(c->state));
+	else
+		log_debug("relay event=send state=%s cmd=\"%.*s\"",
+		    relay_strstate(c->state), n, line);
 	line[n++] = '\r';
 	line[n++] = '\n';
 	bufferevent_write(c->bev, line, (size_t)n);
@@ -409,6 +417,16 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 /* connection */
 
 static void
+relay_idle_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct relay_conn *c = arg;
+
+	c->idle = false;
+	if (!c->closing)
+		relay_enter_state(c, RELAY_ST_QUIT);
+}
+
+static void
 relay_conn_free_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct relay_conn *c = arg;
@@ -426,6 +444,7 @@ relay_conn_free_cb(evutil_socket_t fd, short ev, void *arg)
 	queue_body_close(c->body);
 	mh_buf_clear(&c->text);
 	event_free(c->free_ev);
+	event_free(c->idle_ev);
 	free(c);
 	relay_dispatch(r);
 }
@@ -444,6 +463,18 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	c->closing = true;
 	if (c->bev)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->idle_ev)
+		evtimer_del(c->idle_ev);
+	c->idle = false;
+	if (j == NULL && c->state < RELAY_ST_READY) {
+		/* Set-up failed (banner, EHLO, STARTTLS, TLS, AUTH): every
+		 * waiting message would meet the same fate; defer them now
+		 * rather than reconnect in a loop (and re-try a wrong password
+		 * against the upstream hundreds of times a second). */
+		log_info("relay event=upstream_error state=%s reason=\"%s\"",
+		    relay_strstate(c->state), why);
+		relay_fail_waiting(r, why);
+	}
 	if (j != NULL) {
 		char text[RELAY_REPLY_TEXT_MAX];
 		mh_snprintf(text, sizeof(text), "upstream %s:%d: %s",
@@ -614,6 +645,15 @@ relay_enter_state(struct relay_conn *c, enum relay_state st)
 				r->wait_tail = NULL;
 			r->nwait--;
 			c->job->next = NULL;
+		}
+		if (c->job == NULL && c->nmsgs <
+		    (int)conf->up_max_per_connection) {
+			/* The scheduler releases in small asynchronous steps;
+			 * keep the connection a moment for the next one. */
+			struct timeval tv = { RELAY_IDLE_SECS, 0 };
+			c->idle = true;
+			evtimer_add(c->idle_ev, &tv);
+			return;
 		}
 		if (c->job == NULL) {
 			relay_enter_state(c, RELAY_ST_QUIT);
@@ -1127,11 +1167,10 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 		relay_conn_close(c, "quit");
 		return;
 	}
-	log_info("relay event=upstream_error state=%s reason=\"%s\"",
-	    relay_strstate(c->state), why);
-	if (c->state == RELAY_ST_CONNECT || c->state == RELAY_ST_BANNER)
-		relay_fail_waiting(r, why);
-	relay_conn_close(c, why);
+	if (c->state >= RELAY_ST_READY)
+		log_info("relay event=upstream_error state=%s reason=\"%s\"",
+		    relay_strstate(c->state), why);
+	relay_conn_close(c, why);	/* defers waiting jobs before READY */
 }
 
 static void
@@ -1145,6 +1184,7 @@ relay_conn_new(struct relay *r)
 	c->state = RELAY_ST_CONNECT;
 	mh_buf_init(&c->text, RELAY_REPLY_TEXT_MAX + 8);
 	c->free_ev = event_new(r->base, -1, 0, relay_conn_free_cb, c);
+	c->idle_ev = evtimer_new(r->base, relay_idle_cb, c);
 	if (r->conf->up_tls == CONFIG_TLS_IMPLICIT) {
 		if ((ssl = relay_ssl_new(r)) == NULL)
 			goto fail;
@@ -1174,8 +1214,26 @@ fail:
 		SSL_free(ssl);
 	log_warnx("relay event=conn_error reason=\"set-up failed\"");
 	event_free(c->free_ev);
+	event_free(c->idle_ev);
 	mh_buf_clear(&c->text);
 	free(c);
+}
+
+/* Hands waiting jobs to lingering idle connections first, then opens
+ * new ones within upstream.max_connections. */
+static void
+relay_kick(struct relay *r)
+{
+	struct relay_conn *c;
+
+	for (c = r->conns; c && r->wait_head; c = c->next) {
+		if (!c->idle || c->closing)
+			continue;
+		c->idle = false;
+		evtimer_del(c->idle_ev);
+		relay_enter_state(c, RELAY_ST_READY);
+	}
+	relay_dispatch(r);
 }
 
 /* Opens connections for waiting jobs, within upstream.max_connections.
@@ -1241,8 +1299,7 @@ relay_release(const char *id, void *arg)
 		r->wait_head = j;
 	r->wait_tail = j;
 	r->nwait++;
-	/* An idle connection does not exist (they QUIT when idle); open. */
-	relay_dispatch(r);
+	relay_kick(r);
 }
 
 size_t
@@ -1328,6 +1385,7 @@ relay_free(struct relay *r)
 		relay_job_free(c->job);
 		mh_buf_clear(&c->text);
 		event_free(c->free_ev);
+		event_free(c->idle_ev);
 		free(c);
 	}
 	while ((j = r->wait_head) != NULL) {

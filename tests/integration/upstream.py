@@ -20,6 +20,21 @@ envelope; messages() reads them back.  Nothing is ever delivered anywhere
 else: default/relay/local transports are error(8) and relaying to other
 domains is refused at RCPT time (554 relay access denied).
 
+TLS (optional): with tls_cert/tls_key the instance offers STARTTLS on its
+port (smtpd_tls_security_level = may, smtpd_tls_received_header = yes, so a
+delivered message's Received: says "using TLS..."; smtpd_tls_loglevel = 1 so
+the maillog says "TLS connection established").  tls_wrapper=True adds a
+second listener on self.wrapper_port with smtpd_tls_wrappermode=yes
+(implicit TLS, "port 465").
+
+SASL (optional): sasl_users={user: password} turns on Cyrus SASL with a
+sasldb in TMP/etc/sasl (smtpd.conf: pwcheck_method auxprop, auxprop_plugin
+sasldb, mech_list from sasl_mechs), realm SASL_REALM.  127.0.0.1 is then
+not in mynetworks and recipients are accepted only for authenticated
+clients (check_recipient_access first, then permit_sasl_authenticated,
+reject): an unauthenticated client gets 554 at RCPT.  sasl_tls_only=True
+offers AUTH only after STARTTLS (smtpd_tls_auth_only).
+
 Hold mode (benchmark peer): ``smtpd_client_restrictions =
 check_client_access static:HOLD``; every accepted message sits in the hold
 queue, nothing is delivered.
@@ -44,7 +59,8 @@ import tempfile
 import time
 import weakref
 
-__all__ = ["PostfixUpstream", "DeliveredMessage", "free_port", "UpstreamError"]
+__all__ = ["PostfixUpstream", "DeliveredMessage", "free_port", "UpstreamError",
+           "SASL_REALM"]
 
 TEST_DOMAINS = ("example.org", "example.com", "example.net", "mailhold.test")
 # virtual(8) delivers as this uid/gid (Debian's nobody:nogroup); it must be
@@ -55,6 +71,8 @@ DEFAULT_REJECT = {
     "reject@example.org": "550 5.1.1 mhtest-upstream-rejects-this-recipient",
 }
 QUEUE_INFLIGHT = ("maildrop", "incoming", "active", "deferred")
+SASL_REALM = "mhtest"
+CONNECT_RE = re.compile(r"\bpostfix[^:]*/smtpd\[\d+\]: connect from ")
 
 
 class UpstreamError(RuntimeError):
@@ -213,10 +231,23 @@ class PostfixUpstream:
       start:    start at construction (default True).
       extra_main: extra main.cf lines (dict).
       tmp_root: parent of the temp dir (default: $TMPDIR or /tmp).
+      tls_cert, tls_key: PEM files; offer STARTTLS with them.
+      tls_wrapper: also listen on self.wrapper_port with implicit TLS
+                (needs tls_cert/tls_key).
+      sasl_users: {user: password}: Cyrus SASL (sasldb); relay only for
+                authenticated clients.  sasl_mechs: mech_list.
+      sasl_tls_only: AUTH only after STARTTLS.
+      extra_listeners: list of {main.cf name: value} dicts; each adds an
+                smtpd listener with those -o overrides, on the port
+                self.extra_ports[i] (e.g. {"smtpd_sasl_mechanism_filter":
+                "login"} for a LOGIN-only AUTH port).
     """
 
     def __init__(self, port=None, reject=None, hold_all=False, start=True,
-                 extra_main=None, tmp_root=None, domains=TEST_DOMAINS):
+                 extra_main=None, tmp_root=None, domains=TEST_DOMAINS,
+                 tls_cert=None, tls_key=None, tls_wrapper=False,
+                 sasl_users=None, sasl_mechs=("PLAIN", "LOGIN"), sasl_tls_only=False,
+                 extra_listeners=None):
         if os.geteuid() != 0:
             raise UpstreamError("a private Postfix instance needs root "
                                 "(postfix -c DIR start, virtual(8) delivery)")
@@ -229,6 +260,18 @@ class PostfixUpstream:
         self.domains = tuple(domains)
         self.reject = dict(DEFAULT_REJECT if reject is None else reject)
         self.extra_main = dict(extra_main or {})
+        if tls_wrapper and not (tls_cert and tls_key):
+            raise UpstreamError("tls_wrapper needs tls_cert and tls_key")
+        if sasl_tls_only and not (tls_cert and tls_key):
+            raise UpstreamError("sasl_tls_only needs tls_cert and tls_key")
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.wrapper_port = free_port() if tls_wrapper else None
+        self.extra_listeners = [dict(x) for x in (extra_listeners or [])]
+        self.extra_ports = [free_port() for _ in self.extra_listeners]
+        self.sasl_users = dict(sasl_users) if sasl_users else None
+        self.sasl_mechs = tuple(sasl_mechs)
+        self.sasl_tls_only = sasl_tls_only
         self.dir = tempfile.mkdtemp(prefix="mhtest-pf-", dir=tmp_root)
         # virtual(8) runs as nobody and must traverse to the Maildir.
         os.chmod(self.dir, 0o755)
@@ -238,6 +281,9 @@ class PostfixUpstream:
         self.mail_base = os.path.join(self.dir, "mail")
         self.maildir = os.path.join(self.mail_base, "Maildir")
         self.maillog = os.path.join(self.dir, "maillog")
+        # Debian's smtpd looks for smtpd.conf in $config_directory/sasl (then
+        # /usr/lib/sasl) whatever cyrus_sasl_config_path says; set both.
+        self.sasl_dir = os.path.join(self.config_dir, "sasl")
         self.hostname = "pf-%s.upstream.test" % self.token
         self.banner_tag = "mhtest-upstream-%s" % self.token
         self._closed = False
@@ -316,6 +362,31 @@ class PostfixUpstream:
             "smtpd_client_restrictions": ("check_client_access static:HOLD"
                                           if self.hold_all else ""),
         }
+        if self.tls_cert:
+            main.update({
+                "smtpd_tls_cert_file": self.tls_cert,
+                "smtpd_tls_key_file": self.tls_key,
+                "smtpd_tls_security_level": "may",
+                "smtpd_tls_loglevel": "1",
+                "smtpd_tls_received_header": "yes",
+                "smtpd_tls_session_cache_database": "",
+            })
+        if self.sasl_users:
+            main.update({
+                "smtpd_sasl_auth_enable": "yes",
+                "smtpd_sasl_type": "cyrus",
+                "smtpd_sasl_path": "smtpd",
+                "cyrus_sasl_config_path": self.sasl_dir,
+                "smtpd_sasl_local_domain": SASL_REALM,
+                "smtpd_sasl_security_options": "noanonymous",
+                "smtpd_tls_auth_only": "yes" if self.sasl_tls_only else "no",
+                "broken_sasl_auth_clients": "no",
+                # 127.0.0.1 is no longer trusted: only AUTH lets it relay.
+                "mynetworks": "192.0.2.0/24",
+                "smtpd_recipient_restrictions":
+                    "check_recipient_access texthash:%s, permit_sasl_authenticated, reject"
+                    % os.path.join(self.config_dir, "recipient_access"),
+            })
         main.update(self.extra_main)
         return "".join("%s = %s\n" % kv for kv in main.items())
 
@@ -343,6 +414,14 @@ class PostfixUpstream:
             "scache unix - - n - 1 scache",
             "postlog unix-dgram n - n - 1 postlogd",
         ]
+        if self.tls_cert:
+            rows.append("tlsmgr unix - - n 1000? 1 tlsmgr")
+        if self.wrapper_port:
+            rows.append("%s:%d inet n - n - - smtpd -o smtpd_tls_wrappermode=yes "
+                        "-o smtpd_tls_security_level=encrypt" % (self.host, self.wrapper_port))
+        for port, opts in zip(self.extra_ports, self.extra_listeners):
+            rows.append("%s:%d inet n - n - - smtpd%s" % (
+                self.host, port, "".join(" -o %s=%s" % kv for kv in opts.items())))
         return "".join(r + "\n" for r in rows)
 
     def _write_access(self):
@@ -371,6 +450,32 @@ class PostfixUpstream:
             os.chown(p, MAIL_UID, MAIL_GID)
         os.chown(self.maildir, MAIL_UID, MAIL_GID)
         os.chmod(self.maildir, 0o700)
+        if self.sasl_users:
+            self._write_sasl()
+
+    def _write_sasl(self):
+        """smtpd.conf and a sasldb (saslpasswd2, from sasl2-bin) readable by
+        smtpd, which runs as the postfix user."""
+        exe = shutil.which("saslpasswd2", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        if not exe:
+            raise UpstreamError("saslpasswd2 is not installed (sasl2-bin; "
+                                "contrib/setup-deps.sh)")
+        os.makedirs(self.sasl_dir, mode=0o755, exist_ok=True)
+        db = os.path.join(self.sasl_dir, "sasldb2")
+        with open(os.path.join(self.sasl_dir, "smtpd.conf"), "w") as f:
+            f.write("pwcheck_method: auxprop\n"
+                    "auxprop_plugin: sasldb\n"
+                    "mech_list: %s\n"
+                    "sasldb_path: %s\n" % (" ".join(self.sasl_mechs), db))
+        os.chmod(os.path.join(self.sasl_dir, "smtpd.conf"), 0o644)
+        for user, password in self.sasl_users.items():
+            r = subprocess.run([exe, "-f", db, "-c", "-p", "-u", SASL_REALM, user],
+                               input=password + "\n", capture_output=True, text=True,
+                               timeout=30)
+            if r.returncode != 0:
+                raise UpstreamError("saslpasswd2 %s failed: %s%s" % (user, r.stdout, r.stderr))
+        shutil.chown(db, "postfix", "postfix")
+        os.chmod(db, 0o640)
 
     def set_reject(self, mapping):
         """Replace the recipient access table and reload the instance."""
@@ -447,6 +552,12 @@ class PostfixUpstream:
         if got["queue_directory"] != self.queue_dir:
             raise UpstreamError("postconf -c %s reports queue_directory %r"
                                 % (self.config_dir, got["queue_directory"]))
+        for p in ([self.wrapper_port] if self.wrapper_port else []) + self.extra_ports:
+            while not _port_open(self.host, p, 0.2):
+                if time.monotonic() >= deadline:
+                    raise UpstreamError("postfix listener on port %d did not open\n%s"
+                                        % (p, self.log_text()[-4000:]))
+                time.sleep(0.1)
 
     def _banner(self, timeout=5):
         with socket.create_connection((self.host, self.port), timeout=timeout) as s:
@@ -555,12 +666,27 @@ class PostfixUpstream:
 
     # ---------------------------------------------------------------- inspect
 
-    def log_text(self):
+    def log_text(self, since=None):
+        """The maillog (from byte offset `since`, a log_mark(), if given)."""
         try:
             with open(self.maillog, "rb") as f:
+                if since:
+                    f.seek(since)
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def log_mark(self):
+        """An offset for log_text(since=...)/connect_count(since=...)."""
+        try:
+            return os.path.getsize(self.maillog)
+        except OSError:
+            return 0
+
+    def connect_count(self, since=None):
+        """Number of SMTP connections smtpd logged (all listeners), after
+        log_mark() `since` if given.  start()'s own banner check counts too."""
+        return len(CONNECT_RE.findall(self.log_text(since)))
 
     def capabilities(self, timeout=10):
         """(banner, {ehlo keyword lower: params}) of this instance."""
