@@ -310,6 +310,15 @@ mh_now(void)
 }
 
 int64_t
+mh_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 mh_mono_ms(void)
 {
 	struct timespec ts;

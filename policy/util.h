@@ -85,8 +85,10 @@ char	*mh_buf_steal(struct mh_buf *, size_t *lenp);
 const char *mh_log_escape(const char *in, size_t len, size_t maxin,
 	    char *out, size_t outsz);
 
-/* Wall clock in seconds and a monotonic clock in milliseconds. */
+/* Wall clock in seconds and in milliseconds, and a monotonic clock in
+ * milliseconds. */
 int64_t	mh_now(void);
+int64_t	mh_now_ms(void);
 int64_t	mh_mono_ms(void);
 
 #endif

@@ -79,6 +79,7 @@ enum config_type {
 	CONFIG_T_ENUM,		/* int or bool: index into names */
 	CONFIG_T_LISTENERS,	/* listeners/nlisteners; min/max: count */
 	CONFIG_T_CIDRLIST,	/* trusted/ntrusted; min/max: count */
+	CONFIG_T_SENDERS,	/* senders/nsenders; min/max: users */
 };
 
 #define CONFIG_F_OPTIONAL	0x01	/* STRING: may stay unset (NULL) */
@@ -109,6 +110,7 @@ struct config_entry {
 
 static const char *config_check_hostname(const char *);
 static const char *config_check_host(const char *);
+static const char *config_check_tls_list(const char *);
 
 static const char *const config_bool_names[] = {
 	"false", "true", "no", "yes", "off", "on", NULL
@@ -123,6 +125,17 @@ static const char *const config_tls_names[] = {
 	[CONFIG_TLS_NONE] = "none",
 	[CONFIG_TLS_STARTTLS] = "starttls",
 	[CONFIG_TLS_IMPLICIT] = "implicit",
+	NULL
+};
+static const char *const config_tlsver_names[] = {
+	[CONFIG_TLS_V12] = "1.2",
+	[CONFIG_TLS_V13] = "1.3",
+	NULL
+};
+static const char *const config_backend_names[] = {
+	[CONFIG_AUTH_NONE] = "none",
+	[CONFIG_AUTH_FILE] = "file",
+	[CONFIG_AUTH_UPSTREAM] = "upstream",
 	NULL
 };
 static const char *const config_level_names[] = {
@@ -143,6 +156,11 @@ static const struct config_section {
 	const char	*desc;
 } config_sections[] = {
 	{ "server", "Inbound SMTP: names, listeners and who may submit." },
+	{ "tls", "TLS for the starttls and tls listeners (OpenSSL).  The "
+	    "certificate and key are read again on SIGHUP; a bad new pair "
+	    "keeps the running one." },
+	{ "auth", "SMTP AUTH (RFC 4954, PLAIN and LOGIN), offered only inside "
+	    "TLS, and what an authenticated user may send as." },
 	{ "limits", "Resource limits (RFC 5321 section 4.5.3.1).  Each has a "
 	    "hard maximum." },
 	{ "timeouts", "Time limits (RFC 5321 section 4.5.3.2)." },
@@ -164,14 +182,19 @@ static const struct config_entry config_table[] = {
 	{ .name = "server.listeners", .type = CONFIG_T_LISTENERS,
 	  .def = "[{address: \"127.0.0.1\", port: 2525, mode: plain}]",
 	  .min = 1, .max = 64, .reloadable = false, CONFIG_FIELD(listeners),
-	  .desc = "Where to accept SMTP: a list of {address, port, mode}.  "
-	  "address is a numeric IPv4 or IPv6 address, port 0 picks a free "
-	  "port, mode is plain (starttls and tls need the TLS issue)." },
+	  .desc = "Where to accept SMTP: a list of {address, port, mode, "
+	  "require_tls}.  address is a numeric IPv4 or IPv6 address, port 0 "
+	  "picks a free port.  mode is plain, starttls (submission, 587: "
+	  "STARTTLS, RFC 3207) or tls (submissions, 465: implicit TLS, RFC "
+	  "8314); starttls and tls need tls.cert_file and tls.key_file.  "
+	  "require_tls (starttls only, default true) refuses MAIL and AUTH "
+	  "before STARTTLS." },
 	{ .name = "server.trusted_networks", .type = CONFIG_T_CIDRLIST,
 	  .def = "[\"127.0.0.0/8\", \"::1/128\"]", .min = 0, .max = 1024,
 	  .reloadable = true, CONFIG_FIELD(trusted),
-	  .desc = "Client networks allowed to submit on plain listeners, in "
-	  "CIDR notation; a bare address means /32 or /128." },
+	  .desc = "Client networks that may submit without AUTH, in CIDR "
+	  "notation; a bare address means /32 or /128.  With auth.backend "
+	  "none they are the only clients served." },
 	{ .name = "server.received_header", .type = CONFIG_T_BOOL,
 	  .def = "true", .reloadable = true, CONFIG_FIELD(received_header),
 	  .desc = "Prepend a Received: header to each message (RFC 5321 "
@@ -179,6 +202,106 @@ static const struct config_entry config_table[] = {
 	{ .name = "server.smtputf8", .type = CONFIG_T_BOOL, .def = "true",
 	  .reloadable = true, CONFIG_FIELD(smtputf8),
 	  .desc = "Advertise SMTPUTF8 (RFC 6531)." },
+
+	/* tls: */
+	{ .name = "tls.cert_file", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 4096, .reloadable = true,
+	  CONFIG_FIELD(tls_cert_file), .flags = CONFIG_F_OPTIONAL,
+	  .example = "/etc/mailhold/cert.pem",
+	  .desc = "PEM certificate chain, server certificate first.  Needed "
+	  "by starttls and tls listeners." },
+	{ .name = "tls.key_file", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 4096, .reloadable = true,
+	  CONFIG_FIELD(tls_key_file), .flags = CONFIG_F_OPTIONAL,
+	  .example = "/etc/mailhold/key.pem",
+	  .desc = "PEM private key of the certificate; it must not be "
+	  "world-readable." },
+	{ .name = "tls.min_version", .type = CONFIG_T_ENUM, .def = "1.2",
+	  .reloadable = true, CONFIG_FIELD(tls_min_version),
+	  .names = config_tlsver_names,
+	  .desc = "Oldest TLS version accepted: 1.2 or 1.3." },
+	{ .name = "tls.ciphers", .type = CONFIG_T_STRING,
+	  .def = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:"
+	  "ECDHE+AES:!aNULL:!MD5:!DSS", .min = 1, .max = 1024,
+	  .reloadable = true, CONFIG_FIELD(tls_ciphers),
+	  .check = config_check_tls_list,
+	  .desc = "OpenSSL cipher list for TLS 1.2 (ciphers(1))." },
+	{ .name = "tls.ciphersuites", .type = CONFIG_T_STRING,
+	  .def = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+	  "TLS_CHACHA20_POLY1305_SHA256", .min = 1, .max = 1024,
+	  .reloadable = true, CONFIG_FIELD(tls_ciphersuites),
+	  .check = config_check_tls_list,
+	  .desc = "TLS 1.3 cipher suites, colon-separated." },
+	{ .name = "tls.groups", .type = CONFIG_T_STRING,
+	  .def = "X25519:P-256:P-384", .min = 1, .max = 512,
+	  .reloadable = true, CONFIG_FIELD(tls_groups),
+	  .check = config_check_tls_list,
+	  .desc = "Key exchange groups, most preferred first." },
+	{ .name = "tls.session_tickets", .type = CONFIG_T_BOOL,
+	  .def = "false", .reloadable = true,
+	  CONFIG_FIELD(tls_session_tickets),
+	  .desc = "Offer session resumption with tickets (RFC 5077, RFC 8446 "
+	  "section 4.6.1).  Off: every connection does a full handshake and "
+	  "no server state is kept.  On: ticket keys are random, never "
+	  "written anywhere, rotated every hour, and the previous key is "
+	  "still accepted for one more hour." },
+
+	/* auth: */
+	{ .name = "auth.backend", .type = CONFIG_T_ENUM, .def = "none",
+	  .reloadable = false, CONFIG_FIELD(auth_backend),
+	  .names = config_backend_names,
+	  .desc = "Where passwords are checked: none (no AUTH; only "
+	  "server.trusted_networks may submit), file (auth.password_file) or "
+	  "upstream (the upstream server checks them with AUTH PLAIN)." },
+	{ .name = "auth.password_file", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 4096, .reloadable = true,
+	  CONFIG_FIELD(auth_password_file), .flags = CONFIG_F_OPTIONAL,
+	  .example = "/etc/mailhold/passwd",
+	  .desc = "For auth.backend file: lines user:hash with crypt(3) "
+	  "hashes (yescrypt or sha512-crypt; \"mailhold passwd USER\" writes "
+	  "them).  Read at start and on SIGHUP; it must not be "
+	  "world-readable." },
+	{ .name = "auth.allow_plaintext", .type = CONFIG_T_BOOL,
+	  .def = "false", .reloadable = true,
+	  CONFIG_FIELD(auth_allow_plaintext),
+	  .desc = "Also offer AUTH without TLS, to loopback clients only." },
+	{ .name = "auth.cache_ttl", .type = CONFIG_T_DURATION, .def = "5m",
+	  .min = 0, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(auth_cache_ttl),
+	  .desc = "For auth.backend upstream: how long a successful login is "
+	  "remembered (as a salted scrypt hash in memory, never the "
+	  "password); 0 asks the upstream every time." },
+	{ .name = "auth.senders", .type = CONFIG_T_SENDERS, .def = "{}",
+	  .min = 0, .max = 100000, .reloadable = true, CONFIG_FIELD(senders),
+	  .desc = "Envelope senders each user may use: {user: [address or "
+	  "pattern, ...]}.  Patterns: \"alice@example.com\", "
+	  "\"*@sales.example.com\" (any local part), \"*\" (anything, the "
+	  "null sender included).  A user not listed may use only the login "
+	  "name itself, when it is an address.  Mismatch: 553 5.7.1." },
+	{ .name = "auth.check_from_header", .type = CONFIG_T_BOOL,
+	  .def = "false", .reloadable = true, CONFIG_FIELD(auth_check_from),
+	  .desc = "Also hold the From: header of an authenticated user's "
+	  "message to auth.senders (every address in it)." },
+	{ .name = "auth.max_failures", .type = CONFIG_T_INT, .def = "5",
+	  .min = 1, .max = 1000, .reloadable = true,
+	  CONFIG_FIELD(auth_max_failures),
+	  .desc = "Failed logins from one client address within "
+	  "auth.failure_window; the last one closes the session (421 4.7.0) "
+	  "and further AUTH gets 454 4.7.0 until the window has passed." },
+	{ .name = "auth.max_user_failures", .type = CONFIG_T_INT,
+	  .def = "10", .min = 1, .max = 10000, .reloadable = true,
+	  CONFIG_FIELD(auth_max_user_failures),
+	  .desc = "Failed logins for one user name within auth.failure_window "
+	  "from all addresses; past it AUTH for that user gets 454 4.7.0." },
+	{ .name = "auth.failure_window", .type = CONFIG_T_DURATION,
+	  .def = "15m", .min = 1, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(auth_failure_window),
+	  .desc = "How long a failed login counts." },
+	{ .name = "auth.failure_delay", .type = CONFIG_T_DURATION,
+	  .def = "1s", .min = 0, .max = CONFIG_MINUTE, .reloadable = true,
+	  CONFIG_FIELD(auth_failure_delay),
+	  .desc = "Delay before the 535 reply to a failed login; it doubles "
+	  "with each failure from the same address, up to 8 times this." },
 
 	/* limits: */
 	{ .name = "limits.max_sessions", .type = CONFIG_T_INT, .def = "1000",
@@ -587,6 +710,8 @@ config_type_what(enum config_type t)
 	case CONFIG_T_LISTENERS:
 	case CONFIG_T_CIDRLIST:
 		return "a sequence";
+	case CONFIG_T_SENDERS:
+		return "a mapping";
 	}
 	return "a value";
 }
@@ -913,6 +1038,18 @@ config_check_host(const char *s)
 	return config_check_hostname(s);
 }
 
+/* OpenSSL list syntax (ciphers, suites, groups): checked by OpenSSL when
+ * the context is built; here only the character set. */
+static const char *
+config_check_tls_list(const char *s)
+{
+	if (s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_+-!:@=.")] != '\0')
+		return "must be an OpenSSL list such as A:B:!C (letters, "
+		    "digits and _+-!:@=.)";
+	return NULL;
+}
+
 static bool
 config_host_is_loopback(const char *s)
 {
@@ -1188,6 +1325,9 @@ config_table_check(void)
 		case CONFIG_T_CIDRLIST:
 			ok = e->off == offsetof(struct config, trusted);
 			break;
+		case CONFIG_T_SENDERS:
+			ok = e->off == offsetof(struct config, senders);
+			break;
 		default:
 			ok = false;
 			break;
@@ -1293,12 +1433,14 @@ config_parse_listener(struct config_ctx *ctx, const struct config_entry *e,
     size_t i)
 {
 	static const char *const fields[] = { "address", "port", "mode",
-	    NULL };
+	    "require_tls", NULL };
 	struct config_listener *l = &ctx->cfg->listeners[i];
 	yaml_mark_t start = ctx->ev.start_mark;
 	char base[CONFIG_PATH_MAX], path[CONFIG_PATH_MAX];
 	char kesc[CONFIG_KEY_MAX * 4 + 8], names[64];
-	bool seen[3] = { false, false, false };
+	bool seen[4] = { false, false, false, false };
+	yaml_mark_t rtmark;
+	int rt = -1;
 	const yaml_event_t *ev = &ctx->ev;
 	const char *v;
 	long long port;
@@ -1323,7 +1465,7 @@ config_parse_listener(struct config_ctx *ctx, const struct config_entry *e,
 			(void)mh_snprintf(path, sizeof(path), "%s.%s", base,
 			    config_key_escape(ev, kesc, sizeof(kesc)));
 			config_err(ctx, &ev->start_mark, path, "unknown key "
-			    "(expected address, port or mode)");
+			    "(expected address, port, mode or require_tls)");
 			return -1;
 		}
 		(void)mh_snprintf(path, sizeof(path), "%s.%s", base,
@@ -1364,7 +1506,7 @@ config_parse_listener(struct config_ctx *ctx, const struct config_entry *e,
 			}
 			l->port = (int)port;
 			break;
-		default:
+		case 2:
 			if ((l->mode = config_names_find(config_listen_names,
 			    v)) == -1) {
 				config_names_join(config_listen_names, names,
@@ -1373,11 +1515,16 @@ config_parse_listener(struct config_ctx *ctx, const struct config_entry *e,
 				    "must be %s", names);
 				return -1;
 			}
-			if (l->mode != CONFIG_LISTEN_PLAIN) {
-				config_err(ctx, &ev->start_mark, path, "not "
-				    "supported yet: needs the TLS issue");
+			break;
+		default:
+			if ((rt = config_names_find(config_bool_names, v)) ==
+			    -1) {
+				config_err(ctx, &ev->start_mark, path,
+				    "must be true or false");
 				return -1;
 			}
+			rt %= 2;
+			rtmark = ev->start_mark;
 			break;
 		}
 	}
@@ -1388,6 +1535,19 @@ config_parse_listener(struct config_ctx *ctx, const struct config_entry *e,
 		}
 	if (!seen[2])
 		l->mode = CONFIG_LISTEN_PLAIN;
+	/* RFC 3207 section 4: a publicly referenced server must not
+	 * require TLS, but a submission server may, and should. */
+	l->require_tls = l->mode == CONFIG_LISTEN_STARTTLS;
+	if (rt != -1) {
+		if (l->mode == CONFIG_LISTEN_PLAIN && rt == 1) {
+			(void)mh_snprintf(path, sizeof(path), "%s.require_tls",
+			    base);
+			config_err(ctx, &rtmark, path, "a plain listener has "
+			    "no TLS to require (use mode starttls)");
+			return -1;
+		}
+		l->require_tls = l->mode == CONFIG_LISTEN_TLS || rt == 1;
+	}
 	/* Two sockets on one address and port would fail to bind. */
 	for (j = 0; j < i; j++) {
 		const struct config_listener *o = &ctx->cfg->listeners[j];
@@ -1510,6 +1670,173 @@ config_parse_cidrs(struct config_ctx *ctx, const struct config_entry *e)
 	return 0;
 }
 
+/* A user name or sender pattern: printable ASCII, nothing that would
+ * need quoting in a dump.  Returns NULL or why not. */
+static const char *
+config_check_token(const char *v, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len == 0 || len > max)
+		return "must be 1 to 254 characters long";
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return "must be printable ASCII without spaces, quotes "
+			    "or backslashes";
+	}
+	return NULL;
+}
+
+/* "*", "*@domain" or "local@domain". */
+static const char *
+config_check_sender_pattern(const char *v, size_t len)
+{
+	const char *at, *w;
+
+	if ((w = config_check_token(v, len, 254)) != NULL)
+		return w;
+	if (len == 1 && v[0] == '*')
+		return NULL;
+	at = memchr(v, '@', len);
+	if (at == NULL || at == v || at == v + len - 1 ||
+	    memchr(at + 1, '@', len - (size_t)(at - v) - 1) != NULL)
+		return "must be an address local@domain, *@domain or *";
+	if (memchr(v, '*', (size_t)(at - v)) != NULL && at - v != 1)
+		return "'*' must be the whole local part";
+	if (memchr(at, '*', len - (size_t)(at - v)) != NULL)
+		return "'*' is allowed in the local part only";
+	return NULL;
+}
+
+static int
+config_sender_pattern_add(struct config_ctx *ctx, struct config_sender *u,
+    const char *path, size_t max)
+{
+	const yaml_event_t *ev = &ctx->ev;
+	const char *v = (const char *)ev->data.scalar.value, *w;
+	size_t len = ev->data.scalar.length;
+
+	if (ev->type != YAML_SCALAR_EVENT || config_is_null(ev)) {
+		config_err(ctx, &ev->start_mark, path, "expected an address "
+		    "or pattern, found %s", config_event_what(ev));
+		return -1;
+	}
+	if (memchr(v, '\0', len) != NULL)
+		w = "must not contain a NUL byte";
+	else if (u->npatterns >= max)
+		w = "too many patterns for one user";
+	else
+		w = config_check_sender_pattern(v, len);
+	if (w != NULL) {
+		config_err(ctx, &ev->start_mark, path, "%s", w);
+		return -1;
+	}
+	u->patterns = xreallocarray(u->patterns, u->npatterns + 1,
+	    sizeof(*u->patterns));
+	u->patterns[u->npatterns++] = xstrndup(v, len);
+	return 0;
+}
+
+/* auth.senders: a mapping user -> address, or user -> [addresses]. */
+static int
+config_parse_senders(struct config_ctx *ctx, const struct config_entry *e)
+{
+	struct config *cfg = ctx->cfg;
+	const yaml_event_t *ev = &ctx->ev;
+	char path[CONFIG_PATH_MAX], kesc[CONFIG_KEY_MAX * 4 + 8];
+	char ipath[CONFIG_PATH_MAX + 16];
+	struct config_sender *u;
+	const char *v, *w;
+	size_t n, i, len;
+
+	if (ev->type != YAML_MAPPING_START_EVENT) {
+		config_err(ctx, &ev->start_mark, e->name, "expected a mapping "
+		    "{user: [address, ...]}, found %s", config_event_what(ev));
+		return -1;
+	}
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			break;
+		if (config_key_check(ctx, e->name) == -1)
+			return -1;
+		v = (const char *)ev->data.scalar.value;
+		len = ev->data.scalar.length;
+		(void)mh_snprintf(path, sizeof(path), "%s.%s", e->name,
+		    config_key_escape(ev, kesc, sizeof(kesc)));
+		n = cfg->nsenders;
+		if ((long long)n >= e->max) {
+			config_err(ctx, &ev->start_mark, path, "too many users "
+			    "(at most %lld)", e->max);
+			return -1;
+		}
+		w = memchr(v, '\0', len) != NULL ? "must not contain a NUL "
+		    "byte" : config_check_token(v, len, 254);
+		if (w != NULL) {
+			config_err(ctx, &ev->start_mark, path, "the user name "
+			    "%s", w);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			if (strlen(cfg->senders[i].user) == len &&
+			    memcmp(cfg->senders[i].user, v, len) == 0) {
+				config_err(ctx, &ev->start_mark, path,
+				    "duplicate key");
+				return -1;
+			}
+		cfg->senders = xreallocarray(cfg->senders, n + 1,
+		    sizeof(*cfg->senders));
+		u = &cfg->senders[n];
+		memset(u, 0, sizeof(*u));
+		u->user = xstrndup(v, len);
+		cfg->nsenders = n + 1;
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_SEQUENCE_START_EVENT) {
+			for (;;) {
+				if (config_next(ctx) == -1)
+					return -1;
+				if (ev->type == YAML_SEQUENCE_END_EVENT)
+					break;
+				(void)mh_snprintf(ipath, sizeof(ipath),
+				    "%s[%zu]", path, u->npatterns);
+				if (config_sender_pattern_add(ctx, u, ipath,
+				    1000) == -1)
+					return -1;
+			}
+		} else if (config_sender_pattern_add(ctx, u, path, 1000) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+const struct config_sender *
+config_sender_find(const struct config *cfg, const char *user)
+{
+	size_t i;
+
+	if (cfg == NULL || user == NULL)
+		return NULL;
+	for (i = 0; i < cfg->nsenders; i++)
+		if (strcmp(cfg->senders[i].user, user) == 0)
+			return &cfg->senders[i];
+	return NULL;
+}
+
+bool
+config_has_tls(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].mode != CONFIG_LISTEN_PLAIN)
+			return true;
+	return false;
+}
+
 /* The current event is the value of entry e. */
 static int
 config_parse_value(struct config_ctx *ctx, const struct config_entry *e)
@@ -1522,6 +1849,8 @@ config_parse_value(struct config_ctx *ctx, const struct config_entry *e)
 		return config_parse_listeners(ctx, e);
 	case CONFIG_T_CIDRLIST:
 		return config_parse_cidrs(ctx, e);
+	case CONFIG_T_SENDERS:
+		return config_parse_senders(ctx, e);
 	default:
 		break;
 	}
@@ -1598,8 +1927,9 @@ config_parse_root(struct config_ctx *ctx)
 		if (sec == -1) {
 			config_err(ctx, &ev->start_mark,
 			    config_key_escape(ev, kesc, sizeof(kesc)),
-			    "unknown section (expected server, limits, "
-			    "timeouts, queue, hold, upstream, retry or log)");
+			    "unknown section (expected server, tls, auth, "
+			    "limits, timeouts, queue, hold, upstream, retry or "
+			    "log)");
 			return -1;
 		}
 		sname = config_sections[sec].name;
@@ -1691,7 +2021,8 @@ config_apply_defaults(struct config_ctx *ctx)
 		if (ctx->seen[i])
 			continue;
 		if (e->type == CONFIG_T_LISTENERS ||
-		    e->type == CONFIG_T_CIDRLIST) {
+		    e->type == CONFIG_T_CIDRLIST ||
+		    e->type == CONFIG_T_SENDERS) {
 			if (config_default_list(ctx, e) == -1)
 				return -1;
 			continue;
@@ -1872,6 +2203,106 @@ done:
 	return rc;
 }
 
+/* A file named by key must be a readable regular file, and (secret)
+ * not readable or writable by others. */
+static int
+config_check_file(struct config_ctx *ctx, const char *key, const char *path,
+    bool secret)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1 || access(path, R_OK) == -1) {
+		config_err_key(ctx, key, "%s: cannot read: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		config_err_key(ctx, key, "%s: not a regular file", path);
+		return -1;
+	}
+	if (secret && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		config_err_key(ctx, key, "%s is world-%s (mode %04o); refusing "
+		    "to use it: chmod o-rwx it", path,
+		    (st.st_mode & S_IROTH) ? "readable" : "writable",
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_tls_finish(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	int li = config_entry_index("server.listeners");
+	const yaml_mark_t *lm = li != -1 && ctx->seen[li] ? &ctx->mark[li] :
+	    NULL;
+	size_t i;
+
+	for (i = 0; i < cfg->nlisteners; i++) {
+		const char *mode = config_listen_names[cfg->listeners[i].mode];
+
+		if (cfg->listeners[i].mode == CONFIG_LISTEN_PLAIN)
+			continue;
+		if (cfg->tls_cert_file == NULL) {
+			config_err(ctx, lm, "tls.cert_file", "must be set: "
+			    "server.listeners[%zu] has mode %s", i, mode);
+			return -1;
+		}
+		if (cfg->tls_key_file == NULL) {
+			config_err(ctx, lm, "tls.key_file", "must be set: "
+			    "server.listeners[%zu] has mode %s", i, mode);
+			return -1;
+		}
+	}
+	if (cfg->tls_cert_file != NULL && cfg->tls_key_file == NULL) {
+		config_err_key(ctx, "tls.cert_file", "tls.key_file must be set "
+		    "too");
+		return -1;
+	}
+	if (cfg->tls_key_file != NULL && cfg->tls_cert_file == NULL) {
+		config_err_key(ctx, "tls.key_file", "tls.cert_file must be set "
+		    "too");
+		return -1;
+	}
+	if (cfg->tls_cert_file != NULL && (config_check_file(ctx,
+	    "tls.cert_file", cfg->tls_cert_file, false) == -1 ||
+	    config_check_file(ctx, "tls.key_file", cfg->tls_key_file,
+	    true) == -1))
+		return -1;
+	return 0;
+}
+
+static int
+config_auth_finish(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+
+	switch (cfg->auth_backend) {
+	case CONFIG_AUTH_FILE:
+		if (cfg->auth_password_file == NULL) {
+			config_err_key(ctx, "auth.backend", "file needs "
+			    "auth.password_file");
+			return -1;
+		}
+		return config_check_file(ctx, "auth.password_file",
+		    cfg->auth_password_file, true);
+	case CONFIG_AUTH_UPSTREAM:
+		if (cfg->up_tls == CONFIG_TLS_NONE &&
+		    !config_host_is_loopback(cfg->up_host)) {
+			config_err_key(ctx, config_blame(ctx, "upstream.tls",
+			    "auth.backend"), "refusing to send users' "
+			    "passwords in clear text: auth.backend is upstream, "
+			    "upstream.tls is none and upstream.host is not a "
+			    "loopback address");
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 static int
 config_finish(struct config_ctx *ctx)
 {
@@ -1918,13 +2349,14 @@ config_finish(struct config_ctx *ctx)
 		    ehi->name, b);
 		return -1;
 	}
-	/* Every listener is plain today, and plain trusts only these. */
-	if (cfg->ntrusted == 0) {
-		config_err_key(ctx, "server.trusted_networks", "is empty, so "
-		    "no client could submit: plain listeners accept only "
-		    "trusted networks");
+	/* Without AUTH only trusted networks may submit. */
+	if (cfg->ntrusted == 0 && cfg->auth_backend == CONFIG_AUTH_NONE) {
+		config_err_key(ctx, "server.trusted_networks", "is empty and "
+		    "auth.backend is none, so no client could submit");
 		return -1;
 	}
+	if (config_tls_finish(ctx) == -1 || config_auth_finish(ctx) == -1)
+		return -1;
 	if (cfg->up_ca_file != NULL && access(cfg->up_ca_file, R_OK) == -1) {
 		config_err_key(ctx, "upstream.ca_file", "%s: cannot read: %s",
 		    cfg->up_ca_file, strerror(errno));
@@ -2036,6 +2468,15 @@ config_free(struct config *cfg)
 		free(cfg->listeners[i].address);
 	free(cfg->listeners);
 	free(cfg->trusted);
+	for (i = 0; i < cfg->nsenders; i++) {
+		size_t j;
+
+		for (j = 0; j < cfg->senders[i].npatterns; j++)
+			free(cfg->senders[i].patterns[j]);
+		free(cfg->senders[i].patterns);
+		free(cfg->senders[i].user);
+	}
+	free(cfg->senders);
 	free(cfg->up_user);
 	if (cfg->up_password != NULL) {
 		OPENSSL_cleanse(cfg->up_password, strlen(cfg->up_password));
@@ -2084,11 +2525,17 @@ config_fmt_value(const struct config *cfg, const struct config_entry *e,
 		return mh_buf_puts(b, num);
 	case CONFIG_T_LISTENERS:
 		r |= mh_buf_puts(b, "[");
-		for (i = 0; i < cfg->nlisteners; i++)
+		for (i = 0; i < cfg->nlisteners; i++) {
+			const struct config_listener *l = &cfg->listeners[i];
+
 			r |= mh_buf_printf(b, "%s{address: \"%s\", port: %d, "
-			    "mode: %s}", i ? ", " : "",
-			    cfg->listeners[i].address, cfg->listeners[i].port,
-			    config_listen_names[cfg->listeners[i].mode]);
+			    "mode: %s", i ? ", " : "", l->address, l->port,
+			    config_listen_names[l->mode]);
+			if (l->mode == CONFIG_LISTEN_STARTTLS)
+				r |= mh_buf_printf(b, ", require_tls: %s",
+				    l->require_tls ? "true" : "false");
+			r |= mh_buf_puts(b, "}");
+		}
 		r |= mh_buf_puts(b, "]");
 		return r;
 	case CONFIG_T_CIDRLIST:
@@ -2101,6 +2548,22 @@ config_fmt_value(const struct config *cfg, const struct config_entry *e,
 			    cfg->trusted[i].prefix);
 		}
 		r |= mh_buf_puts(b, "]");
+		return r;
+	case CONFIG_T_SENDERS:
+		/* Tokens were checked to need no escaping. */
+		r |= mh_buf_puts(b, "{");
+		for (i = 0; i < cfg->nsenders; i++) {
+			const struct config_sender *u = &cfg->senders[i];
+			size_t j;
+
+			r |= mh_buf_printf(b, "%s\"%s\": [", i ? ", " : "",
+			    u->user);
+			for (j = 0; j < u->npatterns; j++)
+				r |= mh_buf_printf(b, "%s\"%s\"", j ? ", " : "",
+				    u->patterns[j]);
+			r |= mh_buf_puts(b, "]");
+		}
+		r |= mh_buf_puts(b, "}");
 		return r;
 	}
 	return -1;
@@ -2229,6 +2692,7 @@ config_example_(void (*out)(const char *line, void *arg), void *arg)
 				break;
 			case CONFIG_T_LISTENERS:
 			case CONFIG_T_CIDRLIST:
+			case CONFIG_T_SENDERS:
 				(void)mh_snprintf(text, sizeof(text), "%lld to "
 				    "%lld entries.", e->min, e->max);
 				break;

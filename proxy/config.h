@@ -24,15 +24,34 @@
 #include <stdint.h>
 
 enum config_listen_mode {
-	CONFIG_LISTEN_PLAIN = 0,	/* SMTP, trusted_networks only */
-	CONFIG_LISTEN_STARTTLS,		/* reserved for the TLS issue */
-	CONFIG_LISTEN_TLS,		/* reserved for the TLS issue */
+	CONFIG_LISTEN_PLAIN = 0,	/* SMTP without TLS */
+	CONFIG_LISTEN_STARTTLS,		/* 587: STARTTLS (RFC 3207) */
+	CONFIG_LISTEN_TLS,		/* 465: implicit TLS (RFC 8314) */
 };
 
 struct config_listener {
 	char	*address;	/* numeric IPv4 or IPv6, e.g. "127.0.0.1", "::1" */
 	int	 port;		/* 0 = pick a free port (tests) */
 	int	 mode;		/* enum config_listen_mode */
+	bool	 require_tls;	/* starttls: MAIL/AUTH only after STARTTLS */
+};
+
+enum config_tls_version {
+	CONFIG_TLS_V12 = 0,
+	CONFIG_TLS_V13,
+};
+
+enum config_auth_backend {
+	CONFIG_AUTH_NONE = 0,
+	CONFIG_AUTH_FILE,
+	CONFIG_AUTH_UPSTREAM,
+};
+
+/* auth.senders: the envelope senders one user may use. */
+struct config_sender {
+	char	*user;
+	char	**patterns;	/* "a@b", "*@domain", "*" */
+	size_t	 npatterns;
 };
 
 /* A CIDR network: family AF_INET or AF_INET6, network bytes, prefix. */
@@ -102,6 +121,28 @@ struct config {
 	int64_t	 retry_max;		/* retry.max */
 	int64_t	 retry_give_up;		/* retry.give_up: age after which -> failed */
 
+	/* tls: (inbound listeners) */
+	char	*tls_cert_file;		/* tls.cert_file: PEM chain, leaf first */
+	char	*tls_key_file;		/* tls.key_file */
+	int	 tls_min_version;	/* tls.min_version: enum config_tls_version */
+	char	*tls_ciphers;		/* tls.ciphers: TLS 1.2 cipher list */
+	char	*tls_ciphersuites;	/* tls.ciphersuites: TLS 1.3 suites */
+	char	*tls_groups;		/* tls.groups: key exchange groups */
+	bool	 tls_session_tickets;	/* tls.session_tickets */
+
+	/* auth: (SMTP AUTH, RFC 4954) */
+	int	 auth_backend;		/* auth.backend: enum config_auth_backend */
+	char	*auth_password_file;	/* auth.password_file */
+	bool	 auth_allow_plaintext;	/* auth.allow_plaintext: loopback only */
+	int64_t	 auth_cache_ttl;	/* auth.cache_ttl: upstream successes */
+	struct config_sender *senders;	/* auth.senders */
+	size_t	 nsenders;
+	bool	 auth_check_from;	/* auth.check_from_header */
+	size_t	 auth_max_failures;	/* auth.max_failures: per client address */
+	size_t	 auth_max_user_failures; /* auth.max_user_failures: per user */
+	int64_t	 auth_failure_window;	/* auth.failure_window */
+	int64_t	 auth_failure_delay;	/* auth.failure_delay: doubles per failure */
+
 	/* log: */
 	int	 log_level;		/* log.level: enum log_level */
 	bool	 log_syslog;		/* log.target: stderr | syslog */
@@ -129,5 +170,10 @@ int	config_parse_cidr(const char *, struct config_cidr *);
 struct sockaddr;
 bool	config_cidr_match(const struct config_cidr *, size_t n,
 	    const struct sockaddr *);
+/* true when some listener needs tls.cert_file (mode starttls or tls). */
+bool	config_has_tls(const struct config *);
+/* The auth.senders entry of user (exact match), or NULL. */
+const struct config_sender *config_sender_find(const struct config *,
+	    const char *user);
 
 #endif

@@ -5,27 +5,39 @@
  * syslog.  SIGTERM/SIGINT: stop accepting, let sessions in flight finish
  * their message (never a 250 without a commit), let relays in flight
  * finish for a short grace time, commit what is queued, exit 0.  SIGHUP:
- * load and validate the config again and swap it in; a bad file keeps the
- * old config and logs why.
+ * load and validate the config again, build the new TLS context (the
+ * certificate and key are read again) and read the password file again,
+ * then swap them in; if any step fails, everything running stays as it
+ * was and the log says why.
+ *
+ * "mailhold passwd [-c config] [-f FILE] USER" creates or changes one
+ * entry of the auth.password_file (yescrypt), reading the password from
+ * the terminal (twice, without echo) or from the first line of stdin.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "queue.h"
 #include "scheduler.h"
 #include "smtp_client.h"
 #include "smtp_server.h"
+#include "tls.h"
 #include "util.h"
 
 #define MAIN_RELAY_GRACE_MS	10000	/* relays in flight at SIGTERM */
@@ -38,6 +50,7 @@ struct main_ctx {
 	struct relay	*relay;
 	struct sched	*sched;
 	struct smtp_server *srv;
+	struct auth	*auth;
 	struct event	*drain_ev;
 	int64_t		 drain_deadline;
 	bool		 stopping;
@@ -50,6 +63,7 @@ main_usage(void)
 	fprintf(stderr,
 	    "usage: mailhold [-d] [-c config.yaml]\n"
 	    "       mailhold --check-config -c config.yaml\n"
+	    "       mailhold passwd [-c config.yaml] [-f FILE] USER\n"
 	    "       mailhold -V\n");
 	exit(2);
 }
@@ -103,6 +117,7 @@ main_sighup_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	struct main_ctx *m = arg;
 	struct config *nc;
+	SSL_CTX *tls = NULL;
 	char err[1024];
 
 	if (m->path == NULL) {
@@ -115,10 +130,33 @@ main_sighup_cb(evutil_socket_t sig, short ev, void *arg)
 		    "the running config)", err);
 		return;
 	}
+	/* Build everything new first; swap only if all of it is good. */
+	if (config_has_tls(m->conf) &&
+	    (tls = tlsctx_new(nc, err, sizeof(err))) == NULL) {
+		log_warnx("event=reload result=failed error=\"%s\" (keeping "
+		    "the running config and certificate)", err);
+		config_unref(nc);
+		return;
+	}
+	if (m->auth != NULL && auth_reload(m->auth, nc, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("event=reload result=failed error=\"%s\" (keeping "
+		    "the running config)", err);
+		tlsctx_free(tls);
+		config_unref(nc);
+		return;
+	}
+	if (tls != NULL) {
+		smtp_server_set_tls(m->srv, tls);
+		tlsctx_free(tls);
+	}
 	if (strcmp(nc->queue_path, m->conf->queue_path) != 0 ||
 	    nc->nlisteners != m->conf->nlisteners)
 		log_warnx("event=reload note=\"queue.path and "
 		    "server.listeners take effect after a restart\"");
+	if (nc->auth_backend != m->conf->auth_backend)
+		log_warnx("event=reload note=\"auth.backend takes effect "
+		    "after a restart\"");
 	log_setlevel(m->debug ? LOG_LVL_DEBUG : nc->log_level);
 	smtp_server_set_config(m->srv, nc);
 	relay_set_config(m->relay, nc);
@@ -150,6 +188,169 @@ main_mkdirs(const char *queue_path)
 	return 0;
 }
 
+/* Reads one password: from the terminal without echo (twice), else the
+ * first line of stdin.  Returns a string to cleanse and free, or NULL. */
+static char *
+main_read_password(void)
+{
+	char a[AUTH_PASS_MAX + 2], b[AUTH_PASS_MAX + 2], *r = NULL;
+	struct termios old, quiet;
+	FILE *tty;
+	bool echo_off = false;
+	size_t n;
+
+	tty = fopen("/dev/tty", "r+");
+	if (tty != NULL && isatty(STDIN_FILENO) &&
+	    tcgetattr(fileno(tty), &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		echo_off = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+		fputs("Password: ", tty);
+		fflush(tty);
+		if (fgets(a, sizeof(a), tty) != NULL) {
+			fputs("\nAgain: ", tty);
+			fflush(tty);
+			if (fgets(b, sizeof(b), tty) != NULL &&
+			    strcmp(a, b) == 0)
+				r = a;
+			else
+				fputs("\nmailhold: passwords differ", tty);
+		}
+		fputs("\n", tty);
+		if (echo_off)
+			(void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	} else if (fgets(a, sizeof(a), stdin) != NULL)
+		r = a;
+	if (tty != NULL)
+		fclose(tty);
+	if (r != NULL) {
+		n = strcspn(r, "\r\n");
+		if (r[n] == '\0' && n >= AUTH_PASS_MAX) {
+			fprintf(stderr, "mailhold: password too long\n");
+			r = NULL;
+		} else {
+			r[n] = '\0';
+			r = n > 0 ? xstrdup(r) : NULL;
+			if (n == 0)
+				fprintf(stderr, "mailhold: empty password\n");
+		}
+	}
+	OPENSSL_cleanse(a, sizeof(a));
+	OPENSSL_cleanse(b, sizeof(b));
+	return r;
+}
+
+/* Reads path into a new string; a missing file is an empty one. */
+static char *
+main_read_file(const char *path, size_t *lenp)
+{
+	struct mh_buf b;
+	char chunk[4096];
+	ssize_t n;
+	int fd;
+
+	*lenp = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? xstrdup("") : NULL;
+	mh_buf_init(&b, 16 * 1024 * 1024);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (mh_buf_append(&b, chunk, (size_t)n) == -1) {
+			n = -1;
+			break;
+		}
+	close(fd);
+	if (n < 0) {
+		mh_buf_clear(&b);
+		return NULL;
+	}
+	if (b.data == NULL)
+		return xstrdup("");
+	return mh_buf_steal(&b, lenp);
+}
+
+/* mailhold passwd [-c config] [-f FILE] USER */
+static int
+main_passwd(int argc, char **argv)
+{
+	const char *file = NULL, *cpath = NULL, *user = NULL;
+	char err[1024], tmp[4096], *pass, *hash, *data, *nd;
+	struct config *conf = NULL;
+	size_t len;
+	int i, fd, rc = 1;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
+			file = argv[++i];
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			cpath = argv[++i];
+		else if (argv[i][0] != '-' && user == NULL)
+			user = argv[i];
+		else
+			main_usage();
+	}
+	if (user == NULL)
+		main_usage();
+	if (file == NULL && cpath != NULL) {
+		if ((conf = config_load(cpath, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "mailhold: %s\n", err);
+			return 1;
+		}
+		file = conf->auth_password_file;
+	}
+	if (file == NULL) {
+		fprintf(stderr, "mailhold: passwd needs -f FILE, or -c CONFIG "
+		    "with auth.password_file\n");
+		config_unref(conf);
+		return 2;
+	}
+	if ((pass = main_read_password()) == NULL)
+		goto out;
+	hash = auth_hash_new(pass);
+	OPENSSL_cleanse(pass, strlen(pass));
+	free(pass);
+	if (hash == NULL) {
+		fprintf(stderr, "mailhold: crypt(3) failed\n");
+		goto out;
+	}
+	if ((data = main_read_file(file, &len)) == NULL) {
+		fprintf(stderr, "mailhold: %s: %s\n", file, strerror(errno));
+		free(hash);
+		goto out;
+	}
+	nd = auth_pwfile_update(data, len, user, hash);
+	free(data);
+	free(hash);
+	if (nd == NULL) {
+		fprintf(stderr, "mailhold: invalid user name (no ':', no "
+		    "control characters, 1 to %d octets)\n", AUTH_USER_MAX);
+		goto out;
+	}
+	/* Atomically: a temporary file (0600) next to it, then rename. */
+	if (mh_snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file) == -1 ||
+	    (fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		fprintf(stderr, "mailhold: %s: cannot create a temporary file: "
+		    "%s\n", file, strerror(errno));
+		free(nd);
+		goto out;
+	}
+	len = strlen(nd);
+	if (fchmod(fd, 0600) == -1 || write(fd, nd, len) != (ssize_t)len ||
+	    fsync(fd) == -1 || close(fd) == -1 || rename(tmp, file) == -1) {
+		fprintf(stderr, "mailhold: %s: cannot write: %s\n", file,
+		    strerror(errno));
+		unlink(tmp);
+		free(nd);
+		goto out;
+	}
+	free(nd);
+	printf("mailhold: %s: password of %s set; send SIGHUP to a running "
+	    "mailhold\n", file, user);
+	rc = 0;
+out:
+	config_unref(conf);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -157,10 +358,16 @@ main(int argc, char **argv)
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct event_config *evcfg;
 	bool check_only = false;
+	SSL_CTX *tls = NULL;
 	char err[1024];
 	int i, n;
 
 	memset(&m, 0, sizeof(m));
+	if (argc >= 2 && strcmp(argv[1], "passwd") == 0) {
+		umask(077);
+		log_init("mailhold", false);
+		return main_passwd(argc, argv);
+	}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			m.path = argv[++i];
@@ -183,9 +390,37 @@ main(int argc, char **argv)
 		fprintf(stderr, "mailhold: %s\n", err);
 		return 1;
 	}
+	if (config_has_tls(m.conf)) {
+		/* Read the certificate and key now, before anything starts
+		 * (and as root, when started as root: G12). */
+		if ((tls = tlsctx_new(m.conf, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "mailhold: %s\n", err);
+			config_unref(m.conf);
+			return 1;
+		}
+	}
 	if (check_only) {
+		struct auth *a = NULL;
+
+		/* The password file parses (no thread is started for a
+		 * file that fails). */
+		if (m.conf->auth_backend == CONFIG_AUTH_FILE) {
+			struct event_base *b = event_base_new();
+
+			a = b ? auth_new(b, m.conf, err, sizeof(err)) : NULL;
+			auth_free(a);
+			if (b)
+				event_base_free(b);
+			if (a == NULL) {
+				fprintf(stderr, "mailhold: %s\n", err);
+				tlsctx_free(tls);
+				config_unref(m.conf);
+				return 1;
+			}
+		}
 		printf("%s: configuration ok\n", m.path ? m.path :
 		    "(defaults)");
+		tlsctx_free(tls);
 		config_unref(m.conf);
 		return 0;
 	}
@@ -222,7 +457,14 @@ main(int argc, char **argv)
 	if (m.sched == NULL)
 		fatalx("event=start error=\"scheduler set-up failed\"");
 	relay_set_sched(m.relay, m.sched);
+	if (m.conf->auth_backend != CONFIG_AUTH_NONE &&
+	    (m.auth = auth_new(m.base, m.conf, err, sizeof(err))) == NULL)
+		fatalx("event=start error=\"%s\"", err);
 	m.srv = smtp_server_new(m.base, m.conf, m.q, m.sched);
+	smtp_server_set_tls(m.srv, tls);
+	tlsctx_free(tls);
+	tls = NULL;
+	smtp_server_set_auth(m.srv, m.auth);
 	if (smtp_server_listen(m.srv) == -1)
 		fatalx("event=start error=\"cannot listen\"");
 
@@ -242,6 +484,7 @@ main(int argc, char **argv)
 	 * those completions refer to goes away. */
 	queue_close(m.q);
 	smtp_server_free(m.srv);
+	auth_free(m.auth);
 	relay_free(m.relay);
 	sched_free(m.sched);
 	event_free(ev_term);

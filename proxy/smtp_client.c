@@ -135,6 +135,8 @@ static void	relay_conn_close(struct relay_conn *, const char *why);
 static void	relay_job_finish(struct relay *, struct relay_job *);
 static void	relay_body_pump(struct relay_conn *);
 static void	relay_fail_waiting(struct relay *, const char *);
+static void	relay_send(struct relay_conn *, const char *, ...)
+		    MH_PRINTF(2, 3);
 
 static const char *
 relay_strstate(enum relay_state st)

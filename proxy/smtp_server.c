@@ -6,6 +6,15 @@
  * per-message struct smtp_tx.  Framing follows Postfix postscreen: a whole
  * command must end in CRLF within limits.command_line octets and within
  * one deadline; partial input never resets the timer.
+ *
+ * TLS (RFC 3207, RFC 8314) goes through bufferevent_openssl: a socket
+ * bufferevent for implicit TLS, a filter over the plain one after
+ * STARTTLS.  Every octet the client sent after STARTTLS and before the
+ * handshake is discarded (CVE-2011-0411), and the session goes back to
+ * the greeting state.  AUTH (RFC 4954) is a short exchange of base64
+ * lines in SMTP_ST_AUTH_INPUT, then SMTP_ST_WAIT_AUTH while the back end
+ * (proxy/auth.c) checks the password off the loop; AUTH lines are never
+ * logged.
  */
 #include "smtp_server.h"
 
@@ -26,15 +35,22 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "addr.h"
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "queue.h"
 #include "scheduler.h"
 #include "smtp_parse.h"
+#include "tls.h"
 #include "util.h"
 
 enum smtp_state {
@@ -45,6 +61,16 @@ enum smtp_state {
 	SMTP_ST_DATA,		/* reading the message */
 	SMTP_ST_WAIT_COMMIT,	/* message handed to the queue writer */
 	SMTP_ST_QUIT,		/* flushing the last reply, then free */
+	SMTP_ST_TLS,		/* TLS handshake (implicit or STARTTLS) */
+	SMTP_ST_AUTH_INPUT,	/* reading a SASL response line */
+	SMTP_ST_WAIT_AUTH,	/* password check in progress, or delay */
+};
+
+/* The step of an AUTH exchange in SMTP_ST_AUTH_INPUT. */
+enum smtp_auth_step {
+	SMTP_AUTH_PLAIN = 0,	/* sent "334 ", want the PLAIN message */
+	SMTP_AUTH_LOGIN_USER,	/* sent "334 VXNlcm5hbWU6" (Username:) */
+	SMTP_AUTH_LOGIN_PASS,	/* sent "334 UGFzc3dvcmQ6" (Password:) */
 };
 
 #define SMTP_STM(st)	(1u << (st))
@@ -60,8 +86,18 @@ enum smtp_state {
 #define SMTP_SF_CLOSING		0x02	/* free from a zero-delay event */
 #define SMTP_SF_DISCARD		0x04	/* discarding an over-long line */
 #define SMTP_SF_SHUTDOWN	0x08	/* 421 after the current message */
+#define SMTP_SF_TLS		0x10	/* bev is an SSL bufferevent */
+#define SMTP_SF_TLS_UP		0x20	/* handshake done */
+#define SMTP_SF_STARTTLS	0x40	/* wrap in TLS after this batch */
+#define SMTP_SF_AUTH_DELAY	0x80	/* WAIT_AUTH: failure delay running */
+#define SMTP_SF_AUTH_CLOSE	0x100	/* after the delay: 421, close */
+#define SMTP_SF_MASK_LOG	0x200	/* next unknown line may be a secret */
 
 #define SMTP_INBUF_MAX	(256 * 1024)	/* read high-watermark */
+/* AUTH lines may carry an initial response (RFC 4954 section 4). */
+#define SMTP_AUTH_LINE_MAX	(AUTH_B64_MAX + 32)
+#define SMTP_TLS_TIMEOUT	30	/* s, for a handshake */
+#define SMTP_HDR_MAX		(64 * 1024)	/* From: check header cap */
 
 struct smtp_tx {
 	char		 id[QUEUE_ID_LEN + 1];
@@ -77,6 +113,8 @@ struct smtp_tx {
 	size_t		 len;		/* body octets kept */
 	bool		 too_big;
 	bool		 io_error;
+	struct mh_buf	 hdr;		/* header block, auth.check_from_header */
+	bool		 hdr_on;	/* collecting into hdr */
 };
 
 struct smtp_session {
@@ -95,6 +133,18 @@ struct smtp_session {
 	size_t		 junk;
 	int64_t		 deadline_ms;	/* of the command or DATA block */
 	int64_t		 session_end_ms;
+	int		 mode;		/* enum config_listen_mode */
+	bool		 require_tls;
+	bool		 trusted;	/* in server.trusted_networks */
+	bool		 loopback;
+	const char	*refuse;	/* implicit TLS: refusal after handshake */
+	struct bufferevent *under;	/* STARTTLS: plain bev under the filter */
+	struct event	*flush_ev;	/* STARTTLS QUIT: wait for under */
+	char		 tlsinfo[128];	/* "TLSv1.3 with cipher ..." */
+	char		*auth_user;	/* set after 235 */
+	struct auth_creds *creds;	/* during an AUTH exchange */
+	int		 auth_step;	/* enum smtp_auth_step */
+	const char	*auth_mech;
 };
 
 /* Session table: id = generation << 32 | slot, so a completion that
@@ -109,6 +159,8 @@ struct smtp_slot {
 struct smtp_listener {
 	struct evconnlistener *l;
 	struct smtp_server *srv;
+	int		 mode;		/* enum config_listen_mode */
+	bool		 require_tls;
 };
 
 struct smtp_server {
@@ -126,6 +178,8 @@ struct smtp_server {
 	void		(*shutdown_done)(void *);
 	void		*shutdown_arg;
 	struct event	*reaper;	/* frees CLOSING sessions */
+	SSL_CTX		*tls;		/* for new handshakes; NULL: none */
+	struct auth	*auth;		/* NULL: no AUTH */
 };
 
 struct smtp_cmd_def {
@@ -135,6 +189,12 @@ struct smtp_cmd_def {
 	unsigned	 flags;
 	int		(*check)(struct smtp_session *, const struct smtp_cmd *);
 	void		(*proceed)(struct smtp_session *, const struct smtp_cmd *);
+};
+
+/* An AUTH check in flight carries the session id, not the pointer. */
+struct smtp_auth_req {
+	struct smtp_server *srv;
+	uint64_t	 sid;
 };
 
 struct smtp_commit_req {
@@ -152,12 +212,20 @@ static void	smtp_write_cb(struct bufferevent *, void *);
 static void	smtp_event_cb(struct bufferevent *, short, void *);
 static void	smtp_timer_cb(evutil_socket_t, short, void *);
 static void	smtp_process(struct smtp_session *);
+static size_t	smtp_line_max(struct smtp_session *, struct evbuffer *);
 static void	smtp_free(struct smtp_session *, const char *reason);
 static void	smtp_reply(struct smtp_session *, const char *fmt, ...)
 		    MH_PRINTF(2, 3);
 static void	smtp_tx_free(struct smtp_tx *);
 static void	smtp_flush(struct smtp_session *);
 static void	smtp_arm_timer(struct smtp_session *, int64_t secs);
+static void	smtp_arm_timer_ms(struct smtp_session *, int64_t ms);
+static void	smtp_auth_fail_reply(struct smtp_session *);
+static void	smtp_starttls_begin(struct smtp_session *);
+static bool	smtp_auth_offered(const struct smtp_session *);
+static void	smtp_tx_rollback(struct smtp_session *);
+static bool	smtp_addr_is_loopback(const struct sockaddr *);
+static bool	smtp_may_submit(const struct smtp_session *);
 
 static const char *
 smtp_strstate(enum smtp_state st)
@@ -170,6 +238,9 @@ smtp_strstate(enum smtp_state st)
 	case SMTP_ST_DATA:		return "DATA";
 	case SMTP_ST_WAIT_COMMIT:	return "WAIT_COMMIT";
 	case SMTP_ST_QUIT:		return "QUIT";
+	case SMTP_ST_TLS:		return "TLS";
+	case SMTP_ST_AUTH_INPUT:	return "AUTH_INPUT";
+	case SMTP_ST_WAIT_AUTH:		return "WAIT_AUTH";
 	}
 	return "?";
 }
@@ -305,7 +376,8 @@ smtp_close_with(struct smtp_session *s, const char *reply)
  * the loop iteration a write event would cost for each reply; whatever
  * the socket does not take, and everything in QUIT (where the
  * bufferevent's write callback must see the drain to free the session),
- * goes through the bufferevent.  Every callback that may reply ends here.
+ * goes through the bufferevent, as does everything on a TLS session.
+ * Every callback that may reply ends here.
  */
 static void
 smtp_flush(struct smtp_session *s)
@@ -314,7 +386,9 @@ smtp_flush(struct smtp_session *s)
 
 	if (evbuffer_get_length(s->replies) == 0)
 		return;
-	if (s->state != SMTP_ST_QUIT && evbuffer_get_length(out) == 0)
+	/* Never around TLS: the octets must go through SSL_write. */
+	if (!(s->flags & SMTP_SF_TLS) && s->state != SMTP_ST_QUIT &&
+	    evbuffer_get_length(out) == 0)
 		/* Errors are seen again by the bufferevent's own I/O. */
 		(void)evbuffer_write(s->replies, bufferevent_getfd(s->bev));
 	if (evbuffer_get_length(s->replies) > 0)
@@ -337,7 +411,13 @@ smtp_junk(struct smtp_session *s)
 static void
 smtp_arm_timer(struct smtp_session *s, int64_t secs)
 {
-	int64_t now = mh_mono_ms(), until = now + secs * 1000, left;
+	smtp_arm_timer_ms(s, secs * 1000);
+}
+
+static void
+smtp_arm_timer_ms(struct smtp_session *s, int64_t ms)
+{
+	int64_t now = mh_mono_ms(), until = now + ms, left;
 	struct timeval tv;
 
 	if (s->state != SMTP_ST_QUIT && until > s->session_end_ms)
@@ -364,6 +444,22 @@ smtp_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		smtp_arm_timer(s, 5);
 		return;
 	}
+	if (s->state == SMTP_ST_WAIT_AUTH) {
+		if (s->flags & SMTP_SF_AUTH_DELAY)
+			smtp_auth_fail_reply(s);	/* may free s */
+		else if (mh_mono_ms() < s->session_end_ms)
+			smtp_arm_timer(s, 5);	/* the back end answers */
+		else	/* the completion finds the session gone or QUIT */
+			smtp_close_with(s, "421 4.4.2 Timeout, closing "
+			    "connection");
+		return;
+	}
+	if (s->state == SMTP_ST_TLS) {
+		log_info("session=%016llx event=tls_error reason=\"handshake "
+		    "timeout\"", (unsigned long long)s->id);
+		smtp_free(s, "TLS handshake timeout");
+		return;
+	}
 	log_info("session=%016llx event=timeout state=%s",
 	    (unsigned long long)s->id, smtp_strstate(s->state));
 	smtp_close_with(s, "421 4.4.2 Timeout, closing connection");
@@ -384,9 +480,39 @@ smtp_tx_free(struct smtp_tx *tx)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
 	mh_buf_clear(&tx->mem);
+	mh_buf_clear(&tx->hdr);
 	if (tx->spill_fd >= 0)
 		close(tx->spill_fd);
 	free(tx);
+}
+
+/* Keeps the header block (up to the empty line, at most SMTP_HDR_MAX)
+ * for auth.check_from_header.  An over-long block is kept cut: the
+ * From: check then refuses the message. */
+static void
+smtp_tx_hdr_feed(struct smtp_tx *tx, const char *p, size_t n)
+{
+	const char *end;
+	size_t take;
+
+	if (!tx->hdr_on)
+		return;
+	take = n;
+	if (tx->hdr.len + n > SMTP_HDR_MAX)
+		take = SMTP_HDR_MAX - tx->hdr.len;
+	if (take > 0 && mh_buf_append(&tx->hdr, p, take) == -1)
+		take = 0;
+	if (tx->hdr.len >= SMTP_HDR_MAX ||
+	    (tx->hdr.len >= 2 && memcmp(tx->hdr.data, "\r\n", 2) == 0)) {
+		tx->hdr_on = false;
+		return;
+	}
+	if ((end = memmem(tx->hdr.data, tx->hdr.len, "\r\n\r\n", 4)) !=
+	    NULL) {
+		tx->hdr.len = (size_t)(end - tx->hdr.data) + 2;
+		tx->hdr.data[tx->hdr.len] = '\0';
+		tx->hdr_on = false;
+	}
 }
 
 static void
@@ -428,6 +554,7 @@ smtp_tx_append(struct smtp_session *s, const char *p, size_t n)
 
 	if (n == 0 || tx->too_big || tx->io_error)
 		return;
+	smtp_tx_hdr_feed(tx, p, n);
 	if (tx->len > s->conf->message_size_max - n ||
 	    n > s->conf->message_size_max) {
 		tx->too_big = true;
@@ -476,22 +603,30 @@ smtp_tx_append(struct smtp_session *s, const char *p, size_t n)
 static void
 smtp_tx_received(struct smtp_session *s)
 {
-	char date[64], line[1024];
+	char date[64], line[1024], proto[16], tls[160];
 	struct tm tm;
 	time_t now = time(NULL);
 	int n;
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* RFC 3848 / RFC 6531 protocol names: ESMTP + S (TLS) + A (AUTH). */
+	(void)mh_snprintf(proto, sizeof(proto), "%s%s%s",
+	    s->tx->smtputf8 ? "UTF8SMTP" :
+	    (s->flags & SMTP_SF_EHLO) ? "ESMTP" : "SMTP",
+	    (s->flags & SMTP_SF_TLS_UP) ? "S" : "",
+	    s->auth_user != NULL ? "A" : "");
+	tls[0] = '\0';
+	if (s->flags & SMTP_SF_TLS_UP)
+		(void)mh_snprintf(tls, sizeof(tls), "\t(using %s)\r\n",
+		    s->tlsinfo);
 	/* RFC 5321 §4.4; no "for <rcpt>": it would reveal Bcc recipients. */
 	n = mh_snprintf(line, sizeof(line),
-	    "Received: from %s (%s%s%s)\r\n"
+	    "Received: from %s (%s%s%s)\r\n%s"
 	    "\tby %s (mailhold) with %s id %s;\r\n\t%s\r\n",
 	    s->helo ? s->helo : "unknown",
-	    s->ss.ss_family == AF_INET6 ? "[IPv6:" : "[", s->addr, "]",
-	    s->conf->hostname,
-	    s->tx->smtputf8 ? "UTF8SMTP" :
-	    (s->flags & SMTP_SF_EHLO) ? "ESMTP" : "SMTP", s->tx->id, date);
+	    s->ss.ss_family == AF_INET6 ? "[IPv6:" : "[", s->addr, "]", tls,
+	    s->conf->hostname, proto, s->tx->id, date);
 	if (n > 0)
 		smtp_tx_append(s, line, (size_t)n);
 }
@@ -542,14 +677,50 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "250-8BITMIME");
 		if (s->conf->smtputf8)
 			smtp_reply(s, "250-SMTPUTF8");
+		if (s->mode == CONFIG_LISTEN_STARTTLS &&
+		    !(s->flags & SMTP_SF_TLS))
+			smtp_reply(s, "250-STARTTLS");
+		if (smtp_auth_offered(s))
+			smtp_reply(s, "250-AUTH PLAIN LOGIN");
 		smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 	}
 	smtp_enter_state(s, SMTP_ST_READY);
 }
 
+/* AUTH may be used now: inside TLS, or on loopback when allowed. */
+static bool
+smtp_auth_offered(const struct smtp_session *s)
+{
+	if (s->srv->auth == NULL || s->conf->auth_backend == CONFIG_AUTH_NONE ||
+	    s->auth_user != NULL)
+		return false;
+	if (s->flags & SMTP_SF_TLS_UP)
+		return true;
+	if (s->mode == CONFIG_LISTEN_STARTTLS && s->require_tls)
+		return false;
+	return s->conf->auth_allow_plaintext && s->loopback;
+}
+
+/* RFC 3207 section 4: require_tls refuses MAIL and AUTH before TLS. */
+static bool
+smtp_tls_missing(const struct smtp_session *s)
+{
+	return s->mode == CONFIG_LISTEN_STARTTLS && s->require_tls &&
+	    !(s->flags & SMTP_SF_TLS_UP);
+}
+
 static int
 smtp_check_mail(struct smtp_session *s, const struct smtp_cmd *c)
 {
+	if (smtp_tls_missing(s)) {
+		smtp_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return -1;
+	}
+	/* RFC 4954 section 6: no open relay. */
+	if (s->auth_user == NULL && !s->trusted) {
+		smtp_reply(s, "530 5.7.0 Authentication required");
+		return -1;
+	}
 	return 0;
 }
 
@@ -573,12 +744,26 @@ smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		    "of %zu octets", s->conf->message_size_max);
 		return;
 	}
+	/* Sender binding: a stolen login must not send as someone else. */
+	if (s->auth_user != NULL && !auth_sender_ok(s->conf, s->auth_user,
+	    ma.path.addr)) {
+		char esc[300];
+
+		log_info("session=%016llx event=reject cmd=MAIL reason="
+		    "sender_not_owned from=<%s>", (unsigned long long)s->id,
+		    mh_log_escape(ma.path.addr, strlen(ma.path.addr), 100,
+		    esc, sizeof(esc)));
+		smtp_reply(s, "553 5.7.1 Sender address not owned by user");
+		return;
+	}
 	tx = xcalloc(1, sizeof(*tx));
 	tx->spill_fd = -1;
 	tx->sender = xstrdup(ma.path.addr);
 	tx->smtputf8 = ma.smtputf8;
 	tx->body = ma.body;
 	mh_buf_init(&tx->mem, s->conf->memory_per_message);
+	mh_buf_init(&tx->hdr, SMTP_HDR_MAX);
+	tx->hdr_on = s->auth_user != NULL && s->conf->auth_check_from;
 	s->tx = tx;
 	smtp_reply(s, "250 2.1.0 Ok");
 	smtp_enter_state(s, SMTP_ST_MAIL);
@@ -678,7 +863,300 @@ static void
 smtp_proceed_help(struct smtp_session *s, const struct smtp_cmd *c)
 {
 	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP");
+	    "NOOP QUIT VRFY HELP STARTTLS AUTH");
+}
+
+/* ------------------------------------------------------------------ */
+/* STARTTLS (RFC 3207) */
+
+static int
+smtp_check_starttls(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	if (s->mode != CONFIG_LISTEN_STARTTLS || s->srv->tls == NULL) {
+		smtp_reply(s, "502 5.5.1 Command not implemented");
+		return -1;
+	}
+	if (s->flags & SMTP_SF_TLS) {
+		/* RFC 3207 section 4.2: not offered again inside TLS. */
+		smtp_reply(s, "503 5.5.1 TLS already active");
+		return -1;
+	}
+	return smtp_check_noargs(s, c);
+}
+
+static void
+smtp_proceed_starttls(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	/* smtp_process() stops here; smtp_starttls_begin() runs once this
+	 * reply has been handed to the socket. */
+	s->flags |= SMTP_SF_STARTTLS;
+	smtp_enter_state(s, SMTP_ST_TLS);
+}
+
+/* ------------------------------------------------------------------ */
+/* AUTH (RFC 4954) */
+
+static void
+smtp_auth_clear(struct smtp_session *s)
+{
+	if (s->creds != NULL) {
+		auth_creds_clear(s->creds);
+		OPENSSL_cleanse(s->creds, sizeof(*s->creds));
+		free(s->creds);
+		s->creds = NULL;
+	}
+}
+
+/* Ends an exchange that did not reach the back end. */
+static void
+smtp_auth_abort(struct smtp_session *s, const char *reply)
+{
+	smtp_auth_clear(s);
+	smtp_enter_state(s, SMTP_ST_READY);
+	smtp_reply(s, "%s", reply);
+}
+
+static int
+smtp_check_auth(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	if (s->srv->auth == NULL || s->conf->auth_backend == CONFIG_AUTH_NONE) {
+		smtp_reply(s, "502 5.5.1 AUTH not available");
+		return -1;
+	}
+	if (s->auth_user != NULL) {
+		smtp_reply(s, "503 5.5.1 Already authenticated");
+		return -1;
+	}
+	if (smtp_tls_missing(s)) {
+		smtp_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return -1;
+	}
+	if (!smtp_auth_offered(s)) {
+		smtp_reply(s, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return -1;
+	}
+	if (auth_addr_blocked(s->srv->auth, s->addr)) {
+		smtp_reply(s, "454 4.7.0 Too many failed logins, try again "
+		    "later");
+		return -1;
+	}
+	return 0;
+}
+
+static void	smtp_auth_done(enum auth_result, void *);
+
+/* The credentials are complete: hand them to the back end. */
+static void
+smtp_auth_start(struct smtp_session *s)
+{
+	struct smtp_auth_req *r;
+	char esc[300];
+
+	if (auth_user_blocked(s->srv->auth, s->creds->user)) {
+		log_info("session=%016llx event=auth_blocked user=\"%s\"",
+		    (unsigned long long)s->id, mh_log_escape(s->creds->user,
+		    strlen(s->creds->user), 64, esc, sizeof(esc)));
+		smtp_auth_abort(s, "454 4.7.0 Too many failed logins, try "
+		    "again later");
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->srv = s->srv;
+	r->sid = s->id;
+	smtp_enter_state(s, SMTP_ST_WAIT_AUTH);
+	bufferevent_disable(s->bev, EV_READ);
+	if (auth_check(s->srv->auth, s->creds->user, s->creds->pass,
+	    s->creds->passlen, smtp_auth_done, r) == -1) {
+		free(r);
+		bufferevent_enable(s->bev, EV_READ);
+		smtp_auth_abort(s, "454 4.7.0 Temporary authentication "
+		    "failure");
+		return;
+	}
+	/* auth_check() copied it; keep only the user name. */
+	auth_creds_clear(s->creds);
+	smtp_arm_timer(s, 5);
+}
+
+/* After the failure delay (or right away): 535, or 421 at the limit. */
+static void
+smtp_auth_fail_reply(struct smtp_session *s)
+{
+	bool close = (s->flags & SMTP_SF_AUTH_CLOSE) != 0;
+
+	s->flags &= ~(SMTP_SF_AUTH_DELAY | SMTP_SF_AUTH_CLOSE);
+	smtp_auth_clear(s);
+	smtp_enter_state(s, SMTP_ST_READY);
+	if (close) {
+		log_info("session=%016llx event=disconnect reason=auth_failures",
+		    (unsigned long long)s->id);
+		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
+		smtp_close_with(s, "421 4.7.0 Too many failed logins, closing "
+		    "connection");
+		return;
+	}
+	smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
+	bufferevent_enable(s->bev, EV_READ);
+	smtp_arm_timer(s, s->conf->timeout_command);
+	smtp_process(s);
+	smtp_flush(s);
+}
+
+static void
+smtp_auth_done(enum auth_result res, void *arg)
+{
+	struct smtp_auth_req *r = arg;
+	struct smtp_session *s;
+	char esc[300];
+	int64_t delay;
+	bool close;
+
+	s = smtp_session_lookup(r->srv, r->sid);
+	free(r);
+	if (s == NULL || s->state != SMTP_ST_WAIT_AUTH || s->creds == NULL)
+		return;		/* the client left; nothing to say */
+	mh_log_escape(s->creds->user, strlen(s->creds->user), 64, esc,
+	    sizeof(esc));
+	switch (res) {
+	case AUTH_OK:
+		auth_succeeded(s->srv->auth, s->addr, s->creds->user);
+		s->auth_user = xstrdup(s->creds->user);
+		log_info("session=%016llx event=auth result=ok user=\"%s\" "
+		    "mech=%s", (unsigned long long)s->id, esc, s->auth_mech);
+		smtp_auth_clear(s);
+		smtp_enter_state(s, SMTP_ST_READY);
+		smtp_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case AUTH_TEMPFAIL:
+		log_info("session=%016llx event=auth result=tempfail "
+		    "user=\"%s\" mech=%s", (unsigned long long)s->id, esc,
+		    s->auth_mech);
+		smtp_auth_clear(s);
+		smtp_enter_state(s, SMTP_ST_READY);
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	case AUTH_FAIL:
+		delay = auth_failed(s->srv->auth, s->addr, s->creds->user,
+		    &close);
+		s->flags |= SMTP_SF_AUTH_DELAY | (close ? SMTP_SF_AUTH_CLOSE :
+		    0);
+		if (delay > 0) {
+			smtp_arm_timer_ms(s, delay);
+			return;
+		}
+		smtp_auth_fail_reply(s);	/* may free s */
+		return;
+	}
+	bufferevent_enable(s->bev, EV_READ);
+	smtp_arm_timer(s, s->conf->timeout_command);
+	smtp_process(s);
+	smtp_flush(s);
+}
+
+/* Decodes one base64 SASL field and feeds the exchange. */
+static void
+smtp_auth_feed(struct smtp_session *s, const char *b64, size_t len)
+{
+	unsigned char dec[AUTH_SASL_MAX];
+	const char *why;
+	size_t dlen = 0;
+
+	switch (auth_b64_decode(b64, len, dec, sizeof(dec), &dlen)) {
+	case AUTH_B64_OK:
+		break;
+	case AUTH_B64_TOO_LONG:
+		smtp_auth_abort(s, "500 5.5.6 Authentication exchange line is "
+		    "too long");
+		smtp_junk(s);
+		return;
+	default:
+		smtp_auth_abort(s, "501 5.5.2 Invalid base64 data");
+		smtp_junk(s);
+		return;
+	}
+	switch (s->auth_step) {
+	case SMTP_AUTH_PLAIN:
+		why = auth_sasl_plain_parse(dec, dlen, s->creds);
+		break;
+	case SMTP_AUTH_LOGIN_USER:
+		why = auth_sasl_login_parse(dec, dlen, true, s->creds);
+		break;
+	default:
+		why = auth_sasl_login_parse(dec, dlen, false, s->creds);
+		break;
+	}
+	OPENSSL_cleanse(dec, sizeof(dec));
+	if (why != NULL) {
+		char msg[128];
+
+		(void)mh_snprintf(msg, sizeof(msg), "501 5.5.2 Malformed "
+		    "authentication data: %s", why);
+		smtp_auth_abort(s, msg);
+		smtp_junk(s);
+		return;
+	}
+	if (s->auth_step == SMTP_AUTH_LOGIN_USER) {
+		s->auth_step = SMTP_AUTH_LOGIN_PASS;
+		smtp_enter_state(s, SMTP_ST_AUTH_INPUT);
+		smtp_reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+		return;
+	}
+	smtp_auth_start(s);
+}
+
+/* One line in SMTP_ST_AUTH_INPUT (CRLF removed).  Never logged. */
+static void
+smtp_auth_input(struct smtp_session *s, const char *line, size_t len)
+{
+	s->flags |= SMTP_SF_MASK_LOG;
+	if (len == 1 && line[0] == '*') {	/* RFC 4954 section 4 */
+		smtp_auth_abort(s, "501 5.0.0 Authentication cancelled");
+		return;
+	}
+	smtp_auth_feed(s, line, len);
+}
+
+static void
+smtp_proceed_auth(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	const char *sp, *ir = NULL;
+	size_t mlen, irlen = 0;
+
+	s->flags |= SMTP_SF_MASK_LOG;
+	sp = memchr(c->args, ' ', c->argslen);
+	mlen = sp ? (size_t)(sp - c->args) : c->argslen;
+	if (sp != NULL) {
+		ir = sp + 1;
+		irlen = c->argslen - mlen - 1;
+		if (irlen == 0 || memchr(ir, ' ', irlen) != NULL) {
+			smtp_reply(s, "501 5.5.4 Syntax: AUTH mechanism "
+			    "[initial-response]");
+			smtp_junk(s);
+			return;
+		}
+	}
+	if (mlen == 5 && mh_strncasecmp(c->args, "PLAIN", 5) == 0) {
+		s->auth_mech = "PLAIN";
+		s->auth_step = SMTP_AUTH_PLAIN;
+	} else if (mlen == 5 && mh_strncasecmp(c->args, "LOGIN", 5) == 0) {
+		s->auth_mech = "LOGIN";
+		s->auth_step = SMTP_AUTH_LOGIN_USER;
+	} else {
+		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
+		smtp_junk(s);
+		return;
+	}
+	s->creds = xcalloc(1, sizeof(*s->creds));
+	if (ir != NULL) {
+		smtp_auth_feed(s, ir, irlen);
+		return;
+	}
+	smtp_enter_state(s, SMTP_ST_AUTH_INPUT);
+	/* LOGIN's prompts are the de-facto standard texts. */
+	smtp_reply(s, s->auth_step == SMTP_AUTH_PLAIN ? "334 " :
+	    "334 VXNlcm5hbWU6");
 }
 
 static void
@@ -712,10 +1190,12 @@ static const struct smtp_cmd_def smtp_cmds[] = {
 	    NULL, smtp_proceed_help },
 	{ SMTP_VERB_EXPN, "EXPN", SMTP_STM_ANY, SMTP_CMD_LAST,
 	    NULL, smtp_proceed_unsupported },
-	{ SMTP_VERB_STARTTLS, "STARTTLS", SMTP_STM_ANY, SMTP_CMD_LAST,
-	    NULL, smtp_proceed_unsupported },
-	{ SMTP_VERB_AUTH, "AUTH", SMTP_STM_ANY, SMTP_CMD_LAST,
-	    NULL, smtp_proceed_unsupported },
+	{ SMTP_VERB_STARTTLS, "STARTTLS", SMTP_STM(SMTP_ST_HELO) |
+	    SMTP_STM(SMTP_ST_READY), SMTP_CMD_LAST,
+	    smtp_check_starttls, smtp_proceed_starttls },
+	/* RFC 4954 section 4: not during a mail transaction. */
+	{ SMTP_VERB_AUTH, "AUTH", SMTP_STM(SMTP_ST_READY), SMTP_CMD_LAST,
+	    smtp_check_auth, smtp_proceed_auth },
 	/* CHUNKING is not advertised: BDAT would bypass the end-of-data
 	 * scrutiny of smtp_dot_feed(). */
 	{ SMTP_VERB_BDAT, "BDAT", SMTP_STM_ANY, SMTP_CMD_LAST,
@@ -742,15 +1222,17 @@ smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 			break;
 		}
 	if (d == NULL) {
+		/* Right after AUTH, a stray line may be a password. */
 		log_info("session=%016llx event=unknown_command line=\"%s\"",
-		    (unsigned long long)s->id,
-		    mh_log_escape(line, len, 40, esc, sizeof(esc)));
+		    (unsigned long long)s->id, (s->flags & SMTP_SF_MASK_LOG) ?
+		    "********" : mh_log_escape(line, len, 40, esc, sizeof(esc)));
 		smtp_reply(s, "500 5.5.1 Command unrecognized");
 		smtp_junk(s);
 		return;
 	}
 	log_debug("session=%016llx event=command cmd=%s", (unsigned long long)
 	    s->id, d->name);
+	s->flags &= ~SMTP_SF_MASK_LOG;
 	if ((d->states & SMTP_STM(s->state)) == 0) {
 		if (s->state == SMTP_ST_HELO)
 			smtp_reply(s, "503 5.5.1 Send EHLO/HELO first");
@@ -838,6 +1320,10 @@ smtp_data_end(struct smtp_session *s)
 		    "allowed (RFC 5321 4.5.3.1.6)";
 	else if (tx->io_error)
 		reply = "451 4.3.0 Local error while storing the message";
+	else if (s->auth_user != NULL && s->conf->auth_check_from &&
+	    auth_from_check(s->conf, s->auth_user, tx->hdr.data,
+	    tx->hdr.len) != NULL)
+		reply = "550 5.7.1 From: header address not owned by user";
 	if (reply) {
 		log_info("id=%s event=rejected session=%016llx reply=\"%s\"",
 		    tx->id, (unsigned long long)s->id, reply);
@@ -863,10 +1349,12 @@ smtp_data_end(struct smtp_session *s)
 	tx->nrcpts = 0;
 	m->client_addr = xstrdup(s->addr);
 	m->helo = xstrdup(s->helo ? s->helo : "");
+	m->auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
 	m->flags = (tx->body == SMTP_BODY_8BITMIME ? QUEUE_F_8BITMIME : 0) |
 	    (tx->smtputf8 ? QUEUE_F_SMTPUTF8 : 0);
 	m->received_at = now;
-	m->release_at = now + s->conf->hold_default;
+	/* Whole seconds, rounded up: a hold is never shorter than set. */
+	m->release_at = (mh_now_ms() + 999) / 1000 + s->conf->hold_default;
 	m->state = QUEUE_HELD;
 	m->body_len = tx->len;
 	m->body_fd = tx->spill_fd;
@@ -930,11 +1418,12 @@ smtp_process(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	struct evbuffer_ptr eol;
-	size_t len, eollen, linelen;
+	size_t len, eollen, linelen, maxline;
 	char *line;
 
 	while (!(s->flags & SMTP_SF_CLOSING) && s->state != SMTP_ST_QUIT &&
-	    s->state != SMTP_ST_WAIT_COMMIT) {
+	    s->state != SMTP_ST_WAIT_COMMIT && s->state != SMTP_ST_TLS &&
+	    s->state != SMTP_ST_WAIT_AUTH) {
 		if (s->state == SMTP_ST_DATA) {
 			if (!smtp_data_read(s, in))
 				return;
@@ -944,9 +1433,10 @@ smtp_process(struct smtp_session *s)
 		len = evbuffer_get_length(in);
 		if (len == 0)
 			return;
+		maxline = smtp_line_max(s, in);
 		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_LF);
 		if (eol.pos < 0) {
-			if (len >= s->conf->line_max) {
+			if (len >= maxline) {
 				/* Discard and stay in sync: answer when the
 				 * line finally ends (G4). */
 				evbuffer_drain(in, len);
@@ -955,6 +1445,18 @@ smtp_process(struct smtp_session *s)
 			return;
 		}
 		linelen = (size_t)eol.pos + 1;	/* with LF */
+		if (s->state == SMTP_ST_AUTH_INPUT &&
+		    ((s->flags & SMTP_SF_DISCARD) || linelen > maxline ||
+		    linelen < 2 || memchr(evbuffer_pullup(in,
+		    (ev_ssize_t)linelen), '\0', linelen) != NULL)) {
+			/* A malformed SASL line ends the exchange. */
+			evbuffer_drain(in, linelen);
+			s->flags &= ~SMTP_SF_DISCARD;
+			smtp_auth_abort(s, "501 5.5.2 Malformed authentication "
+			    "line");
+			smtp_junk(s);
+			continue;
+		}
 		if (s->flags & SMTP_SF_DISCARD) {
 			evbuffer_drain(in, linelen);
 			s->flags &= ~SMTP_SF_DISCARD;
@@ -962,7 +1464,7 @@ smtp_process(struct smtp_session *s)
 			smtp_junk(s);
 			continue;
 		}
-		if (linelen > s->conf->line_max) {
+		if (linelen > maxline) {
 			evbuffer_drain(in, linelen);
 			smtp_reply(s, "500 5.5.2 Line too long");
 			smtp_junk(s);
@@ -972,6 +1474,24 @@ smtp_process(struct smtp_session *s)
 		if (line == NULL) {
 			smtp_close_with(s, "421 4.3.0 Local error, closing");
 			return;
+		}
+		if (s->state == SMTP_ST_AUTH_INPUT) {
+			bool ok = line[linelen - 2] == '\r' &&
+			    memchr(line, '\r', linelen - 2) == NULL;
+
+			if (ok)
+				smtp_auth_input(s, line, linelen - 2);
+			OPENSSL_cleanse(line, linelen);
+			evbuffer_drain(in, linelen);
+			if (!ok) {
+				smtp_auth_abort(s, "501 5.5.2 Malformed "
+				    "authentication line");
+				smtp_junk(s);
+			}
+			if (s->state == SMTP_ST_READY ||
+			    s->state == SMTP_ST_AUTH_INPUT)
+				smtp_arm_timer(s, s->conf->timeout_command);
+			continue;
 		}
 		if (linelen < 2 || line[linelen - 2] != '\r') {
 			evbuffer_drain(in, linelen);
@@ -994,11 +1514,30 @@ smtp_process(struct smtp_session *s)
 		}
 		/* line stays valid until the drain below. */
 		smtp_dispatch(s, line, linelen - 2);
+		if (linelen > 5 && mh_strncasecmp(line, "AUTH ", 5) == 0)
+			OPENSSL_cleanse(line, linelen);	/* initial response */
 		evbuffer_drain(in, linelen);
 		if (s->state != SMTP_ST_DATA && s->state != SMTP_ST_QUIT &&
-		    s->state != SMTP_ST_WAIT_COMMIT)
+		    s->state != SMTP_ST_WAIT_COMMIT &&
+		    s->state != SMTP_ST_TLS && s->state != SMTP_ST_WAIT_AUTH)
 			smtp_arm_timer(s, s->conf->timeout_command);
 	}
+}
+
+/* The longest line allowed now: AUTH lines may be longer than commands
+ * (RFC 4954 section 4), everything else is limits.command_line. */
+static size_t
+smtp_line_max(struct smtp_session *s, struct evbuffer *in)
+{
+	char head[5];
+
+	if (s->state == SMTP_ST_AUTH_INPUT)
+		return SMTP_AUTH_LINE_MAX;
+	if (s->srv->auth != NULL && evbuffer_copyout(in, head, 5) == 5 &&
+	    mh_strncasecmp(head, "AUTH ", 5) == 0 &&
+	    SMTP_AUTH_LINE_MAX > s->conf->line_max)
+		return SMTP_AUTH_LINE_MAX;
+	return s->conf->line_max;
 }
 
 static void
@@ -1010,26 +1549,145 @@ smtp_read_cb(struct bufferevent *bev, void *arg)
 		smtp_arm_timer(s, s->conf->timeout_data);
 	smtp_process(s);
 	smtp_flush(s);
+	if (s->flags & SMTP_SF_STARTTLS)
+		smtp_starttls_begin(s);		/* may free s */
+}
+
+/*
+ * After "220 Ready to start TLS" went to the plain bufferevent: drop
+ * every octet the client sent after STARTTLS (CVE-2011-0411: they were
+ * sent in clear and must not be answered inside TLS), reset the session
+ * to the greeting state (RFC 3207 section 4.2) and put a TLS filter over
+ * the plain bufferevent.
+ */
+static void
+smtp_starttls_begin(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct bufferevent *tls;
+	size_t junk = evbuffer_get_length(in);
+	SSL *ssl;
+
+	s->flags &= ~SMTP_SF_STARTTLS;
+	if (junk > 0) {
+		log_info("session=%016llx event=starttls_discard octets=%zu "
+		    "(sent before the TLS handshake)",
+		    (unsigned long long)s->id, junk);
+		evbuffer_drain(in, junk);
+	}
+	free(s->helo);
+	s->helo = NULL;
+	s->flags &= ~SMTP_SF_EHLO;
+	smtp_tx_rollback(s);
+	if ((ssl = tlsctx_ssl_new(s->srv->tls)) == NULL) {
+		smtp_free(s, "TLS set-up failed");
+		return;
+	}
+	tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		smtp_free(s, "TLS set-up failed");
+		return;
+	}
+	s->under = s->bev;
+	s->bev = tls;
+	s->flags |= SMTP_SF_TLS;
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	bufferevent_setcb(tls, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
+	bufferevent_setwatermark(tls, EV_READ, 0, SMTP_INBUF_MAX);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	smtp_arm_timer(s, SMTP_TLS_TIMEOUT);
+}
+
+/* The handshake is done: log it, then greet (implicit TLS) or wait for
+ * EHLO again (STARTTLS). */
+static void
+smtp_tls_ready(struct smtp_session *s)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+
+	s->flags |= SMTP_SF_TLS_UP;
+	if (ssl != NULL)
+		tlsctx_describe(ssl, s->tlsinfo, sizeof(s->tlsinfo));
+	log_info("session=%016llx event=tls %s", (unsigned long long)s->id,
+	    s->tlsinfo);
+	if (s->refuse != NULL) {
+		smtp_close_with(s, s->refuse);
+		return;
+	}
+	if (s->mode == CONFIG_LISTEN_TLS)
+		smtp_reply(s, "220 %s ESMTP mailhold", s->conf->hostname);
+	smtp_enter_state(s, SMTP_ST_HELO);
+	smtp_arm_timer(s, s->conf->timeout_command);
+	smtp_flush(s);
+}
+
+static void
+smtp_flush_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	smtp_write_cb(s->bev, s);
 }
 
 static void
 smtp_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
+	struct timeval tv = { 0, 20 * 1000 };
 
-	if (s->state == SMTP_ST_QUIT)
-		smtp_free(s, "quit");
+	if (s->state != SMTP_ST_QUIT)
+		return;
+	/* A TLS filter has only handed the records to the plain
+	 * bufferevent below it: wait until that one is empty too. */
+	if (s->under != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(s->under)) > 0) {
+		if (s->flush_ev == NULL)
+			s->flush_ev = evtimer_new(s->srv->base,
+			    smtp_flush_retry_cb, s);
+		if (s->flush_ev != NULL) {
+			evtimer_add(s->flush_ev, &tv);
+			return;
+		}
+	}
+	smtp_free(s, "quit");
 }
 
 static void
 smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
+	char why[300];
+	unsigned long e;
 
-	if (what & BEV_EVENT_EOF)
-		smtp_free(s, "disconnect");
-	else if (what & BEV_EVENT_ERROR)
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->state == SMTP_ST_TLS)
+			smtp_tls_ready(s);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		smtp_free(s, s->state == SMTP_ST_TLS ? "disconnect during TLS "
+		    "handshake" : "disconnect");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		if ((s->flags & SMTP_SF_TLS) &&
+		    (e = bufferevent_get_openssl_error(bev)) != 0) {
+			char err[200];
+
+			ERR_error_string_n(e, err, sizeof(err));
+			while (bufferevent_get_openssl_error(bev) != 0)
+				;
+			log_info("session=%016llx event=tls_error addr=%s "
+			    "reason=\"%s\"", (unsigned long long)s->id,
+			    s->addr, err);
+			(void)mh_snprintf(why, sizeof(why), "TLS error");
+			smtp_free(s, why);
+			return;
+		}
 		smtp_free(s, "io error");
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1057,15 +1715,54 @@ smtp_free(struct smtp_session *s, const char *reason)
 	    (unsigned long long)s->id, s->addr, reason);
 	smtp_session_unregister(srv, s->id);
 	smtp_tx_free(s->tx);
+	smtp_auth_clear(s);
 	if (s->timer)
 		event_free(s->timer);
-	bufferevent_free(s->bev);	/* closes the socket */
+	if (s->flush_ev)
+		event_free(s->flush_ev);
+	/* Closes the socket; a TLS filter frees the plain one under it and
+	 * the SSL (which drops its reference to the SSL_CTX). */
+	bufferevent_free(s->bev);
 	evbuffer_free(s->replies);
 	free(s->helo);
+	free(s->auth_user);
 	config_unref(s->conf);
 	free(s);
 	if (srv->shutting_down && srv->nsessions == 0)
 		event_active(srv->reaper, EV_TIMEOUT, 0);
+}
+
+static bool
+smtp_addr_is_loopback(const struct sockaddr *sa)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+	const uint8_t *a;
+
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		return a[0] == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a, v4mapped, 12) == 0)
+			return a[12] == 127;
+		return memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+	}
+	return false;
+}
+
+/* Could this client ever send mail here: trusted, or able to AUTH on
+ * this listener? */
+static bool
+smtp_may_submit(const struct smtp_session *s)
+{
+	if (s->trusted)
+		return true;
+	if (s->srv->auth == NULL || s->conf->auth_backend == CONFIG_AUTH_NONE)
+		return false;
+	return s->mode != CONFIG_LISTEN_PLAIN ||
+	    (s->conf->auth_allow_plaintext && s->loopback);
 }
 
 static void
@@ -1093,7 +1790,25 @@ smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	else
 		mh_strlcpy(s->addr, "unknown", sizeof(s->addr));
 
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->mode = lis->mode;
+	s->require_tls = lis->require_tls;
+	s->loopback = smtp_addr_is_loopback(sa);
+	s->trusted = config_cidr_match(conf->trusted, conf->ntrusted, sa);
+	if (s->mode == CONFIG_LISTEN_TLS) {
+		SSL *ssl = tlsctx_ssl_new(srv->tls);
+
+		s->bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(
+		    srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL && ssl != NULL)
+			SSL_free(ssl);
+		if (s->bev != NULL) {
+			s->flags |= SMTP_SF_TLS;
+			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+		}
+	} else
+		s->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
 		log_warnx("event=accept_error addr=%s", s->addr);
 		evutil_closesocket(fd);
@@ -1115,15 +1830,22 @@ smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 
 	if (srv->shutting_down)
 		refuse = "421 4.3.2 Service shutting down";
-	else if (!config_cidr_match(conf->trusted, conf->ntrusted, sa))
-		/* Until SMTP AUTH exists, only trusted networks may submit:
-		 * never an open relay. */
+	else if (!smtp_may_submit(s))
+		/* Neither trusted nor able to AUTH here: never an open
+		 * relay. */
 		refuse = "554 5.7.1 Access denied: client not in "
 		    "trusted_networks";
 	else if (srv->nsessions > conf->max_sessions)
 		refuse = "421 4.7.0 Too many connections, try again later";
 	else if (smtp_sessions_from(srv, &s->ss) > conf->max_sessions_per_ip)
 		refuse = "421 4.7.0 Too many connections from your address";
+	if (s->mode == CONFIG_LISTEN_TLS) {
+		/* RFC 8314: the greeting (or refusal) comes inside TLS. */
+		s->refuse = refuse;
+		smtp_enter_state(s, SMTP_ST_TLS);
+		smtp_arm_timer(s, SMTP_TLS_TIMEOUT);
+		return;
+	}
 	if (refuse) {
 		smtp_close_with(s, refuse);
 		return;
@@ -1200,6 +1922,13 @@ smtp_server_listen(struct smtp_server *srv)
 			return -1;
 		}
 		srv->nls++;
+		srv->ls[i].mode = cl->mode;
+		srv->ls[i].require_tls = cl->require_tls;
+		if (cl->mode != CONFIG_LISTEN_PLAIN && srv->tls == NULL) {
+			log_warnx("event=listen_error address=%s port=%d "
+			    "reason=\"no TLS context\"", cl->address, cl->port);
+			return -1;
+		}
 		evconnlistener_set_error_cb(srv->ls[i].l,
 		    smtp_accept_error_cb);
 		sl = sizeof(ss);
@@ -1216,11 +1945,29 @@ smtp_server_listen(struct smtp_server *srv)
 				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
 				    &ss)->sin6_addr, buf, sizeof(buf));
 			}
-			log_info("event=listening address=%s port=%d mode=plain",
-			    buf, port);
+			log_info("event=listening address=%s port=%d mode=%s",
+			    buf, port, cl->mode == CONFIG_LISTEN_TLS ? "tls" :
+			    cl->mode == CONFIG_LISTEN_STARTTLS ? "starttls" :
+			    "plain");
 		}
 	}
 	return 0;
+}
+
+void
+smtp_server_set_tls(struct smtp_server *srv, SSL_CTX *ctx)
+{
+	SSL_CTX *old = srv->tls;
+
+	/* Sessions in flight keep theirs: each SSL holds a reference. */
+	srv->tls = tlsctx_ref(ctx);
+	tlsctx_free(old);
+}
+
+void
+smtp_server_set_auth(struct smtp_server *srv, struct auth *a)
+{
+	srv->auth = a;
 }
 
 void
@@ -1256,6 +2003,10 @@ smtp_server_shutdown(struct smtp_server *srv, void (*done)(void *),
 		struct smtp_session *s = srv->slots[i].s;
 		if (s == NULL || s->state == SMTP_ST_QUIT)
 			continue;
+		if (s->state == SMTP_ST_TLS) {
+			smtp_free(s, "shutdown during TLS handshake");
+			continue;
+		}
 		if (s->state == SMTP_ST_DATA ||
 		    s->state == SMTP_ST_WAIT_COMMIT) {
 			/* Let the message finish; 421 right after it. */
@@ -1284,6 +2035,7 @@ smtp_server_free(struct smtp_server *srv)
 	free(srv->ls);
 	free(srv->slots);
 	event_free(srv->reaper);
+	tlsctx_free(srv->tls);
 	config_unref(srv->conf);
 	free(srv);
 }

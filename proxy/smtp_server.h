@@ -24,6 +24,8 @@ struct config;
 struct queue;
 struct sched;
 struct smtp_server;
+struct auth;
+struct ssl_ctx_st;
 
 struct smtp_server *smtp_server_new(struct event_base *, struct config *,
 		    struct queue *, struct sched *);
@@ -31,6 +33,13 @@ struct smtp_server *smtp_server_new(struct event_base *, struct config *,
  * real port (port 0 picks a free one). */
 int		 smtp_server_listen(struct smtp_server *);
 void		 smtp_server_set_config(struct smtp_server *, struct config *);
+/* The TLS context for new handshakes (a reference is taken; sessions in
+ * flight keep the one they started with).  Call before listening when
+ * a listener is starttls or tls, and again after a reload. */
+void		 smtp_server_set_tls(struct smtp_server *, struct ssl_ctx_st *);
+/* The AUTH back end (borrowed; it must outlive the server).  NULL: none,
+ * and only server.trusted_networks may submit. */
+void		 smtp_server_set_auth(struct smtp_server *, struct auth *);
 /* Stops accepting; idle sessions get 421 now, sessions in DATA or waiting
  * for a commit finish their message first (never a 250 without a commit).
  * done(arg) runs once the last session is gone. */

@@ -43,13 +43,17 @@ static void
 sched_arm(struct sched *sc, int64_t when)
 {
 	struct timeval tv;
-	int64_t now = mh_now(), delta;
+	int64_t delta;
 
 	if (sc->stopped)
 		return;
-	delta = when > now ? when - now : 0;
-	tv.tv_sec = (time_t)delta;
-	tv.tv_usec = 0;
+	/* Fire at the start of second "when", not up to a second early or
+	 * late: due times are whole seconds, the clock is not. */
+	delta = when * 1000 - mh_now_ms();
+	if (delta < 0)
+		delta = 0;
+	tv.tv_sec = (time_t)(delta / 1000);
+	tv.tv_usec = (suseconds_t)((delta % 1000) * 1000);
 	sc->armed_at = when;
 	evtimer_add(sc->timer, &tv);
 }

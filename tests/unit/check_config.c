@@ -190,7 +190,8 @@ static const struct load_case load_cases[] = {
 	/* Keys. */
 	{ .label = "unknown section", .yaml = "bogus: 1\n",
 	  .want_err = "t.yaml:1:1: bogus: unknown section (expected server, "
-	  "limits, timeouts, queue, hold, upstream, retry or log)" },
+	  "tls, auth, limits, timeouts, queue, hold, upstream, retry or "
+	  "log)" },
 	{ .label = "unknown key", .yaml = "limits:\n  bogus: 1\n",
 	  .want_err = "t.yaml:2:3: limits.bogus: unknown key" },
 	{ .label = "unknown key is escaped",
@@ -492,7 +493,7 @@ static const struct load_case load_cases[] = {
 	  .yaml = "server:\n  listeners:\n    - {address: 127.0.0.1, port: 25, "
 	  "tls: yes}\n",
 	  .want_err = "t.yaml:3:38: server.listeners[0].tls: unknown key "
-	  "(expected address, port or mode)" },
+	  "(expected address, port, mode or require_tls)" },
 	{ .label = "listeners: duplicate field",
 	  .yaml = "server:\n  listeners:\n    - address: 127.0.0.1\n"
 	  "      port: 25\n      port: 26\n",
@@ -505,14 +506,116 @@ static const struct load_case load_cases[] = {
 	  .yaml = "server:\n  listeners:\n"
 	  "    - {address: 127.0.0.1, port: 587, "
 	  "mode: starttls}\n",
-	  .want_err = "t.yaml:3:45: server.listeners[0].mode: not supported "
-	  "yet: needs the TLS issue" },
+	  .want_err = "t.yaml:3:5: tls.cert_file: must be set: "
+	  "server.listeners[0] has mode starttls" },
+	{ .label = "listeners: tls without key",
+	  .yaml = "server:\n  listeners:\n"
+	  "    - {address: 127.0.0.1, port: 465, mode: tls}\n"
+	  "tls:\n  cert_file: /dev/null\n",
+	  .want_err = "t.yaml:3:5: tls.key_file: must be set: "
+	  "server.listeners[0] has mode tls" },
+	{ .label = "listeners: cert not a file",
+	  .yaml = "server:\n  listeners:\n"
+	  "    - {address: 127.0.0.1, port: 465, mode: tls}\n"
+	  "tls:\n  cert_file: /\n  key_file: /\n",
+	  .want_err = "t.yaml:5:14: tls.cert_file: /: not a regular file" },
+	{ .label = "listeners: cert missing",
+	  .yaml = "tls:\n  cert_file: /nonexistent/c.pem\n"
+	  "  key_file: /nonexistent/k.pem\n",
+	  .want_err = "t.yaml:2:14: tls.cert_file: /nonexistent/c.pem: cannot "
+	  "read: No such file or directory" },
+	{ .label = "tls: key without cert",
+	  .yaml = "tls:\n  key_file: /nonexistent/k.pem\n",
+	  .want_err = "t.yaml:2:13: tls.key_file: tls.cert_file must be set "
+	  "too" },
+	{ .label = "listeners: require_tls on plain",
+	  .yaml = "server:\n  listeners:\n"
+	  "    - {address: 127.0.0.1, port: 25, require_tls: true}\n",
+	  .want_err = "t.yaml:3:51: server.listeners[0].require_tls: a plain "
+	  "listener has no TLS to require (use mode starttls)" },
+	{ .label = "listeners: require_tls not a bool",
+	  .yaml = "server:\n  listeners:\n"
+	  "    - {address: 127.0.0.1, port: 25, require_tls: 2}\n",
+	  .want_err = "t.yaml:3:51: server.listeners[0].require_tls: must be "
+	  "true or false" },
+	{ .label = "listeners: require_tls false on plain",
+	  .yaml = "server:\n  listeners:\n"
+	  "    - {address: 127.0.0.1, port: 25, require_tls: false}\n",
+	  .want_ok = true },
+	{ .label = "tls: min_version",
+	  .yaml = "tls:\n  min_version: 1.1\n",
+	  .want_err = "t.yaml:2:16: tls.min_version: must be 1.2 or 1.3" },
+	{ .label = "tls: ciphers charset",
+	  .yaml = "tls:\n  ciphers: \"HIGH;rm\"\n",
+	  .want_err = "t.yaml:2:12: tls.ciphers: must be an OpenSSL list such "
+	  "as A:B:!C (letters, digits and _+-!:@=.)" },
+	{ .label = "tls: 1.3 only, groups", .yaml = "tls:\n  min_version: "
+	  "1.3\n  groups: X25519\n  session_tickets: yes\n",
+	  .want_ok = true },
+	{ .label = "auth: bad backend", .yaml = "auth:\n  backend: ldap\n",
+	  .want_err = "t.yaml:2:12: auth.backend: must be none, file or "
+	  "upstream" },
+	{ .label = "auth: file without password_file",
+	  .yaml = "auth:\n  backend: file\n",
+	  .want_err = "t.yaml:2:12: auth.backend: file needs "
+	  "auth.password_file" },
+	{ .label = "auth: password_file missing",
+	  .yaml = "auth:\n  backend: file\n  password_file: /nonexistent/p\n",
+	  .want_err = "t.yaml:3:18: auth.password_file: /nonexistent/p: "
+	  "cannot read: No such file or directory" },
+	{ .label = "auth: upstream in clear text",
+	  .yaml = "upstream:\n  host: smtp.example.org\n  tls: none\n"
+	  "auth:\n  backend: upstream\n",
+	  .want_err = "t.yaml:5:12: auth.backend: refusing to send users' "
+	  "passwords in clear text: auth.backend is upstream, upstream.tls "
+	  "is none and upstream.host is not a loopback address" },
+	{ .label = "auth: upstream over loopback",
+	  .yaml = "upstream:\n  tls: none\nauth:\n  backend: upstream\n",
+	  .want_ok = true },
+	{ .label = "auth: no trusted networks with AUTH",
+	  .yaml = "server:\n  trusted_networks: []\nauth:\n  backend: upstream\n",
+	  .want_ok = true },
+	{ .label = "auth: senders", .yaml = "auth:\n  senders:\n"
+	  "    alice: [alice@example.com, \"*@sales.example.com\"]\n"
+	  "    bob@example.com: \"*\"\n    carol: []\n",
+	  .want_ok = true },
+	{ .label = "auth: senders not a mapping",
+	  .yaml = "auth:\n  senders: [a]\n",
+	  .want_err = "t.yaml:2:12: auth.senders: expected a mapping {user: "
+	  "[address, ...]}, found a sequence" },
+	{ .label = "auth: senders duplicate user",
+	  .yaml = "auth:\n  senders: {a: x@y, a: z@y}\n",
+	  .want_err = "t.yaml:2:21: auth.senders.a: duplicate key" },
+	{ .label = "auth: senders bad pattern",
+	  .yaml = "auth:\n  senders: {a: [x@y, \"x*@y\"]}\n",
+	  .want_err = "t.yaml:2:22: auth.senders.a[1]: '*' must be the whole "
+	  "local part" },
+	{ .label = "auth: senders wildcard domain",
+	  .yaml = "auth:\n  senders: {a: \"*@*.y\"}\n",
+	  .want_err = "t.yaml:2:16: auth.senders.a: '*' is allowed in the "
+	  "local part only" },
+	{ .label = "auth: senders no at",
+	  .yaml = "auth:\n  senders: {a: alice}\n",
+	  .want_err = "t.yaml:2:16: auth.senders.a: must be an address "
+	  "local@domain, *@domain or *" },
+	{ .label = "auth: senders quote in user",
+	  .yaml = "auth:\n  senders: {\"a\\\"b\": x@y}\n",
+	  .want_err = "t.yaml:2:13: auth.senders.a\\x22b: the user name must "
+	  "be printable ASCII without spaces, quotes or backslashes" },
+	{ .label = "auth: senders nested",
+	  .yaml = "auth:\n  senders: {a: [[x@y]]}\n",
+	  .want_err = "t.yaml:2:17: auth.senders.a[0]: expected an address or "
+	  "pattern, found a sequence" },
+	{ .label = "auth: failure_delay range",
+	  .yaml = "auth:\n  failure_delay: 2m\n",
+	  .want_err = "t.yaml:2:18: auth.failure_delay: must be between 0 and "
+	  "1m" },
 	{ .label = "listeners: tls",
 	  .yaml = "server:\n  listeners:\n"
 	  "    - {address: 127.0.0.1, port: 465, "
 	  "mode: tls}\n",
-	  .want_err = "t.yaml:3:45: server.listeners[0].mode: not supported "
-	  "yet: needs the TLS issue" },
+	  .want_err = "t.yaml:3:5: tls.cert_file: must be set: "
+	  "server.listeners[0] has mode tls" },
 	{ .label = "listeners: bad mode",
 	  .yaml = "server:\n  listeners:\n    - {address: 127.0.0.1, port: 25, "
 	  "mode: ssl}\n",
@@ -576,8 +679,8 @@ static const struct load_case load_cases[] = {
 	  "network such as 10.0.0.0/8, found a mapping" },
 	{ .label = "trusted: empty",
 	  .yaml = "server:\n  trusted_networks: []\n",
-	  .want_err = "t.yaml:2:21: server.trusted_networks: is empty, so no "
-	  "client could submit" },
+	  .want_err = "t.yaml:2:21: server.trusted_networks: is empty and "
+	  "auth.backend is none, so no client could submit" },
 	{ .label = "trusted: NUL",
 	  .yaml = "server:\n  trusted_networks: [\"10.0.0.0/8\\0\"]\n",
 	  .want_err = "t.yaml:2:22: server.trusted_networks[0]: must not "
@@ -816,6 +919,21 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(net, "::1");
 	ck_assert(cfg->received_header);
 	ck_assert(cfg->smtputf8);
+	ck_assert_ptr_null(cfg->tls_cert_file);
+	ck_assert_ptr_null(cfg->tls_key_file);
+	ck_assert_int_eq(cfg->tls_min_version, CONFIG_TLS_V12);
+	ck_assert(!cfg->tls_session_tickets);
+	ck_assert_str_eq(cfg->tls_groups, "X25519:P-256:P-384");
+	ck_assert_int_eq(cfg->auth_backend, CONFIG_AUTH_NONE);
+	ck_assert_ptr_null(cfg->auth_password_file);
+	ck_assert(!cfg->auth_allow_plaintext);
+	ck_assert_int_eq(cfg->auth_cache_ttl, 300);
+	ck_assert_uint_eq(cfg->nsenders, 0);
+	ck_assert(!cfg->auth_check_from);
+	ck_assert_uint_eq(cfg->auth_max_failures, 5);
+	ck_assert_uint_eq(cfg->auth_max_user_failures, 10);
+	ck_assert_int_eq(cfg->auth_failure_window, 900);
+	ck_assert_int_eq(cfg->auth_failure_delay, 1);
 	ck_assert_uint_eq(cfg->max_sessions, 1000);
 	ck_assert_uint_eq(cfg->max_sessions_per_ip, 50);
 	ck_assert_uint_eq(cfg->line_max, 512);
@@ -908,7 +1026,13 @@ START_TEST(test_dump_every_key)
 	static const char *const keys[] = {
 		"server.hostname", "server.listeners",
 		"server.trusted_networks", "server.received_header",
-		"server.smtputf8", "limits.max_sessions",
+		"server.smtputf8", "tls.cert_file", "tls.key_file",
+		"tls.min_version", "tls.ciphers", "tls.ciphersuites",
+		"tls.groups", "tls.session_tickets", "auth.backend",
+		"auth.password_file", "auth.allow_plaintext", "auth.cache_ttl",
+		"auth.senders", "auth.check_from_header", "auth.max_failures",
+		"auth.max_user_failures", "auth.failure_window",
+		"auth.failure_delay", "limits.max_sessions",
 		"limits.max_sessions_per_ip", "limits.command_line",
 		"limits.text_line", "limits.max_recipients",
 		"limits.message_size", "limits.max_junk_commands",
