@@ -78,7 +78,7 @@ END_TEST
 
 START_TEST(test_b64_roundtrip)
 {
-	unsigned char in[64], out[64];
+	unsigned char in[64] = { 0 }, out[64];
 	char enc[100];
 	size_t n, len, i;
 
