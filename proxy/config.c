@@ -27,6 +27,17 @@
  *    defaults alone, or about a file, has no position: "FILE: key: what".
  *  - upstream.auth_file is read at load time.  Its content never appears
  *    in a message, and the password is cleansed before it is freed.
+ *  - The policy: section fills cfg->policy (struct policy_config).  Its
+ *    defaults are policy_config_init()'s, not strings in the table
+ *    (CONFIG_F_POLICY), so policy.c stays their one source; the example
+ *    and the dump format them from a freshly initialised policy_config.
+ *    Every list the policy_config points to is a copy owned by the
+ *    config, the built-in TLD map and patterns included.
+ *  - policy.rules is a mapping rule -> settings.  The keys every rule has
+ *    (enabled, mode, action, hold, users, domains) live in
+ *    config_rule_keys[]; a rule's own thresholds are ordinary table rows
+ *    named "policy.rules.RULE.KEY" (CONFIG_F_RULE), reachable only
+ *    through policy.rules.  The policy is compiled once, at load.
  */
 #include "config.h"
 #include "config_priv.h"
@@ -80,14 +91,23 @@ enum config_type {
 	CONFIG_T_LISTENERS,	/* listeners/nlisteners; min/max: count */
 	CONFIG_T_CIDRLIST,	/* trusted/ntrusted; min/max: count */
 	CONFIG_T_SENDERS,	/* senders/nsenders; min/max: users */
+	CONFIG_T_STRLIST,	/* const char *const * at off, size_t at
+				   noff; min/max: count; item checks */
+	CONFIG_T_TLDMAP,	/* struct policy_tld_map *; min/max: count */
+	CONFIG_T_RULES,		/* policy.rules: rule -> settings mapping */
 };
 
 #define CONFIG_F_OPTIONAL	0x01	/* STRING: may stay unset (NULL) */
 #define CONFIG_F_DERIVED	0x02	/* STRING: unset -> computed at load */
 #define CONFIG_F_SECRET		0x04	/* names a file holding a secret */
+#define CONFIG_F_POLICY		0x08	/* def NULL: policy_config_init()'s */
+#define CONFIG_F_RULE		0x10	/* "policy.rules.RULE.KEY" */
 
 /* Checks a string value; returns NULL or why it is wrong (static). */
 typedef const char *config_check_cb(const char *);
+/* Checks one list item (NUL-terminated) and may rewrite it in place
+ * (lowercase); returns NULL or why it is wrong (static). */
+typedef const char *config_item_cb(char *);
 
 struct config_entry {
 	const char		*name;		/* "section.key" */
@@ -98,6 +118,8 @@ struct config_entry {
 	bool			 reloadable;	/* false: restart needed */
 	size_t			 off;		/* offsetof(struct config) */
 	size_t			 size;		/* sizeof that member */
+	size_t			 noff;		/* STRLIST, TLDMAP: count */
+	config_item_cb		*item;		/* STRLIST: item check */
 	const char *const	*names;		/* ENUM: NULL-terminated */
 	config_check_cb		*check;		/* STRING: extra validation */
 	unsigned		 flags;		/* CONFIG_F_* */
@@ -107,10 +129,22 @@ struct config_entry {
 
 #define CONFIG_FIELD(m)	.off = offsetof(struct config, m),		\
 			.size = sizeof(((struct config *)0)->m)
+#define CONFIG_COUNT(m)	.noff = offsetof(struct config, m)
+/* Offsets into one struct policy_rule_config (config_rule_keys[]). */
+#define CONFIG_RFIELD(m) .off = offsetof(struct policy_rule_config, m),	\
+			.size = sizeof(((struct policy_rule_config *)0)->m)
+#define CONFIG_RCOUNT(m) .noff = offsetof(struct policy_rule_config, m)
+
+#define CONFIG_DOMAINS_MAX	10000	/* entries of a domain list */
+#define CONFIG_RULES_BASE	offsetof(struct config, policy.rules)
 
 static const char *config_check_hostname(const char *);
 static const char *config_check_host(const char *);
 static const char *config_check_tls_list(const char *);
+static const char *config_item_domain(char *);
+static const char *config_item_glob(char *);
+static const char *config_item_text(char *);
+static const char *config_item_user(char *);
 
 static const char *const config_bool_names[] = {
 	"false", "true", "no", "yes", "off", "on", NULL
@@ -150,6 +184,47 @@ static const char *const config_target_names[] = {
 	"syslog",		/* log_syslog = true */
 	NULL
 };
+/* policy_mode_to_str() and policy_action_to_str(); config_table_check
+ * makes sure they agree. */
+static const char *const config_mode_names[] = {
+	[POLICY_M_ENFORCE] = "enforce",
+	[POLICY_M_AUDIT] = "audit",
+	NULL
+};
+static const char *const config_action_names[] = {
+	[POLICY_A_HOLD] = "hold",
+	[POLICY_A_HOLD_LONGER] = "hold_longer",
+	[POLICY_A_REWRITE_BCC] = "rewrite_to_bcc",
+	[POLICY_A_HOLD_FOR_RELEASE] = "hold_for_release",
+	[POLICY_A_REJECT] = "reject",
+	NULL
+};
+
+/* What each rule looks for, for the example (index: enum policy_rule). */
+static const char *const config_rule_desc[POLICY_R_COUNT] = {
+	[POLICY_R_TYPO_DOMAIN] = "A recipient domain one or two typing "
+	"errors away from a known domain (internal, partner, provider or "
+	"one the organisation has written to).",
+	[POLICY_R_CONFUSABLE_TLD] = "A recipient domain whose top-level "
+	"label is a confusable one of a known domain (army.ml for army.mil; "
+	"policy.confusable_tlds).",
+	[POLICY_R_BLOCKED_DOMAIN] = "A recipient domain that matches "
+	"policy.blocked_domains.",
+	[POLICY_R_VISIBLE_RECIPIENTS] = "Many external addresses, or several "
+	"organisations, visible in To and Cc: the Bcc mistake.",
+	[POLICY_R_FIRST_TIME] = "A recipient the sender has never written "
+	"to.",
+	[POLICY_R_EXTERNAL] = "Any recipient outside "
+	"policy.internal_domains.",
+	[POLICY_R_BURST] = "Too many messages or recipients from one sender "
+	"in a short time: a stolen account or a runaway script.",
+	[POLICY_R_CC_CARRYOVER] = "Recipient lists that keep growing from one "
+	"reply to the next.",
+	[POLICY_R_SENSITIVE] = "A message that contains one of "
+	"policy.sensitive_patterns.",
+	[POLICY_R_MALFORMED] = "Headers or recipient domains that cannot be "
+	"checked.",
+};
 
 static const struct config_section {
 	const char	*name;
@@ -166,6 +241,11 @@ static const struct config_section {
 	{ "timeouts", "Time limits (RFC 5321 section 4.5.3.2)." },
 	{ "queue", "The durable SQLite queue." },
 	{ "hold", "How long messages wait before they are relayed." },
+	{ "policy", "The checks run on each message before it is queued: "
+	    "likely typos in recipient domains, visible recipient lists, "
+	    "bursts, sensitive words.  Each rule can hold the message "
+	    "longer, hold it until the sender releases it, move To and Cc to "
+	    "Bcc, or refuse it.  Everything here changes on SIGHUP." },
 	{ "upstream", "The real submission server messages are relayed to." },
 	{ "retry", "Retries after a temporary upstream failure." },
 	{ "log", "Logging." },
@@ -379,6 +459,157 @@ static const struct config_entry config_table[] = {
 	  CONFIG_FIELD(hold_default),
 	  .desc = "Hold before relaying when the policy asks for nothing "
 	  "else; 0 means no hold." },
+	{ .name = "hold.max", .type = CONFIG_T_DURATION, .def = "1d",
+	  .min = 0, .max = 30 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(hold_max),
+	  .desc = "Longest hold any rule may ask for (at least hold.default), "
+	  "and how long a message held for release (action "
+	  "hold_for_release) waits for the sender." },
+
+	/* policy: (defaults: policy_config_init) */
+	{ .name = "policy.internal_domains", .type = CONFIG_T_STRLIST,
+	  .min = 0, .max = CONFIG_DOMAINS_MAX, .reloadable = true,
+	  CONFIG_FIELD(policy.internal_domains),
+	  CONFIG_COUNT(policy.ninternal), .item = config_item_domain,
+	  .flags = CONFIG_F_POLICY,
+	  .desc = "The organisation's own domains, subdomains included; "
+	  "recipients elsewhere are external.  Empty: each sender's own "
+	  "domain counts as internal." },
+	{ .name = "policy.partner_domains", .type = CONFIG_T_STRLIST,
+	  .min = 0, .max = CONFIG_DOMAINS_MAX, .reloadable = true,
+	  CONFIG_FIELD(policy.partner_domains),
+	  CONFIG_COUNT(policy.npartner), .item = config_item_domain,
+	  .flags = CONFIG_F_POLICY,
+	  .desc = "Domains of organisations written to often; they are known "
+	  "domains, so a near miss of one is a likely typo." },
+	{ .name = "policy.builtin_providers", .type = CONFIG_T_BOOL,
+	  .reloadable = true, CONFIG_FIELD(policy.builtin_providers),
+	  .flags = CONFIG_F_POLICY,
+	  .desc = "Use the built-in list of free-mail providers (gmail.com, "
+	  "outlook.com, yahoo.co.jp, ...): known domains where each address "
+	  "is its own organisation." },
+	{ .name = "policy.provider_domains", .type = CONFIG_T_STRLIST,
+	  .min = 0, .max = CONFIG_DOMAINS_MAX, .reloadable = true,
+	  CONFIG_FIELD(policy.provider_domains),
+	  CONFIG_COUNT(policy.nprovider), .item = config_item_domain,
+	  .flags = CONFIG_F_POLICY,
+	  .desc = "More free-mail provider domains." },
+	{ .name = "policy.blocked_domains", .type = CONFIG_T_STRLIST,
+	  .min = 0, .max = CONFIG_DOMAINS_MAX, .reloadable = true,
+	  CONFIG_FIELD(policy.blocked_domains),
+	  CONFIG_COUNT(policy.nblocked), .item = config_item_glob,
+	  .flags = CONFIG_F_POLICY,
+	  .desc = "Recipient domains for the blocked_domains rule: names or "
+	  "patterns where * matches any characters and ? one, such as "
+	  "\"*.example.invalid\" (quote patterns that start with *)." },
+	{ .name = "policy.confusable_tlds", .type = CONFIG_T_TLDMAP,
+	  .min = 0, .max = 1000, .reloadable = true,
+	  CONFIG_FIELD(policy.confusable_tlds),
+	  CONFIG_COUNT(policy.nconfusable), .flags = CONFIG_F_POLICY,
+	  .desc = "For the confusable_tld rule: {typed: intended} top-level "
+	  "labels, such as ml for mil.  Setting it replaces the built-in "
+	  "list shown here." },
+	{ .name = "policy.sensitive_patterns", .type = CONFIG_T_STRLIST,
+	  .min = 0, .max = 1000, .reloadable = true,
+	  CONFIG_FIELD(policy.sensitive_patterns),
+	  CONFIG_COUNT(policy.nsensitive), .item = config_item_text,
+	  .flags = CONFIG_F_POLICY,
+	  .desc = "For the sensitive_content rule: words or phrases (UTF-8, "
+	  "1 to 256 bytes).  Setting it replaces the built-in list shown "
+	  "here." },
+	{ .name = "policy.rules", .type = CONFIG_T_RULES, .reloadable = true,
+	  CONFIG_FIELD(policy.rules), .flags = CONFIG_F_POLICY,
+	  .desc = "What each rule does: {rule: {key: value}}; keys left out "
+	  "keep the defaults shown.  Every rule has enabled (true or false); "
+	  "mode (enforce, or audit: report only); action (hold: the normal "
+	  "hold.default; hold_longer: the rule's hold; rewrite_to_bcc, "
+	  "visible_recipients only: move To and Cc to Bcc; hold_for_release: "
+	  "wait for the sender's release, at most hold.max; reject: 5xx); "
+	  "hold (0 to hold.max, 0: hold.default, or hold.max for "
+	  "hold_for_release); users and domains (the rule applies only to "
+	  "these senders, auth user or MAIL FROM address, or sender domains "
+	  "with their subdomains; both empty: every sender)." },
+	{ .name = "policy.rules.typo_domain.min_label", .type = CONFIG_T_INT,
+	  .min = 1, .max = 63, .reloadable = true,
+	  CONFIG_FIELD(policy.typo_min_label),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Shortest label in which one transposition or deletion is "
+	  "a typo." },
+	{ .name = "policy.rules.typo_domain.weak_min_label",
+	  .type = CONFIG_T_INT, .min = 1, .max = 63, .reloadable = true,
+	  CONFIG_FIELD(policy.typo_weak_min_label),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Shortest label in which one substitution or insertion is "
+	  "a typo." },
+	{ .name = "policy.rules.typo_domain.two_edit_min_label",
+	  .type = CONFIG_T_INT, .min = 0, .max = 63, .reloadable = true,
+	  CONFIG_FIELD(policy.typo_two_edit_min_label),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Shortest label in which two edits are a typo; 0: never." },
+	{ .name = "policy.rules.visible_recipients.max_external",
+	  .type = CONFIG_T_INT, .min = 0, .max = 10000, .reloadable = true,
+	  CONFIG_FIELD(policy.visible_max_external),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "More external addresses than this in To and Cc fire the "
+	  "rule." },
+	{ .name = "policy.rules.visible_recipients.min_orgs",
+	  .type = CONFIG_T_INT, .min = 0, .max = 10000, .reloadable = true,
+	  CONFIG_FIELD(policy.visible_min_orgs),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "This many external organisations in To and Cc fire the "
+	  "rule (each free-mail address is one); 0: off." },
+	{ .name = "policy.rules.visible_recipients.reply_exempt",
+	  .type = CONFIG_T_BOOL, .reloadable = true,
+	  CONFIG_FIELD(policy.visible_reply_exempt),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "A reply keeps the visible recipients it was sent to." },
+	{ .name = "policy.rules.first_time_recipient.internal",
+	  .type = CONFIG_T_BOOL, .reloadable = true,
+	  CONFIG_FIELD(policy.first_time_internal),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Also count internal recipients." },
+	{ .name = "policy.rules.first_time_recipient.detail_max",
+	  .type = CONFIG_T_INT, .min = 0, .max = POLICY_FINDING_RCPTS_MAX,
+	  .reloadable = true, CONFIG_FIELD(policy.first_time_detail_max),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Most new recipients named in the finding." },
+	{ .name = "policy.rules.burst.window", .type = CONFIG_T_DURATION,
+	  .min = 1, .max = 7 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(policy.burst_window),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "The sliding window the limits below count in." },
+	{ .name = "policy.rules.burst.max_messages", .type = CONFIG_T_INT,
+	  .min = 1, .max = 1000000, .reloadable = true,
+	  CONFIG_FIELD(policy.burst_max_messages),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Messages from one sender within the window." },
+	{ .name = "policy.rules.burst.max_recipients", .type = CONFIG_T_INT,
+	  .min = 1, .max = 10000000, .reloadable = true,
+	  CONFIG_FIELD(policy.burst_max_recipients),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Recipients from one sender within the window." },
+	{ .name = "policy.rules.burst.max_first_time", .type = CONFIG_T_INT,
+	  .min = 1, .max = 10000000, .reloadable = true,
+	  CONFIG_FIELD(policy.burst_max_first_time),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "First-time recipients from one sender within the "
+	  "window." },
+	{ .name = "policy.rules.cc_carryover.min_run", .type = CONFIG_T_INT,
+	  .min = 1, .max = 1000, .reloadable = true,
+	  CONFIG_FIELD(policy.carryover_min_run),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Messages in a row whose recipient lists grow before the "
+	  "rule fires." },
+	{ .name = "policy.rules.cc_carryover.window", .type = CONFIG_T_DURATION,
+	  .min = 1, .max = 30 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(policy.carryover_window),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "How far back those messages are looked for." },
+	{ .name = "policy.rules.sensitive_content.external_only",
+	  .type = CONFIG_T_BOOL, .reloadable = true,
+	  CONFIG_FIELD(policy.sensitive_external_only),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Only messages with an external recipient." },
 
 	/* upstream: */
 	{ .name = "upstream.host", .type = CONFIG_T_STRING,
@@ -467,7 +698,34 @@ static const struct config_order {
 	{ "timeouts.data", "timeouts.session" },
 	{ "retry.initial", "retry.max" },
 	{ "retry.max", "retry.give_up" },
+	{ "hold.default", "hold.max" },
 };
+
+/*
+ * The keys every rule has, below "policy.rules.RULE"; offsets are into
+ * one struct policy_rule_config.  Defaults: policy_config_init().
+ */
+static const struct config_entry config_rule_keys[] = {
+	{ .name = "enabled", .type = CONFIG_T_BOOL,
+	  CONFIG_RFIELD(enabled), .desc = "Run the rule." },
+	{ .name = "mode", .type = CONFIG_T_ENUM, .names = config_mode_names,
+	  CONFIG_RFIELD(mode), .desc = "enforce, or audit (report only)." },
+	{ .name = "action", .type = CONFIG_T_ENUM,
+	  .names = config_action_names, CONFIG_RFIELD(action),
+	  .desc = "What a finding does to the message." },
+	{ .name = "hold", .type = CONFIG_T_DURATION, .min = 0,
+	  .max = 30 * CONFIG_DAY, CONFIG_RFIELD(hold),
+	  .desc = "Seconds the rule asks for (at most hold.max)." },
+	{ .name = "users", .type = CONFIG_T_STRLIST, .min = 0,
+	  .max = CONFIG_DOMAINS_MAX, CONFIG_RFIELD(users),
+	  CONFIG_RCOUNT(nusers), .item = config_item_user,
+	  .desc = "Senders the rule applies to." },
+	{ .name = "domains", .type = CONFIG_T_STRLIST, .min = 0,
+	  .max = CONFIG_DOMAINS_MAX, CONFIG_RFIELD(domains),
+	  CONFIG_RCOUNT(ndomains), .item = config_item_domain,
+	  .desc = "Sender domains the rule applies to." },
+};
+#define CONFIG_NRULEKEYS	CONFIG_NITEMS(config_rule_keys)
 
 /* One load: the parser, where errors go, and which keys the file set. */
 struct config_ctx {
@@ -484,11 +742,17 @@ struct config_ctx {
 	bool		 seen[CONFIG_NENTRIES];
 	yaml_mark_t	 mark[CONFIG_NENTRIES];	/* where each value starts */
 	bool		 seen_section[CONFIG_NSECTIONS];
+	yaml_mark_t	 section_mark[CONFIG_NSECTIONS];
+	/* policy.rules: which rules and common rule keys the file set. */
+	bool		 seen_rule[POLICY_R_COUNT];
+	bool		 seen_rkey[POLICY_R_COUNT][CONFIG_NRULEKEYS];
+	yaml_mark_t	 rkey_mark[POLICY_R_COUNT][CONFIG_NRULEKEYS];
 };
 
 static void	config_free(struct config *);
 static int	config_parse_value(struct config_ctx *,
 		    const struct config_entry *);
+static int	config_rule_key_find(const char *, size_t);
 
 /*
  * Error reporting.
@@ -613,6 +877,8 @@ config_entry_find(size_t sec, const char *key, size_t len)
 	for (i = 0; i < CONFIG_NENTRIES; i++) {
 		const char *n = config_table[i].name;
 
+		if (config_table[i].flags & CONFIG_F_RULE)
+			continue;	/* only inside policy.rules */
 		if (strncmp(n, sn, sl) == 0 && n[sl] == '.' &&
 		    strlen(n + sl + 1) == len &&
 		    memcmp(n + sl + 1, key, len) == 0)
@@ -709,8 +975,11 @@ config_type_what(enum config_type t)
 		return "a name";
 	case CONFIG_T_LISTENERS:
 	case CONFIG_T_CIDRLIST:
+	case CONFIG_T_STRLIST:
 		return "a sequence";
 	case CONFIG_T_SENDERS:
+	case CONFIG_T_TLDMAP:
+	case CONFIG_T_RULES:
 		return "a mapping";
 	}
 	return "a value";
@@ -1279,6 +1548,26 @@ config_set_scalar(struct config *cfg, const struct config_entry *e,
 	return 0;
 }
 
+/* "policy.rules.RULE.KEY" with a known rule and a key of its own. */
+static bool
+config_rule_row_ok(const char *name)
+{
+	static const char pre[] = "policy.rules.";
+	char rule[CONFIG_KEY_MAX];
+	const char *dot;
+
+	if (strncmp(name, pre, sizeof(pre) - 1) != 0)
+		return false;
+	name += sizeof(pre) - 1;
+	if ((dot = strchr(name, '.')) == NULL ||
+	    (size_t)(dot - name) >= sizeof(rule) || strchr(dot + 1, '.') !=
+	    NULL || config_rule_key_find(dot + 1, strlen(dot + 1)) != -1)
+		return false;
+	memcpy(rule, name, (size_t)(dot - name));
+	rule[dot - name] = '\0';
+	return policy_rule_parse(rule) != -1;
+}
+
 /* The table is data; a wrong row would corrupt memory, so check it. */
 static const char *
 config_table_check(void)
@@ -1296,7 +1585,14 @@ config_table_check(void)
 		if (e->min < 0 || e->min > e->max || e->desc == NULL)
 			return e->name;
 		if (e->def == NULL && !(e->flags &
-		    (CONFIG_F_OPTIONAL | CONFIG_F_DERIVED)))
+		    (CONFIG_F_OPTIONAL | CONFIG_F_DERIVED | CONFIG_F_POLICY)))
+			return e->name;
+		if ((e->flags & CONFIG_F_POLICY) && (e->def != NULL ||
+		    e->off < offsetof(struct config, policy) ||
+		    e->off >= offsetof(struct config, policy) +
+		    sizeof(struct policy_config)))
+			return e->name;
+		if ((e->flags & CONFIG_F_RULE) && !config_rule_row_ok(e->name))
 			return e->name;
 		switch (e->type) {
 		case CONFIG_T_STRING:
@@ -1328,6 +1624,18 @@ config_table_check(void)
 		case CONFIG_T_SENDERS:
 			ok = e->off == offsetof(struct config, senders);
 			break;
+		case CONFIG_T_STRLIST:
+			ok = e->size == sizeof(const char *const *) &&
+			    e->noff != 0 && e->item != NULL;
+			break;
+		case CONFIG_T_TLDMAP:
+			ok = e->off == offsetof(struct config,
+			    policy.confusable_tlds) && e->noff ==
+			    offsetof(struct config, policy.nconfusable);
+			break;
+		case CONFIG_T_RULES:
+			ok = e->off == offsetof(struct config, policy.rules);
+			break;
 		default:
 			ok = false;
 			break;
@@ -1335,6 +1643,26 @@ config_table_check(void)
 		if (!ok)
 			return e->name;
 	}
+	for (i = 0; i < CONFIG_NRULEKEYS; i++) {
+		const struct config_entry *e = &config_rule_keys[i];
+
+		if (e->type == CONFIG_T_ENUM ? e->size != sizeof(int) :
+		    e->type == CONFIG_T_BOOL ? e->size != sizeof(bool) :
+		    e->type == CONFIG_T_DURATION ? e->size != sizeof(int64_t) :
+		    e->type != CONFIG_T_STRLIST || e->item == NULL)
+			return e->name;
+	}
+	/* The enum names must be the policy's own. */
+	for (i = 0; config_mode_names[i] != NULL; i++)
+		if (policy_mode_parse(config_mode_names[i]) != (int)i)
+			return "policy.rules mode names";
+	if (i != POLICY_M_AUDIT + 1)
+		return "policy.rules mode names";
+	for (i = 0; config_action_names[i] != NULL; i++)
+		if (policy_action_parse(config_action_names[i]) != (int)i)
+			return "policy.rules action names";
+	if (i != POLICY_A_REJECT + 1)
+		return "policy.rules action names";
 	for (i = 0; i < CONFIG_NITEMS(config_orders); i++)
 		if (config_entry_index(config_orders[i].lo) == -1 ||
 		    config_entry_index(config_orders[i].hi) == -1)
@@ -1813,6 +2141,442 @@ config_parse_senders(struct config_ctx *ctx, const struct config_entry *e)
 	return 0;
 }
 
+/*
+ * The policy: lists, the TLD map and the rules.
+ */
+
+static void
+config_lower(char *v)
+{
+	for (; *v != '\0'; v++)
+		if (*v >= 'A' && *v <= 'Z')
+			*v = (char)(*v - 'A' + 'a');
+}
+
+static bool
+config_has_ctl(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v < 0x20 || (unsigned char)*v == 0x7f)
+			return true;
+	return false;
+}
+
+/* A domain name: LDH labels (RFC 1123 section 2.1), or an IDN that
+ * libidn2 accepts (policy_domain_normalize); kept as written, ASCII
+ * lowercased. */
+static const char *
+config_item_domain(char *v)
+{
+	char buf[1024];
+	const char *w;
+	size_t i;
+
+	if (v[0] == '\0' || strlen(v) > 253)
+		return "must be a domain name of 1 to 253 bytes";
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] >= 0x80)
+			break;
+	if (v[i] == '\0') {
+		if ((w = config_check_hostname(v)) != NULL)
+			return w;
+	} else if (config_has_ctl(v) || strchr(v, ' ') != NULL ||
+	    strchr(v, '@') != NULL || v[0] == '.' ||
+	    v[strlen(v) - 1] == '.' ||
+	    policy_domain_normalize(v, buf, sizeof(buf)) == -1 ||
+	    config_check_hostname(buf) != NULL)
+		return "is not a valid internationalised domain name";
+	config_lower(v);
+	return NULL;
+}
+
+/* A domain pattern: letters, digits, '-', '.', '*' and '?', or UTF-8. */
+static const char *
+config_item_glob(char *v)
+{
+	size_t i;
+
+	if (v[0] == '\0' || strlen(v) > 253)
+		return "must be a domain pattern of 1 to 253 bytes";
+	for (i = 0; v[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c < 0x80 && !((c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || config_is_digit((char)c) ||
+		    c == '-' || c == '.' || c == '*' || c == '?'))
+			return "must be a domain pattern (letters, digits, "
+			    "'-', '.', '*' and '?')";
+	}
+	config_lower(v);
+	return NULL;
+}
+
+/* A top-level label: letters, digits and '-', or UTF-8; no dots. */
+static const char *
+config_item_tld(char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (n == 0 || n > 63)
+		return "must be a top-level label of 1 to 63 bytes";
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c < 0x80 && !((c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || config_is_digit((char)c) ||
+		    c == '-'))
+			return "must be a top-level label such as com "
+			    "(letters, digits and '-', no dots)";
+	}
+	if (v[0] == '-' || v[n - 1] == '-')
+		return "must not start or end with '-'";
+	config_lower(v);
+	return NULL;
+}
+
+/* Free text (UTF-8) of 1 to 256 bytes, as policy_new() accepts. */
+static const char *
+config_item_text(char *v)
+{
+	if (v[0] == '\0' || strlen(v) > 256)
+		return "must be 1 to 256 bytes long";
+	if (config_has_ctl(v))
+		return "must not contain control characters";
+	return NULL;
+}
+
+/* An auth user or an address (UTF-8 allowed, RFC 6531). */
+static const char *
+config_item_user(char *v)
+{
+	size_t i;
+
+	if (v[0] == '\0' || strlen(v) > 254)
+		return "must be 1 to 254 bytes long";
+	for (i = 0; v[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+			return "must be a user name or address without "
+			    "spaces, quotes or backslashes";
+	}
+	return NULL;
+}
+
+/* The current event is a scalar list item or map entry; copies it into
+ * a new NUL-terminated string (NULL and an error when it is not one). */
+static char *
+config_item_dup(struct config_ctx *ctx, const char *path, const char *what)
+{
+	const yaml_event_t *ev = &ctx->ev;
+
+	if (ev->type != YAML_SCALAR_EVENT || config_is_null(ev)) {
+		config_err(ctx, &ev->start_mark, path, "expected %s, found %s",
+		    what, config_event_what(ev));
+		return NULL;
+	}
+	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) !=
+	    NULL) {
+		config_err(ctx, &ev->start_mark, path, "must not contain a NUL "
+		    "byte");
+		return NULL;
+	}
+	return xstrndup((const char *)ev->data.scalar.value,
+	    ev->data.scalar.length);
+}
+
+static void
+config_strlist_free(const char *const *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free((void *)(uintptr_t)list[i]);
+	free((void *)(uintptr_t)list);
+}
+
+static void
+config_tldmap_free(const struct policy_tld_map *map, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free((void *)(uintptr_t)map[i].from);
+		free((void *)(uintptr_t)map[i].to);
+	}
+	free((void *)(uintptr_t)map);
+}
+
+/*
+ * A list of strings: base + e->off holds the array, base + e->noff the
+ * count (base is the config, or one rule's settings).  path names it in
+ * messages.  What was there before (a default) is freed first.
+ */
+static int
+config_parse_strlist(struct config_ctx *ctx, const struct config_entry *e,
+    char *base, const char *path)
+{
+	const char *const **listp = (const char *const **)(void *)
+	    (base + e->off);
+	size_t *np = (size_t *)(void *)(base + e->noff);
+	const yaml_event_t *ev = &ctx->ev;
+	char ipath[CONFIG_PATH_MAX + 16];
+	const char **list;
+	const char *w;
+	char *v;
+
+	config_strlist_free(*listp, *np);
+	*listp = NULL;
+	*np = 0;
+	if (ev->type != YAML_SEQUENCE_START_EVENT) {
+		config_err(ctx, &ev->start_mark, path, "expected a sequence "
+		    "of strings, found %s", config_event_what(ev));
+		return -1;
+	}
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_SEQUENCE_END_EVENT)
+			return 0;
+		(void)mh_snprintf(ipath, sizeof(ipath), "%s[%zu]", path, *np);
+		if ((long long)*np >= e->max) {
+			config_err(ctx, &ev->start_mark, ipath, "too many "
+			    "entries (at most %lld)", e->max);
+			return -1;
+		}
+		if ((v = config_item_dup(ctx, ipath, "a string")) == NULL)
+			return -1;
+		if (e->item != NULL && (w = e->item(v)) != NULL) {
+			free(v);
+			config_err(ctx, &ev->start_mark, ipath, "%s", w);
+			return -1;
+		}
+		list = xreallocarray((void *)(uintptr_t)*listp, *np + 1,
+		    sizeof(*list));
+		list[(*np)++] = v;
+		*listp = list;
+	}
+}
+
+/* policy.confusable_tlds: {from: to, ...}. */
+static int
+config_parse_tldmap(struct config_ctx *ctx, const struct config_entry *e)
+{
+	struct policy_config *pc = &ctx->cfg->policy;
+	const yaml_event_t *ev = &ctx->ev;
+	char path[CONFIG_PATH_MAX], kesc[CONFIG_KEY_MAX * 4 + 8];
+	struct policy_tld_map *map;
+	char *from, *to;
+	const char *w;
+	size_t i;
+
+	config_tldmap_free(pc->confusable_tlds, pc->nconfusable);
+	pc->confusable_tlds = NULL;
+	pc->nconfusable = 0;
+	if (ev->type != YAML_MAPPING_START_EVENT) {
+		config_err(ctx, &ev->start_mark, e->name, "expected a mapping "
+		    "{typed: intended}, found %s", config_event_what(ev));
+		return -1;
+	}
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			return 0;
+		if (config_key_check(ctx, e->name) == -1)
+			return -1;
+		(void)mh_snprintf(path, sizeof(path), "%s.%s", e->name,
+		    config_key_escape(ev, kesc, sizeof(kesc)));
+		if ((long long)pc->nconfusable >= e->max) {
+			config_err(ctx, &ev->start_mark, path, "too many "
+			    "entries (at most %lld)", e->max);
+			return -1;
+		}
+		if ((from = config_item_dup(ctx, path, "a label")) == NULL)
+			return -1;
+		if ((w = config_item_tld(from)) != NULL) {
+			free(from);
+			config_err(ctx, &ev->start_mark, path, "%s", w);
+			return -1;
+		}
+		for (i = 0; i < pc->nconfusable; i++)
+			if (strcmp(pc->confusable_tlds[i].from, from) == 0) {
+				free(from);
+				config_err(ctx, &ev->start_mark, path,
+				    "duplicate key");
+				return -1;
+			}
+		map = xreallocarray((void *)(uintptr_t)pc->confusable_tlds,
+		    pc->nconfusable + 1, sizeof(*map));
+		map[pc->nconfusable].from = from;
+		map[pc->nconfusable].to = NULL;
+		pc->confusable_tlds = map;
+		pc->nconfusable++;
+		if (config_next(ctx) == -1)
+			return -1;
+		if ((to = config_item_dup(ctx, path, "a label")) == NULL)
+			return -1;
+		map[pc->nconfusable - 1].to = to;
+		if ((w = config_item_tld(to)) != NULL) {
+			config_err(ctx, &ev->start_mark, path, "%s", w);
+			return -1;
+		}
+		if (strcmp(from, to) == 0) {
+			config_err(ctx, &ev->start_mark, path, "maps a label "
+			    "to itself");
+			return -1;
+		}
+	}
+}
+
+static int
+config_rule_key_find(const char *key, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NRULEKEYS; i++)
+		if (strlen(config_rule_keys[i].name) == len &&
+		    memcmp(config_rule_keys[i].name, key, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The table row "policy.rules.RULE.KEY", or -1; key is counted. */
+static int
+config_rule_entry_find(size_t rule, const char *key, size_t len)
+{
+	char name[CONFIG_PATH_MAX];
+
+	if (len > CONFIG_KEY_MAX || memchr(key, '\0', len) != NULL ||
+	    memchr(key, '.', len) != NULL)
+		return -1;
+	(void)mh_snprintf(name, sizeof(name), "policy.rules.%s.%.*s",
+	    policy_rule_to_str((enum policy_rule)rule), (int)len, key);
+	return config_entry_index(name);
+}
+
+/* The settings of one rule: the current event starts their mapping. */
+static int
+config_parse_rule(struct config_ctx *ctx, size_t r)
+{
+	const yaml_event_t *ev = &ctx->ev;
+	const char *key, *rname = policy_rule_to_str((enum policy_rule)r);
+	char base[CONFIG_PATH_MAX], path[CONFIG_PATH_MAX];
+	char kesc[CONFIG_KEY_MAX * 4 + 8];
+	struct config_entry tmp;
+	char *rbase;
+	size_t len;
+	int k, i;
+
+	rbase = (char *)&ctx->cfg->policy.rules[r];
+	(void)mh_snprintf(base, sizeof(base), "policy.rules.%s", rname);
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			return 0;
+		if (config_key_check(ctx, base) == -1)
+			return -1;
+		key = (const char *)ev->data.scalar.value;
+		len = ev->data.scalar.length;
+		(void)mh_snprintf(path, sizeof(path), "%s.%s", base,
+		    config_key_escape(ev, kesc, sizeof(kesc)));
+		i = -1;
+		if ((k = config_rule_key_find(key, len)) == -1 &&
+		    (i = config_rule_entry_find(r, key, len)) == -1) {
+			config_err(ctx, &ev->start_mark, path, "unknown key");
+			return -1;
+		}
+		if (k != -1 ? ctx->seen_rkey[r][k] : ctx->seen[i]) {
+			config_err(ctx, &ev->start_mark, path, "duplicate key");
+			return -1;
+		}
+		if (config_next(ctx) == -1)
+			return -1;
+		if (i != -1) {
+			ctx->seen[i] = true;
+			ctx->mark[i] = ev->start_mark;
+			if (config_parse_value(ctx, &config_table[i]) == -1)
+				return -1;
+			continue;
+		}
+		ctx->seen_rkey[r][k] = true;
+		ctx->rkey_mark[r][k] = ev->start_mark;
+		tmp = config_rule_keys[k];
+		tmp.name = path;
+		if (tmp.type == CONFIG_T_STRLIST) {
+			if (config_parse_strlist(ctx, &tmp, rbase, path) == -1)
+				return -1;
+			continue;
+		}
+		/* A scalar: through the table code, at this rule's offset. */
+		tmp.off += CONFIG_RULES_BASE + r * sizeof(struct
+		    policy_rule_config);
+		if (config_parse_value(ctx, &tmp) == -1)
+			return -1;
+	}
+}
+
+/* policy.rules: {rule: {key: value, ...}, ...}. */
+static int
+config_parse_rules(struct config_ctx *ctx, const struct config_entry *e)
+{
+	const yaml_event_t *ev = &ctx->ev;
+	char path[CONFIG_PATH_MAX], kesc[CONFIG_KEY_MAX * 4 + 8];
+	char names[CONFIG_WHY_MAX];
+	const char *list[POLICY_R_COUNT + 1];
+	size_t r;
+	int i;
+
+	if (ev->type != YAML_MAPPING_START_EVENT) {
+		config_err(ctx, &ev->start_mark, e->name, "expected a mapping "
+		    "{rule: {key: value}}, found %s", config_event_what(ev));
+		return -1;
+	}
+	for (;;) {
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_END_EVENT)
+			return 0;
+		if (config_key_check(ctx, e->name) == -1)
+			return -1;
+		(void)mh_snprintf(path, sizeof(path), "%s.%s", e->name,
+		    config_key_escape(ev, kesc, sizeof(kesc)));
+		i = -1;
+		if (ev->data.scalar.length <= CONFIG_KEY_MAX &&
+		    memchr(ev->data.scalar.value, '\0',
+		    ev->data.scalar.length) == NULL)
+			i = policy_rule_parse((const char *)
+			    ev->data.scalar.value);
+		if (i < 0 || i >= (int)POLICY_R_COUNT) {
+			for (r = 0; r < POLICY_R_COUNT; r++)
+				list[r] = policy_rule_to_str(
+				    (enum policy_rule)r);
+			list[r] = NULL;
+			config_names_join(list, names, sizeof(names));
+			config_err(ctx, &ev->start_mark, path, "unknown rule "
+			    "(expected %s)", names);
+			return -1;
+		}
+		if (ctx->seen_rule[i]) {
+			config_err(ctx, &ev->start_mark, path, "duplicate key");
+			return -1;
+		}
+		ctx->seen_rule[i] = true;
+		if (config_next(ctx) == -1)
+			return -1;
+		if (ev->type == YAML_MAPPING_START_EVENT) {
+			if (config_parse_rule(ctx, (size_t)i) == -1)
+				return -1;
+		} else if (!config_is_null(ev)) {
+			config_err(ctx, &ev->start_mark, path, "expected a "
+			    "mapping of rule settings, found %s",
+			    config_event_what(ev));
+			return -1;
+		}
+	}
+}
+
 const struct config_sender *
 config_sender_find(const struct config *cfg, const char *user)
 {
@@ -1851,6 +2615,12 @@ config_parse_value(struct config_ctx *ctx, const struct config_entry *e)
 		return config_parse_cidrs(ctx, e);
 	case CONFIG_T_SENDERS:
 		return config_parse_senders(ctx, e);
+	case CONFIG_T_STRLIST:
+		return config_parse_strlist(ctx, e, (char *)ctx->cfg, e->name);
+	case CONFIG_T_TLDMAP:
+		return config_parse_tldmap(ctx, e);
+	case CONFIG_T_RULES:
+		return config_parse_rules(ctx, e);
 	default:
 		break;
 	}
@@ -1911,8 +2681,9 @@ static int
 config_parse_root(struct config_ctx *ctx)
 {
 	const yaml_event_t *ev = &ctx->ev;
-	char kesc[CONFIG_KEY_MAX * 4 + 8];
-	const char *sname;
+	char kesc[CONFIG_KEY_MAX * 4 + 8], names[CONFIG_WHY_MAX];
+	const char *list[CONFIG_NSECTIONS + 1], *sname;
+	size_t j;
 	int sec;
 
 	for (;;) {
@@ -1925,11 +2696,13 @@ config_parse_root(struct config_ctx *ctx)
 		sec = config_section_find((const char *)ev->data.scalar.value,
 		    ev->data.scalar.length);
 		if (sec == -1) {
+			for (j = 0; j < CONFIG_NSECTIONS; j++)
+				list[j] = config_sections[j].name;
+			list[j] = NULL;
+			config_names_join(list, names, sizeof(names));
 			config_err(ctx, &ev->start_mark,
 			    config_key_escape(ev, kesc, sizeof(kesc)),
-			    "unknown section (expected server, tls, auth, "
-			    "limits, timeouts, queue, hold, upstream, retry or "
-			    "log)");
+			    "unknown section (expected %s)", names);
 			return -1;
 		}
 		sname = config_sections[sec].name;
@@ -1941,6 +2714,7 @@ config_parse_root(struct config_ctx *ctx)
 		ctx->seen_section[sec] = true;
 		if (config_next(ctx) == -1)
 			return -1;
+		ctx->section_mark[sec] = ev->start_mark;
 		if (ev->type == YAML_MAPPING_START_EVENT) {
 			if (config_parse_section(ctx, (size_t)sec) == -1)
 				return -1;
@@ -2018,7 +2792,8 @@ config_apply_defaults(struct config_ctx *ctx)
 	for (i = 0; i < CONFIG_NENTRIES; i++) {
 		const struct config_entry *e = &config_table[i];
 
-		if (ctx->seen[i])
+		/* Policy keys keep what policy_config_init() set. */
+		if (ctx->seen[i] || (e->flags & CONFIG_F_POLICY))
 			continue;
 		if (e->type == CONFIG_T_LISTENERS ||
 		    e->type == CONFIG_T_CIDRLIST ||
@@ -2303,6 +3078,49 @@ config_auth_finish(struct config_ctx *ctx)
 	}
 }
 
+/*
+ * The policy: hold.default and hold.max go in, no rule may hold longer
+ * than hold.max, and then it is compiled once; a message from
+ * policy_new() names the policy section.
+ */
+static int
+config_policy_finish(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	struct policy_config *pc = &cfg->policy;
+	char why[CONFIG_WHY_MAX], path[CONFIG_PATH_MAX], a[32], b[32];
+	int psec = config_section_find("policy", 6);
+	size_t r, k = (size_t)config_rule_key_find("hold", 4);
+
+	pc->hold_default = cfg->hold_default;
+	pc->hold_max = cfg->hold_max;
+	for (r = 0; r < POLICY_R_COUNT; r++) {
+		if (pc->rules[r].hold <= pc->hold_max)
+			continue;
+		(void)mh_snprintf(path, sizeof(path), "policy.rules.%s.hold",
+		    policy_rule_to_str((enum policy_rule)r));
+		config_fmt_duration(pc->rules[r].hold, a, sizeof(a));
+		config_fmt_duration(pc->hold_max, b, sizeof(b));
+		/* A hold the file set is an error; a default one is capped
+		 * (every verdict is capped by hold.max anyway), so a short
+		 * hold.max needs no edit of every rule. */
+		if (ctx->seen_rkey[r][k]) {
+			config_err(ctx, &ctx->rkey_mark[r][k], path, "%s must "
+			    "not exceed hold.max (%s)", a, b);
+			return -1;
+		}
+		pc->rules[r].hold = pc->hold_max;
+	}
+	cfg->policy_compiled = policy_new(pc, why, sizeof(why));
+	if (cfg->policy_compiled == NULL) {
+		config_err(ctx, ctx->seen_section[psec] ?
+		    &ctx->section_mark[psec] : NULL, "policy", "%s",
+		    why[0] != '\0' ? why : "cannot be compiled");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 config_finish(struct config_ctx *ctx)
 {
@@ -2370,7 +3188,33 @@ config_finish(struct config_ctx *ctx)
 		    "upstream.host is not a loopback address");
 		return -1;
 	}
+	if (config_policy_finish(ctx) == -1)
+		return -1;
 	return config_auth_load(ctx);
+}
+
+/*
+ * policy_config_init(), with the built-in lists it points to copied, so
+ * that the config owns every list of its policy_config.
+ */
+static void
+config_policy_init(struct policy_config *pc)
+{
+	struct policy_tld_map *map;
+	const char **list;
+	size_t i;
+
+	policy_config_init(pc);
+	map = xreallocarray(NULL, pc->nconfusable + 1, sizeof(*map));
+	for (i = 0; i < pc->nconfusable; i++) {
+		map[i].from = xstrdup(pc->confusable_tlds[i].from);
+		map[i].to = xstrdup(pc->confusable_tlds[i].to);
+	}
+	pc->confusable_tlds = map;
+	list = xreallocarray(NULL, pc->nsensitive + 1, sizeof(*list));
+	for (i = 0; i < pc->nsensitive; i++)
+		list[i] = xstrdup(pc->sensitive_patterns[i]);
+	pc->sensitive_patterns = list;
 }
 
 /*
@@ -2397,6 +3241,7 @@ config_load_buffer_(const char *name, const char *data, size_t len,
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->refs = 1;
 	cfg->path = xstrdup(name);
+	config_policy_init(&cfg->policy);
 	ctx = xcalloc(1, sizeof(*ctx));
 	if (config_ctx_init(ctx, name, data, len, cfg, errbuf, errsz) == -1 ||
 	    config_parse_stream(ctx) == -1)
@@ -2477,6 +3322,21 @@ config_free(struct config *cfg)
 		free(cfg->senders[i].user);
 	}
 	free(cfg->senders);
+	policy_free(cfg->policy_compiled);
+	for (i = 0; i < CONFIG_NENTRIES; i++)
+		if (config_table[i].type == CONFIG_T_STRLIST)
+			config_strlist_free(*(const char *const **)
+			    config_field(cfg, &config_table[i]),
+			    *(size_t *)(void *)((char *)cfg +
+			    config_table[i].noff));
+	config_tldmap_free(cfg->policy.confusable_tlds,
+	    cfg->policy.nconfusable);
+	for (i = 0; i < POLICY_R_COUNT; i++) {
+		config_strlist_free(cfg->policy.rules[i].users,
+		    cfg->policy.rules[i].nusers);
+		config_strlist_free(cfg->policy.rules[i].domains,
+		    cfg->policy.rules[i].ndomains);
+	}
 	free(cfg->up_user);
 	if (cfg->up_password != NULL) {
 		OPENSSL_cleanse(cfg->up_password, strlen(cfg->up_password));
@@ -2497,6 +3357,64 @@ config_unref(struct config *cfg)
 	}
 	if (--cfg->refs == 0)
 		config_free(cfg);
+}
+
+/* s as a YAML double-quoted scalar; control characters were refused at
+ * load, so only '"' and '\\' need escaping. */
+static int
+config_fmt_quoted(struct mh_buf *b, const char *s)
+{
+	int r = mh_buf_puts(b, "\"");
+
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			r |= mh_buf_puts(b, "\\");
+		r |= mh_buf_append(b, s, 1);
+	}
+	return r | mh_buf_puts(b, "\"");
+}
+
+static int	config_fmt_value(const struct config *,
+		    const struct config_entry *, struct mh_buf *);
+
+/* config_rule_keys[k] as an entry with offsets into struct config. */
+static struct config_entry
+config_rule_entry(size_t r, size_t k)
+{
+	struct config_entry e = config_rule_keys[k];
+	size_t base = CONFIG_RULES_BASE + r * sizeof(struct policy_rule_config);
+
+	e.off += base;
+	if (e.type == CONFIG_T_STRLIST)
+		e.noff += base;
+	return e;
+}
+
+/* The settings of rule r, every key, as a flow mapping. */
+static int
+config_fmt_rule(const struct config *cfg, size_t r, struct mh_buf *b)
+{
+	const char *rname = policy_rule_to_str((enum policy_rule)r);
+	struct config_entry e;
+	size_t i, k, rl = strlen(rname);
+	int rc = mh_buf_puts(b, "{");
+
+	for (k = 0; k < CONFIG_NRULEKEYS; k++) {
+		e = config_rule_entry(r, k);
+		rc |= mh_buf_printf(b, "%s%s: ", k ? ", " : "", e.name);
+		rc |= config_fmt_value(cfg, &e, b);
+	}
+	for (i = 0; i < CONFIG_NENTRIES; i++) {
+		const char *n = config_table[i].name + sizeof("policy.rules.") -
+		    1;
+
+		if (!(config_table[i].flags & CONFIG_F_RULE) ||
+		    strncmp(n, rname, rl) != 0 || n[rl] != '.')
+			continue;
+		rc |= mh_buf_printf(b, ", %s: ", n + rl + 1);
+		rc |= config_fmt_value(cfg, &config_table[i], b);
+	}
+	return rc | mh_buf_puts(b, "}");
 }
 
 /* Appends the effective value of e, in the syntax the file would use. */
@@ -2565,8 +3483,60 @@ config_fmt_value(const struct config *cfg, const struct config_entry *e,
 		}
 		r |= mh_buf_puts(b, "}");
 		return r;
+	case CONFIG_T_STRLIST: {
+		const char *const *list = *(const char *const *const *)
+		    config_cfield(cfg, e);
+		size_t n = *(const size_t *)(const void *)
+		    ((const char *)cfg + e->noff);
+
+		r |= mh_buf_puts(b, "[");
+		for (i = 0; i < n; i++) {
+			r |= mh_buf_puts(b, i ? ", " : "");
+			r |= config_fmt_quoted(b, list[i]);
+		}
+		return r | mh_buf_puts(b, "]");
+	}
+	case CONFIG_T_TLDMAP:
+		r |= mh_buf_puts(b, "{");
+		for (i = 0; i < cfg->policy.nconfusable; i++) {
+			r |= mh_buf_puts(b, i ? ", " : "");
+			r |= config_fmt_quoted(b,
+			    cfg->policy.confusable_tlds[i].from);
+			r |= mh_buf_puts(b, ": ");
+			r |= config_fmt_quoted(b,
+			    cfg->policy.confusable_tlds[i].to);
+		}
+		return r | mh_buf_puts(b, "}");
+	case CONFIG_T_RULES:
+		r |= mh_buf_puts(b, "{");
+		for (i = 0; i < POLICY_R_COUNT; i++) {
+			r |= mh_buf_printf(b, "%s%s: ", i ? ", " : "",
+			    policy_rule_to_str((enum policy_rule)i));
+			r |= config_fmt_rule(cfg, i, b);
+		}
+		return r | mh_buf_puts(b, "}");
 	}
 	return -1;
+}
+
+static void
+config_dump_rules(const struct config *cfg, struct mh_buf *b,
+    void (*out)(const char *, void *), void *arg)
+{
+	const char *rname;
+	size_t r;
+
+	for (r = 0; r < POLICY_R_COUNT; r++) {
+		rname = policy_rule_to_str((enum policy_rule)r);
+		mh_buf_reset(b);
+		if ((mh_buf_printf(b, "policy.rules.%s: ", rname) |
+		    config_fmt_rule(cfg, r, b)) != 0) {
+			mh_buf_reset(b);
+			(void)mh_buf_printf(b, "policy.rules.%s: (too long "
+			    "to show)", rname);
+		}
+		out(b->data, arg);
+	}
 }
 
 void
@@ -2583,6 +3553,13 @@ config_dump(const struct config *cfg, void (*out)(const char *line,
 		const struct config_entry *e = &config_table[i];
 		int r;
 
+		/* policy.rules: one line a rule, its own keys included. */
+		if (e->flags & CONFIG_F_RULE)
+			continue;
+		if (e->type == CONFIG_T_RULES) {
+			config_dump_rules(cfg, &b, out, arg);
+			continue;
+		}
 		mh_buf_reset(&b);
 		r = mh_buf_printf(&b, "%s: ", e->name);
 		r |= config_fmt_value(cfg, e, &b);
@@ -2616,6 +3593,8 @@ config_example_comment(struct mh_buf *b, const char *indent,
 				;
 			if (sp > p)
 				end = sp;
+			while (end > p + 1 && end[-1] == ' ')
+				end--;
 		}
 		mh_buf_reset(b);
 		(void)mh_buf_printf(b, "%s# %.*s", indent, (int)(end - p), p);
@@ -2623,6 +3602,132 @@ config_example_comment(struct mh_buf *b, const char *indent,
 		p = end;
 		while (*p == ' ')
 			p++;
+	}
+}
+
+/* A list or map that is not empty, in block style: one entry a line. */
+static void
+config_example_block(struct mh_buf *b, const char *indent, const char *key,
+    const struct config_entry *e, const struct config *dflt,
+    void (*out)(const char *, void *), void *arg)
+{
+	const char *const *list = *(const char *const *const *)
+	    config_cfield(dflt, e);
+	const struct policy_tld_map *map = dflt->policy.confusable_tlds;
+	size_t i, n = *(const size_t *)(const void *)((const char *)dflt +
+	    e->noff);
+
+	mh_buf_reset(b);
+	(void)mh_buf_printf(b, "%s%s:", indent, key);
+	out(b->data, arg);
+	for (i = 0; i < n; i++) {
+		mh_buf_reset(b);
+		(void)mh_buf_printf(b, "%s  ", indent);
+		if (e->type == CONFIG_T_TLDMAP) {
+			(void)config_fmt_quoted(b, map[i].from);
+			(void)mh_buf_puts(b, ": ");
+			(void)config_fmt_quoted(b, map[i].to);
+		} else {
+			(void)mh_buf_puts(b, "- ");
+			(void)config_fmt_quoted(b, list[i]);
+		}
+		out(b->data, arg);
+	}
+}
+
+/*
+ * One key of the example: its description, its bounds, then "key: value"
+ * at indent.  dflt holds the policy's defaults for CONFIG_F_POLICY keys.
+ */
+static void
+config_example_key(struct mh_buf *b, const char *indent, const char *key,
+    const struct config_entry *e, const char *desc,
+    const struct config *dflt, void (*out)(const char *, void *), void *arg)
+{
+	char lo[32], hi[32], names[128], text[512];
+
+	if (desc != NULL)
+		config_example_comment(b, indent, desc, out, arg);
+	config_fmt_num(e, e->min, lo, sizeof(lo));
+	config_fmt_num(e, e->max, hi, sizeof(hi));
+	text[0] = '\0';
+	switch (e->type) {
+	case CONFIG_T_INT:
+	case CONFIG_T_SIZE:
+	case CONFIG_T_DURATION:
+		(void)mh_snprintf(text, sizeof(text), "%s from %s to %s.",
+		    e->type == CONFIG_T_INT ? "Integer" :
+		    e->type == CONFIG_T_SIZE ? "Size" : "Duration", lo, hi);
+		break;
+	case CONFIG_T_ENUM:
+		config_names_join(e->names, names, sizeof(names));
+		(void)mh_snprintf(text, sizeof(text), "One of %s.", names);
+		break;
+	case CONFIG_T_LISTENERS:
+	case CONFIG_T_CIDRLIST:
+	case CONFIG_T_SENDERS:
+	case CONFIG_T_STRLIST:
+	case CONFIG_T_TLDMAP:
+		(void)mh_snprintf(text, sizeof(text), "%lld to %lld entries.",
+		    e->min, e->max);
+		break;
+	default:
+		break;
+	}
+	if (!e->reloadable && !(e->flags & CONFIG_F_POLICY))
+		(void)mh_snprintf(text + strlen(text), sizeof(text) -
+		    strlen(text), "%sRestart needed.", text[0] ? "  " : "");
+	if (desc != NULL && text[0] != '\0')
+		config_example_comment(b, indent, text, out, arg);
+	mh_buf_reset(b);
+	if ((e->type == CONFIG_T_STRLIST || e->type == CONFIG_T_TLDMAP) &&
+	    *(const size_t *)(const void *)((const char *)dflt + e->noff) > 0) {
+		config_example_block(b, indent, key, e, dflt, out, arg);
+		return;
+	}
+	if (e->flags & CONFIG_F_POLICY) {
+		(void)mh_buf_printf(b, "%s%s: ", indent, key);
+		(void)config_fmt_value(dflt, e, b);
+	} else if (e->def != NULL)
+		(void)mh_buf_printf(b, "%s%s: %s", indent, key, e->def);
+	else
+		(void)mh_buf_printf(b, "%s#%s: %s", indent, key, e->example);
+	out(b->data, arg);
+}
+
+/* policy.rules as nested blocks, every rule with every key. */
+static void
+config_example_rules(struct mh_buf *b, const struct config *dflt,
+    void (*out)(const char *, void *), void *arg)
+{
+	struct config_entry e;
+	const char *rname, *n;
+	size_t r, k, i, rl;
+
+	out("  rules:", arg);
+	for (r = 0; r < POLICY_R_COUNT; r++) {
+		rname = policy_rule_to_str((enum policy_rule)r);
+		rl = strlen(rname);
+		config_example_comment(b, "    ", config_rule_desc[r], out,
+		    arg);
+		mh_buf_reset(b);
+		(void)mh_buf_printf(b, "    %s:", rname);
+		out(b->data, arg);
+		for (k = 0; k < CONFIG_NRULEKEYS; k++) {
+			e = config_rule_entry(r, k);
+			e.flags |= CONFIG_F_POLICY;
+			config_example_key(b, "      ", e.name, &e, NULL, dflt,
+			    out, arg);
+		}
+		for (i = 0; i < CONFIG_NENTRIES; i++) {
+			n = config_table[i].name + sizeof("policy.rules.") - 1;
+			if (!(config_table[i].flags & CONFIG_F_RULE) ||
+			    strncmp(n, rname, rl) != 0 || n[rl] != '.')
+				continue;
+			config_example_key(b, "      ", n + rl + 1,
+			    &config_table[i], config_table[i].desc, dflt, out,
+			    arg);
+		}
 	}
 }
 
@@ -2643,10 +3748,13 @@ config_example_(void (*out)(const char *line, void *arg), void *arg)
 		"read at start only; the others change on SIGHUP.",
 		NULL
 	};
-	char lo[32], hi[32], names[128], text[512];
+	struct config *dflt;
 	struct mh_buf b;
 	size_t s, i;
 
+	/* The policy's defaults, pointing at its static lists. */
+	dflt = xcalloc(1, sizeof(*dflt));
+	policy_config_init(&dflt->policy);
 	mh_buf_init(&b, CONFIG_DUMP_MAX);
 	for (i = 0; head[i] != NULL; i++) {
 		if (head[i][0] == '\0')
@@ -2666,55 +3774,20 @@ config_example_(void (*out)(const char *line, void *arg), void *arg)
 		out(b.data, arg);
 		for (i = 0; i < CONFIG_NENTRIES; i++) {
 			const struct config_entry *e = &config_table[i];
-			const char *key = e->name + sl + 1;
 
 			if (strncmp(e->name, sname, sl) != 0 ||
-			    e->name[sl] != '.')
+			    e->name[sl] != '.' || (e->flags & CONFIG_F_RULE))
 				continue;
-			config_example_comment(&b, "  ", e->desc, out, arg);
-			config_fmt_num(e, e->min, lo, sizeof(lo));
-			config_fmt_num(e, e->max, hi, sizeof(hi));
-			text[0] = '\0';
-			switch (e->type) {
-			case CONFIG_T_INT:
-			case CONFIG_T_SIZE:
-			case CONFIG_T_DURATION:
-				(void)mh_snprintf(text, sizeof(text), "%s "
-				    "from %s to %s.", e->type == CONFIG_T_INT ?
-				    "Integer" : e->type == CONFIG_T_SIZE ?
-				    "Size" : "Duration", lo, hi);
-				break;
-			case CONFIG_T_ENUM:
-				config_names_join(e->names, names,
-				    sizeof(names));
-				(void)mh_snprintf(text, sizeof(text),
-				    "One of %s.", names);
-				break;
-			case CONFIG_T_LISTENERS:
-			case CONFIG_T_CIDRLIST:
-			case CONFIG_T_SENDERS:
-				(void)mh_snprintf(text, sizeof(text), "%lld to "
-				    "%lld entries.", e->min, e->max);
-				break;
-			default:
-				break;
-			}
-			if (!e->reloadable)
-				(void)mh_snprintf(text + strlen(text),
-				    sizeof(text) - strlen(text), "%sRestart "
-				    "needed.", text[0] ? "  " : "");
-			if (text[0] != '\0')
-				config_example_comment(&b, "  ", text, out,
+			if (e->type == CONFIG_T_RULES) {
+				config_example_comment(&b, "  ", e->desc, out,
 				    arg);
-			mh_buf_reset(&b);
-			if (e->def != NULL)
-				(void)mh_buf_printf(&b, "  %s: %s", key,
-				    e->def);
-			else
-				(void)mh_buf_printf(&b, "  #%s: %s", key,
-				    e->example);
-			out(b.data, arg);
+				config_example_rules(&b, dflt, out, arg);
+				continue;
+			}
+			config_example_key(&b, "  ", e->name + sl + 1, e,
+			    e->desc, dflt, out, arg);
 		}
 	}
 	mh_buf_clear(&b);
+	free(dflt);
 }

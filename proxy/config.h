@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy.h"
+
 enum config_listen_mode {
 	CONFIG_LISTEN_PLAIN = 0,	/* SMTP without TLS */
 	CONFIG_LISTEN_STARTTLS,		/* 587: STARTTLS (RFC 3207) */
@@ -146,6 +148,16 @@ struct config {
 	/* log: */
 	int	 log_level;		/* log.level: enum log_level */
 	bool	 log_syslog;		/* log.target: stderr | syslog */
+
+	/* hold.max and policy: (issue 4).  The policy's settings, filled
+	 * from the YAML "policy:" section and hold.default / hold.max; every
+	 * array and string they point to is owned by this config and freed
+	 * with it.  policy.hold_default mirrors hold_default. */
+	int64_t	 hold_max;		/* hold.max */
+	struct policy_config policy;
+	struct policy	*policy_compiled;	/* policy_new(&policy), built at
+						   load; never NULL in a loaded
+						   config */
 };
 
 /* Loads and validates path; NULL and errbuf set on any error. */

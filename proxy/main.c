@@ -32,9 +32,12 @@
 
 #include "auth.h"
 #include "config.h"
+#include "header.h"
 #include "log.h"
+#include "policy.h"
 #include "queue.h"
 #include "scheduler.h"
+#include "screen.h"
 #include "smtp_client.h"
 #include "smtp_server.h"
 #include "tls.h"
@@ -57,15 +60,26 @@ struct main_ctx {
 	bool		 debug;
 };
 
+static void	main_usage_exit(int) __attribute__((noreturn));
+
 static void
 main_usage(void)
+{
+	main_usage_exit(2);
+}
+
+static void
+main_usage_exit(int code)
 {
 	fprintf(stderr,
 	    "usage: mailhold [-d] [-c config.yaml]\n"
 	    "       mailhold --check-config -c config.yaml\n"
 	    "       mailhold passwd [-c config.yaml] [-f FILE] USER\n"
+	    "       mailhold check [-c config.yaml] [--from ADDR] [--to ADDR]...\n"
+	    "                      [--user USER] [--explain] [--no-history] "
+	    "message.eml\n"
 	    "       mailhold -V\n");
-	exit(2);
+	exit(code);
 }
 
 static void
@@ -268,6 +282,126 @@ main_read_file(const char *path, size_t *lenp)
 	return mh_buf_steal(&b, lenp);
 }
 
+/*
+ * mailhold check: the policy's verdict on a message file, as JSON (and as
+ * text with --explain), without sending anything.  The envelope comes
+ * from --from/--to, else from the From: and To/Cc/Bcc headers.  The
+ * sender's history comes from the queue database of the config when it
+ * exists (--no-history: none).  Exit status: 0 hold, 1 hold_longer,
+ * 2 rewrite_to_bcc, 3 hold_for_release, 4 reject; 64 usage, 65 unreadable
+ * message, 78 config error.
+ */
+#define MAIN_CHECK_RCPTS_MAX	10000
+
+static int
+main_check(int argc, char **argv)
+{
+	const char *path = NULL, *file = NULL, *from = NULL, *user = NULL;
+	const char **to = NULL;
+	size_t nto = 0, len, i;
+	bool explain = false, history = true;
+	struct config *conf;
+	struct event_base *base = NULL;
+	struct queue *q = NULL;
+	struct header_msg hdr;
+	struct policy_verdict *v;
+	struct mh_buf out;
+	struct stat sb;
+	char err[1024], *msg;
+	int rc, a;
+
+	to = xcalloc(MAIN_CHECK_RCPTS_MAX, sizeof(*to));
+	for (a = 2; a < argc; a++) {
+		if (strcmp(argv[a], "-c") == 0 && a + 1 < argc)
+			path = argv[++a];
+		else if (strcmp(argv[a], "--from") == 0 && a + 1 < argc)
+			from = argv[++a];
+		else if (strcmp(argv[a], "--to") == 0 && a + 1 < argc &&
+		    nto < MAIN_CHECK_RCPTS_MAX)
+			to[nto++] = argv[++a];
+		else if (strcmp(argv[a], "--user") == 0 && a + 1 < argc)
+			user = argv[++a];
+		else if (strcmp(argv[a], "--explain") == 0)
+			explain = true;
+		else if (strcmp(argv[a], "--no-history") == 0)
+			history = false;
+		else if (argv[a][0] != '-' && file == NULL)
+			file = argv[a];
+		else {
+			free(to);
+			main_usage_exit(64);
+		}
+	}
+	if (file == NULL) {
+		free(to);
+		main_usage_exit(64);
+	}
+	conf = path ? config_load(path, err, sizeof(err)) :
+	    config_default(err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "mailhold: %s\n", err);
+		free(to);
+		return 78;
+	}
+	if (stat(file, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (msg = main_read_file(file, &len)) == NULL) {
+		fprintf(stderr, "mailhold: cannot read %s\n", file);
+		config_unref(conf);
+		free(to);
+		return 65;
+	}
+
+	header_msg_init(&hdr);
+	(void)header_parse(msg, len, NULL, &hdr);
+	if (from == NULL)
+		from = hdr.from.n > 0 ? hdr.from.v[0].addr : "";
+	if (nto == 0) {
+		const struct header_addrlist *lists[] = { &hdr.to, &hdr.cc,
+		    &hdr.bcc };
+		for (i = 0; i < 3; i++) {
+			size_t k;
+			for (k = 0; k < lists[i]->n &&
+			    nto < MAIN_CHECK_RCPTS_MAX; k++)
+				to[nto++] = lists[i]->v[k].addr;
+		}
+	}
+
+	if (history && stat(conf->queue_path, &sb) == 0) {
+		if (evthread_use_pthreads() == -1 ||
+		    (base = event_base_new()) == NULL ||
+		    (q = queue_open(base, conf->queue_path, 0, err,
+		    sizeof(err))) == NULL)
+			fprintf(stderr, "mailhold: check: no history (queue "
+			    "%s: %s)\n", conf->queue_path, err);
+	}
+	v = screen_message(conf, q, user, from, to, nto, msg, len, mh_now());
+	mh_buf_init(&out, 4 * 1024 * 1024);
+	if (policy_verdict_json(v, &out) == 0)
+		printf("%s\n", out.data ? out.data : "{}");
+	if (explain) {
+		mh_buf_reset(&out);
+		if (policy_verdict_explain(v, &out) == 0 && out.data)
+			printf("%s", out.data);
+	}
+	mh_buf_clear(&out);
+	switch (v->action) {
+	case POLICY_A_HOLD:		rc = 0; break;
+	case POLICY_A_HOLD_LONGER:	rc = 1; break;
+	case POLICY_A_REWRITE_BCC:	rc = 2; break;
+	case POLICY_A_HOLD_FOR_RELEASE:	rc = 3; break;
+	default:			rc = 4; break;
+	}
+	policy_verdict_free(v);
+	header_msg_clear(&hdr);
+	queue_close(q);
+	if (base)
+		event_base_free(base);
+	free(msg);
+	free(to);
+	config_unref(conf);
+	return rc;
+}
+
 /* mailhold passwd [-c config] [-f FILE] USER */
 static int
 main_passwd(int argc, char **argv)
@@ -363,6 +497,11 @@ main(int argc, char **argv)
 	int i, n;
 
 	memset(&m, 0, sizeof(m));
+	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
+		log_init("mailhold", false);
+		log_setlevel(LOG_LVL_WARN);
+		return main_check(argc, argv);
+	}
 	if (argc >= 2 && strcmp(argv[1], "passwd") == 0) {
 		umask(077);
 		log_init("mailhold", false);

@@ -48,7 +48,9 @@
 #include "config.h"
 #include "log.h"
 #include "queue.h"
+#include "policy.h"
 #include "scheduler.h"
+#include "screen.h"
 #include "smtp_parse.h"
 #include "tls.h"
 #include "util.h"
@@ -202,6 +204,7 @@ struct smtp_commit_req {
 	uint64_t	 sid;
 	char		 id[QUEUE_ID_LEN + 1];
 	int64_t		 release_at;
+	bool		 awaiting;	/* AWAITING_RELEASE: release_at expires */
 	size_t		 size;
 	size_t		 nrcpts;
 	char		*sender;
@@ -1268,8 +1271,12 @@ smtp_commit_done(int result, void *arg)
 		log_info("id=%s event=received from=<%s> nrcpt=%zu size=%zu "
 		    "session=%016llx", r->id, r->sender, r->nrcpts, r->size,
 		    (unsigned long long)r->sid);
-		log_info("id=%s event=held until=%lld", r->id,
-		    (long long)r->release_at);
+		if (r->awaiting)
+			log_info("id=%s event=awaiting_release expires=%lld",
+			    r->id, (long long)r->release_at);
+		else
+			log_info("id=%s event=held until=%lld", r->id,
+			    (long long)r->release_at);
 		if (r->srv->sched)
 			sched_kick(r->srv->sched, r->release_at);
 	}
@@ -1299,14 +1306,91 @@ done:
 	free(r);
 }
 
+/*
+ * The message as the policy sees it: the bytes kept in memory, or a
+ * bounded prefix read back from the spill file (*freeme is then set).
+ */
+static const char *
+smtp_tx_prefix(struct smtp_tx *tx, size_t *len, char **freeme)
+{
+	size_t want = tx->len < SCREEN_SCAN_MAX ? tx->len : SCREEN_SCAN_MAX;
+	ssize_t n;
+	char *buf;
+
+	*freeme = NULL;
+	if (tx->spill_fd < 0) {
+		*len = tx->mem.len;
+		return tx->mem.data ? tx->mem.data : "";
+	}
+	buf = xmalloc(want ? want : 1);
+	n = pread(tx->spill_fd, buf, want, 0);
+	*len = n > 0 ? (size_t)n : 0;
+	*freeme = buf;
+	return buf;
+}
+
+/*
+ * rewrite_to_bcc: the policy's new header block replaces the first
+ * v->header_replaces octets of the message (envelope and body untouched).
+ */
+static int
+smtp_tx_rewrite(struct smtp_session *s, const struct policy_verdict *v)
+{
+	struct smtp_tx *tx = s->tx;
+	struct mh_buf nb;
+	char *chunk;
+	off_t off;
+	ssize_t n;
+	int fd;
+
+	if (v->header_replaces > tx->len)
+		return -1;
+	if (tx->spill_fd < 0) {
+		mh_buf_init(&nb, tx->len - v->header_replaces + v->header_len);
+		if (mh_buf_append(&nb, v->header, v->header_len) == -1 ||
+		    mh_buf_append(&nb, tx->mem.data + v->header_replaces,
+		    tx->mem.len - v->header_replaces) == -1) {
+			mh_buf_clear(&nb);
+			return -1;
+		}
+		mh_buf_clear(&tx->mem);
+		tx->mem = nb;
+		tx->len = nb.len;
+		return 0;
+	}
+	/* Spilled: a new file with the new header, then the rest copied. */
+	if ((fd = smtp_tx_spill_open(s)) < 0)
+		return -1;
+	chunk = xmalloc(64 * 1024);
+	if (write(fd, v->header, v->header_len) != (ssize_t)v->header_len)
+		goto fail;
+	for (off = (off_t)v->header_replaces; (size_t)off < tx->len;
+	    off += n) {
+		n = pread(tx->spill_fd, chunk, 64 * 1024, off);
+		if (n <= 0 || write(fd, chunk, (size_t)n) != n)
+			goto fail;
+	}
+	free(chunk);
+	close(tx->spill_fd);
+	tx->spill_fd = fd;
+	tx->len = tx->len - v->header_replaces + v->header_len;
+	return 0;
+fail:
+	free(chunk);
+	close(fd);
+	return -1;
+}
+
 static void
 smtp_data_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	struct queue_msg_new *m;
 	struct smtp_commit_req *r;
+	struct policy_verdict *v = NULL;
 	const char *reply = NULL;
-	int64_t now;
+	char rbuf[512];
+	int64_t now = mh_now();
 
 	if (tx->dr.flags & SMTP_DOT_BARE_NL)
 		reply = "550 5.5.0 Message contains bare CR or LF "
@@ -1324,7 +1408,29 @@ smtp_data_end(struct smtp_session *s)
 	    auth_from_check(s->conf, s->auth_user, tx->hdr.data,
 	    tx->hdr.len) != NULL)
 		reply = "550 5.7.1 From: header address not owned by user";
+	if (reply == NULL) {
+		/* The policy (issue 4): before anything is queued. */
+		const char *msg;
+		size_t mlen;
+		char *freeme;
+
+		msg = smtp_tx_prefix(tx, &mlen, &freeme);
+		v = screen_message(s->conf, s->srv->queue, s->auth_user,
+		    tx->sender, (const char *const *)tx->rcpts, tx->nrcpts,
+		    msg, mlen, now);
+		free(freeme);
+		screen_log(tx->id, v);
+		if (v->action == POLICY_A_REJECT) {
+			mh_snprintf(rbuf, sizeof(rbuf), "550 5.7.1 %.400s",
+			    v->reject_text ? v->reject_text :
+			    "Message refused by policy");
+			reply = rbuf;
+		} else if (v->header != NULL && smtp_tx_rewrite(s, v) == -1)
+			reply = "451 4.3.0 Local error while rewriting the "
+			    "message";
+	}
 	if (reply) {
+		policy_verdict_free(v);
 		log_info("id=%s event=rejected session=%016llx reply=\"%s\"",
 		    tx->id, (unsigned long long)s->id, reply);
 		smtp_tx_rollback(s);
@@ -1353,9 +1459,13 @@ smtp_data_end(struct smtp_session *s)
 	m->flags = (tx->body == SMTP_BODY_8BITMIME ? QUEUE_F_8BITMIME : 0) |
 	    (tx->smtputf8 ? QUEUE_F_SMTPUTF8 : 0);
 	m->received_at = now;
-	/* Whole seconds, rounded up: a hold is never shorter than set. */
-	m->release_at = (mh_now_ms() + 999) / 1000 + s->conf->hold_default;
-	m->state = QUEUE_HELD;
+	/* Whole seconds, rounded up: a hold is never shorter than set.  For
+	 * hold_for_release, v->hold is the expiry. */
+	m->release_at = (mh_now_ms() + 999) / 1000 + v->hold;
+	m->state = v->action == POLICY_A_HOLD_FOR_RELEASE ?
+	    QUEUE_AWAITING_RELEASE : QUEUE_HELD;
+	m->verdict = screen_verdict_json(v);
+	policy_verdict_free(v);
 	m->body_len = tx->len;
 	m->body_fd = tx->spill_fd;
 	tx->spill_fd = -1;
@@ -1367,6 +1477,7 @@ smtp_data_end(struct smtp_session *s)
 	r->sid = s->id;
 	mh_strlcpy(r->id, m->id, sizeof(r->id));
 	r->release_at = m->release_at;
+	r->awaiting = m->state == QUEUE_AWAITING_RELEASE;
 	r->size = m->body_len;
 	r->nrcpts = m->nrcpts;
 	r->sender = xstrdup(m->sender);

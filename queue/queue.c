@@ -30,7 +30,10 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "policy.h"
 #include "util.h"
+
+#define QUEUE_ADDR_MAX		512	/* a recipient as stored, bounded */
 
 #define QUEUE_GROUP_MAX_DEFAULT	256
 #define QUEUE_GROUP_MAX_LIMIT	65536
@@ -102,6 +105,26 @@ static const char *const queue_migrations[] = {
 	"  WHERE state IN ('held', 'deferred');"
 	"CREATE INDEX audit_msg ON audit(msg_id, at);"
 	"PRAGMA application_id = 1296583748;",	/* QUEUE_APP_ID */
+
+	/* 2: the policy (issue 4).  verdict: the policy's JSON verdict;
+	 * sender_key: the authenticated user, else the envelope sender,
+	 * lowercased (whose history a message counts in); history: who each
+	 * sender's mail was actually delivered to (grows on "sent", never
+	 * on held or cancelled). */
+	"ALTER TABLE messages ADD COLUMN verdict TEXT;"
+	"ALTER TABLE messages ADD COLUMN sender_key TEXT NOT NULL DEFAULT '';"
+	"UPDATE messages SET sender_key = lower(coalesce(auth_user, sender));"
+	"CREATE INDEX messages_sender ON messages(sender_key, received_at);"
+	"CREATE TABLE history ("
+	"  sender_key TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  domain TEXT NOT NULL,"
+	"  first_at INTEGER NOT NULL,"
+	"  last_at INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  PRIMARY KEY (sender_key, addr)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX history_domain ON history(domain);",
 };
 #define QUEUE_SCHEMA_VERSION \
 	((int)(sizeof(queue_migrations) / sizeof(queue_migrations[0])))
@@ -128,6 +151,8 @@ enum queue_sql {
 	QUEUE_SQL_ATTEMPT_UPDATE,
 	QUEUE_SQL_RECOVER_AUDIT,
 	QUEUE_SQL_RECOVER,
+	QUEUE_SQL_HISTORY_ADD,
+	QUEUE_SQL_RCPT_ADDR,
 	/* read connections */
 	QUEUE_SQL_MSG_LOAD,
 	QUEUE_SQL_RCPT_LOAD,
@@ -135,6 +160,11 @@ enum queue_sql {
 	QUEUE_SQL_NEXT_DUE,
 	QUEUE_SQL_COUNT,
 	QUEUE_SQL_BODY_LOOKUP,
+	QUEUE_SQL_HISTORY_KNOWN,
+	QUEUE_SQL_HISTORY_DOMAINS,
+	QUEUE_SQL_RECENT,
+	QUEUE_SQL_EXPIRED_LIST,
+	QUEUE_SQL_NEXT_EXPIRY,
 	QUEUE_SQL_MAX
 };
 
@@ -148,9 +178,9 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_MSG_INSERT] =
 	    "INSERT INTO messages (id, state, sender, auth_user, client_addr,"
 	    " helo, flags, size, received_at, release_at, next_attempt,"
-	    " attempts, last_error, updated_at)"
+	    " attempts, last_error, updated_at, verdict, sender_key)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0, NULL,"
-	    " ?11)",
+	    " ?11, ?12, lower(coalesce(?4, ?3)))",
 	[QUEUE_SQL_RCPT_INSERT] =
 	    "INSERT INTO recipients (msg_id, idx, addr, status, last_reply)"
 	    " VALUES (?1, ?2, ?3, 0, NULL)",
@@ -181,10 +211,19 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_RECOVER] =
 	    "UPDATE messages SET state = 'deferred', next_attempt = ?1,"
 	    " updated_at = ?1 WHERE state = 'releasing'",
+	[QUEUE_SQL_RCPT_ADDR] =
+	    "SELECT addr FROM recipients WHERE msg_id = ?1 AND idx = ?2",
+	[QUEUE_SQL_HISTORY_ADD] =
+	    "INSERT INTO history (sender_key, addr, domain, first_at, last_at,"
+	    " count) SELECT sender_key, ?2, ?3, ?4, ?4, 1 FROM messages"
+	    " WHERE id = ?1"
+	    " ON CONFLICT (sender_key, addr) DO UPDATE SET"
+	    " last_at = excluded.last_at, count = count + 1",
 	[QUEUE_SQL_MSG_LOAD] =
 	    "SELECT m.id, m.state, m.sender, m.auth_user, m.client_addr,"
 	    " m.helo, m.flags, m.size, m.received_at, m.release_at,"
-	    " m.next_attempt, m.attempts, m.last_error, length(b.data)"
+	    " m.next_attempt, m.attempts, m.last_error, length(b.data),"
+	    " m.verdict"
 	    " FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id"
 	    " WHERE m.id = ?1",
 	[QUEUE_SQL_RCPT_LOAD] =
@@ -203,6 +242,21 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_BODY_LOOKUP] =
 	    "SELECT b.rowid, m.size FROM bodies b"
 	    " JOIN messages m ON m.id = b.msg_id WHERE b.msg_id = ?1",
+	[QUEUE_SQL_HISTORY_KNOWN] =
+	    "SELECT 1 FROM history WHERE sender_key = ?1 AND addr = ?2",
+	[QUEUE_SQL_HISTORY_DOMAINS] =
+	    "SELECT DISTINCT domain FROM history ORDER BY domain LIMIT ?1",
+	[QUEUE_SQL_RECENT] =
+	    "SELECT m.id, m.received_at, r.addr FROM messages m"
+	    " JOIN recipients r ON r.msg_id = m.id"
+	    " WHERE m.sender_key = ?1 AND m.received_at >= ?2"
+	    " ORDER BY m.received_at DESC, m.id, r.idx LIMIT ?3",
+	[QUEUE_SQL_EXPIRED_LIST] =
+	    "SELECT id FROM messages WHERE state = 'awaiting_release'"
+	    " AND next_attempt <= ?1 ORDER BY next_attempt LIMIT ?2",
+	[QUEUE_SQL_NEXT_EXPIRY] =
+	    "SELECT next_attempt FROM messages"
+	    " WHERE state = 'awaiting_release' ORDER BY next_attempt LIMIT 1",
 };
 
 static const char *const queue_state_names[QUEUE_STATE_MAX + 1] = {
@@ -513,6 +567,7 @@ queue_msg_new_free(struct queue_msg_new *m)
 	free(m->auth_user);
 	free(m->client_addr);
 	free(m->helo);
+	free(m->verdict);
 	free(m->body);
 	if (m->body_fd >= 0)
 		close(m->body_fd);
@@ -531,6 +586,7 @@ queue_msg_free(struct queue_msg *m)
 	free(m->client_addr);
 	free(m->helo);
 	free(m->last_error);
+	free(m->verdict);
 	if (m->rcpts != NULL)
 		for (i = 0; i < m->nrcpts; i++) {
 			free(m->rcpts[i].addr);
@@ -764,6 +820,7 @@ fail:
 
 static void	*queue_writer_main(void *);
 static void	 queue_done_event(evutil_socket_t, short, void *);
+static int	 queue_w_history_add(struct queue *, const char *, int, int64_t);
 
 static void
 queue_free_all(struct queue *q)
@@ -980,7 +1037,8 @@ queue_w_submit(struct queue *q, struct queue_msg_new *m, int64_t now)
 	    SQLITE_OK ||
 	    sqlite3_bind_int64(st, 9, m->received_at) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 10, m->release_at) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 11, now) != SQLITE_OK) {
+	    sqlite3_bind_int64(st, 11, now) != SQLITE_OK ||
+	    queue_bind_text(st, 12, m->verdict) != SQLITE_OK) {
 		queue_log_sqlerr(q->w.db, "submit", m->id);
 		queue_stmt_done(st);
 		return -1;
@@ -1105,6 +1163,10 @@ queue_w_attempt(struct queue *q, struct queue_attempt *a, int64_t now)
 			return -1;
 		}
 	}
+	for (i = 0; i < a->nrcpts; i++)
+		if (a->rcpts[i].status == QUEUE_RCPT_SENT &&
+		    queue_w_history_add(q, a->id, a->rcpts[i].idx, now) == -1)
+			return -1;
 
 	if ((st = queue_stmt(&q->w, QUEUE_SQL_ATTEMPT_UPDATE)) == NULL)
 		return -1;
@@ -1126,6 +1188,50 @@ queue_w_attempt(struct queue *q, struct queue_attempt *a, int64_t now)
 	return queue_w_audit(q, a->id, now, "relay", from,
 	    queue_state_to_str(a->new_state),
 	    a->last_error != NULL ? a->last_error : "delivered");
+}
+
+/* The recipient's address, from the row (the attempt carries only its
+ * index), lowercased, with its domain in the policy's normal form. */
+static int
+queue_w_history_add(struct queue *q, const char *id, int idx, int64_t now)
+{
+	sqlite3_stmt *st;
+	char addr[QUEUE_ADDR_MAX + 1], dom[QUEUE_ADDR_MAX + 1], *at;
+	const unsigned char *t;
+	size_t i;
+	int rc;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_RCPT_ADDR)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, idx) != SQLITE_OK) {
+		queue_stmt_done(st);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || (t = sqlite3_column_text(st, 0)) == NULL ||
+	    mh_strlcpy(addr, (const char *)t, sizeof(addr)) >= sizeof(addr)) {
+		queue_stmt_done(st);
+		return rc == SQLITE_ROW ? 0 : -1;	/* odd row: skip it */
+	}
+	queue_stmt_done(st);
+	for (i = 0; addr[i]; i++)
+		addr[i] = (char)mh_tolower((unsigned char)addr[i]);
+	if ((at = strrchr(addr, '@')) == NULL)
+		return 0;			/* <Postmaster>: no history */
+	policy_domain_normalize(at + 1, dom, sizeof(dom));
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_HISTORY_ADD)) == NULL)
+		return -1;
+	rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) |
+	    sqlite3_bind_text(st, 2, addr, -1, SQLITE_STATIC) |
+	    sqlite3_bind_text(st, 3, dom, -1, SQLITE_STATIC) |
+	    sqlite3_bind_int64(st, 4, now);
+	if (rc != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "history", id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	return queue_stmt_exec(&q->w, st, "history", id);
 }
 
 static int
@@ -1793,6 +1899,8 @@ queue_msg_load(struct queue *q, const char *id)
 	}
 	if (bad == NULL && queue_col_text(st, 12, true, &m->last_error) == -1)
 		bad = "last_error";
+	if (bad == NULL && queue_col_text(st, 14, true, &m->verdict) == -1)
+		bad = "verdict";
 	/* The body must exist and match the recorded size. */
 	if (bad == NULL && (queue_col_int(st, 13, 0, INT_MAX, &blen) == -1 ||
 	    blen != size))
@@ -2086,4 +2194,176 @@ queue_body_expire_(struct queue_body *b)
 {
 	sqlite3_blob_close(b->blob);
 	b->blob = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* policy history (loop thread, read connection) */
+
+#define QUEUE_HISTORY_DOMAINS_MAX	100000
+#define QUEUE_RECENT_ROWS_MAX		20000
+
+void
+queue_history_clear(struct queue_history *h)
+{
+	size_t i, j;
+
+	for (i = 0; i < h->naddrs; i++)
+		free(h->addrs[i]);
+	free(h->addrs);
+	for (i = 0; i < h->ndomains; i++)
+		free(h->domains[i]);
+	free(h->domains);
+	for (i = 0; i < h->nrecent; i++) {
+		for (j = 0; j < h->recent[i].nrcpts; j++)
+			free(h->recent[i].rcpts[j]);
+		free(h->recent[i].rcpts);
+	}
+	free(h->recent);
+	memset(h, 0, sizeof(*h));
+}
+
+static void
+queue_strv_push(char ***v, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+int
+queue_history_load(struct queue *q, const char *sender_key,
+    const char *const *rcpts, size_t nrcpts, int64_t since,
+    struct queue_history *h)
+{
+	char key[QUEUE_ADDR_MAX + 1], addr[QUEUE_ADDR_MAX + 1];
+	const unsigned char *t;
+	size_t i, cap = 0, dcap = 0, rcap = 0, ccap = 0;
+	sqlite3_stmt *st;
+	char cur[QUEUE_ID_LEN + 1] = "";
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	if (mh_strlcpy(key, sender_key, sizeof(key)) >= sizeof(key))
+		return -1;
+	for (i = 0; key[i]; i++)
+		key[i] = (char)mh_tolower((unsigned char)key[i]);
+
+	/* This message's recipients that the sender has written to. */
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_HISTORY_KNOWN)) == NULL)
+		return -1;
+	for (i = 0; i < nrcpts; i++) {
+		size_t k;
+		if (mh_strlcpy(addr, rcpts[i], sizeof(addr)) >= sizeof(addr))
+			continue;
+		for (k = 0; addr[k]; k++)
+			addr[k] = (char)mh_tolower((unsigned char)addr[k]);
+		sqlite3_reset(st);
+		if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) !=
+		    SQLITE_OK || sqlite3_bind_text(st, 2, addr, -1,
+		    SQLITE_STATIC) != SQLITE_OK)
+			goto fail_st;
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			queue_strv_push(&h->addrs, &h->naddrs, &cap, addr);
+		else if (rc != SQLITE_DONE)
+			goto fail_st;
+	}
+	queue_stmt_done(st);
+
+	/* Every domain the organisation has delivered to. */
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_HISTORY_DOMAINS)) == NULL)
+		goto fail;
+	sqlite3_bind_int(st, 1, QUEUE_HISTORY_DOMAINS_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((t = sqlite3_column_text(st, 0)) != NULL &&
+		    strlen((const char *)t) <= 255)
+			queue_strv_push(&h->domains, &h->ndomains, &dcap,
+			    (const char *)t);
+	queue_stmt_done(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+
+	/* This sender's recent submissions, any state, newest first. */
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_RECENT)) == NULL)
+		goto fail;
+	if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, since) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 3, QUEUE_RECENT_ROWS_MAX) != SQLITE_OK)
+		goto fail_st;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *id = sqlite3_column_text(st, 0);
+		struct queue_recent *r;
+
+		t = sqlite3_column_text(st, 2);
+		if (id == NULL || t == NULL ||
+		    !queue_id_ok((const char *)id))
+			continue;
+		if (strcmp(cur, (const char *)id) != 0) {
+			if (h->nrecent == rcap) {
+				rcap = rcap ? rcap * 2 : 16;
+				h->recent = xreallocarray(h->recent, rcap,
+				    sizeof(*h->recent));
+			}
+			r = &h->recent[h->nrecent++];
+			memset(r, 0, sizeof(*r));
+			r->time = sqlite3_column_int64(st, 1);
+			mh_strlcpy(cur, (const char *)id, sizeof(cur));
+			ccap = 0;
+		}
+		r = &h->recent[h->nrecent - 1];
+		queue_strv_push(&r->rcpts, &r->nrcpts, &ccap,
+		    (const char *)t);
+	}
+	queue_stmt_done(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	return 0;
+fail_st:
+	queue_stmt_done(st);
+fail:
+	queue_log_sqlerr(q->r.db, "history", sender_key);
+	queue_history_clear(h);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* awaiting_release expiry */
+
+int
+queue_next_expiry(struct queue *q, int64_t *when)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_NEXT_EXPIRY)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*when = sqlite3_column_int64(st, 0);
+	queue_stmt_done(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int
+queue_expired_list(struct queue *q, int64_t now, size_t max,
+    char (*ids)[QUEUE_ID_LEN + 1], size_t *n)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	int rc;
+
+	*n = 0;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_EXPIRED_LIST)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((t = sqlite3_column_text(st, 0)) != NULL &&
+		    queue_id_ok((const char *)t))
+			mh_strlcpy(ids[(*n)++], (const char *)t,
+			    QUEUE_ID_LEN + 1);
+	queue_stmt_done(st);
+	return 0;
 }

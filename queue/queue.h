@@ -78,7 +78,9 @@ struct queue_msg_new {
 	unsigned flags;		/* QUEUE_F_* */
 	int64_t	 received_at;	/* unix seconds */
 	int64_t	 release_at;	/* unix seconds */
-	enum queue_state state;	/* QUEUE_HELD or QUEUE_AWAITING_RELEASE */
+	enum queue_state state;	/* QUEUE_HELD or QUEUE_AWAITING_RELEASE;
+				 * for the latter release_at is the expiry */
+	char	*verdict;	/* the policy's verdict as JSON, or NULL */
 	/* The body: the exact bytes to relay (CRLF lines, not dot-stuffed).
 	 * Either in memory (body != NULL) or, for large messages, in a
 	 * temporary file (body_fd >= 0, offset 0, body_len bytes). */
@@ -115,6 +117,7 @@ struct queue_msg {
 	int64_t	 next_attempt;
 	int	 attempts;
 	char	*last_error;
+	char	*verdict;	/* JSON, or NULL */
 	struct queue_rcpt *rcpts;
 	size_t	 nrcpts;
 };
@@ -197,6 +200,41 @@ void	 queue_body_close(struct queue_body *);
  * and due now (delivery is at-least-once), with an audit row.  Returns
  * the number recovered, or -1. */
 int	queue_recover(struct queue *);
+
+/*
+ * The sender history the policy needs (policy/policy.h struct
+ * policy_history), read for one message: of its recipients, those the
+ * sender (sender_key: auth user, else envelope sender; compared
+ * lowercased) has had mail delivered to; every domain the organisation
+ * has delivered to; and the sender's submissions received since "since"
+ * (any state) with their recipients, newest first.  History grows when a
+ * recipient is recorded SENT (queue_record_attempt), never on hold or
+ * cancel.  Bounded: 100,000 domains, 20,000 recent recipient rows.
+ * XXX: runs on the loop thread; page-cache reads, like the other reads.
+ */
+struct queue_recent {
+	int64_t	 time;
+	char	**rcpts;
+	size_t	 nrcpts;
+};
+struct queue_history {
+	char	**addrs;
+	size_t	 naddrs;
+	char	**domains;
+	size_t	 ndomains;
+	struct queue_recent *recent;
+	size_t	 nrecent;
+};
+int	queue_history_load(struct queue *, const char *sender_key,
+	    const char *const *rcpts, size_t nrcpts, int64_t since,
+	    struct queue_history *out);
+void	queue_history_clear(struct queue_history *);
+
+/* AWAITING_RELEASE messages expire (to CANCELLED) at release_at.  Next
+ * expiry: 0 found, 1 none, -1 error.  List: ids expired at now. */
+int	queue_next_expiry(struct queue *, int64_t *when);
+int	queue_expired_list(struct queue *, int64_t now, size_t max,
+	    char (*ids)[QUEUE_ID_LEN + 1], size_t *n);
 
 /* Counts messages per state into counts[QUEUE_STATE_MAX + 1]. */
 int	queue_count_states(struct queue *, uint64_t *counts);

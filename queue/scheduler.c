@@ -110,6 +110,45 @@ sched_released_cb(int result, void *arg)
 	free(p);
 }
 
+static void
+sched_expired_cb(int result, void *arg)
+{
+	char *id = arg;
+
+	if (result == 0)
+		log_info("id=%s event=expired state=cancelled reason=\"not "
+		    "released by the sender within hold.max\"", id);
+	free(id);
+}
+
+/* AWAITING_RELEASE messages never leave by timer; past their expiry
+ * (release_at) they are cancelled.  Returns the next expiry or
+ * INT64_MAX. */
+static int64_t
+sched_expire(struct sched *sc, int64_t now)
+{
+	char (*ids)[QUEUE_ID_LEN + 1];
+	size_t n = 0, i;
+	int64_t next;
+
+	ids = xcalloc(SCHED_BATCH, sizeof(*ids));
+	if (queue_expired_list(sc->q, now, SCHED_BATCH, ids, &n) == 0)
+		for (i = 0; i < n; i++) {
+			char *id = xstrdup(ids[i]);
+			if (queue_set_state(sc->q, id,
+			    1u << QUEUE_AWAITING_RELEASE, QUEUE_CANCELLED, -1,
+			    "expiry", "not released within hold.max",
+			    sched_expired_cb, id) == -1)
+				free(id);
+		}
+	free(ids);
+	if (n == SCHED_BATCH)
+		return now + 1;		/* more to expire: come back soon */
+	if (queue_next_expiry(sc->q, &next) != 0 || next <= now)
+		return INT64_MAX;	/* being cancelled now, or none */
+	return next;
+}
+
 /* Releases what is due, within capacity, then re-arms for the next due
  * time.  The capacity check keeps RELEASING rows (which survive a crash
  * only as "send again") to what the relay can actually take. */
@@ -118,11 +157,12 @@ sched_run(struct sched *sc)
 {
 	char (*ids)[QUEUE_ID_LEN + 1];
 	size_t cap, n = 0, i, taken = 0;
-	int64_t now = mh_now(), next;
+	int64_t now = mh_now(), next, expiry;
 	int r;
 
 	if (sc->stopped)
 		return;
+	expiry = sched_expire(sc, now);
 	cap = sc->capacity(sc->arg);
 	cap = cap > sc->npending ? cap - sc->npending : 0;
 	if (cap > 0) {
@@ -155,19 +195,30 @@ sched_run(struct sched *sc)
 			taken++;
 		}
 		free(ids);
-		if (n > taken && taken == cap)
-			return;	/* full: sched_wakeup() comes when a slot frees */
+		if (n > taken && taken == cap) {
+			/* full: sched_wakeup() comes when a slot frees */
+			if (expiry != INT64_MAX)
+				sched_arm(sc, expiry);
+			return;
+		}
 	}
-	if (cap == 0)
+	if (cap == 0) {
+		if (expiry != INT64_MAX)
+			sched_arm(sc, expiry);
 		return;
+	}
 	r = queue_next_due(sc->q, &next);
 	if (r == 0) {
 		if (next <= now && sc->npending == 0)
 			next = now + 1;	/* due but not listed: look again soon */
-		if (next > now || sc->npending == 0)
-			sched_arm(sc, next);
-	} else if (r == -1)
-		sched_arm(sc, now + 5);
+		if (next <= now && sc->npending > 0)
+			next = INT64_MAX;	/* the completions wake us */
+	} else
+		next = r == -1 ? now + 5 : INT64_MAX;
+	if (expiry < next)
+		next = expiry;
+	if (next != INT64_MAX)
+		sched_arm(sc, next);
 }
 
 struct sched *

@@ -190,8 +190,8 @@ static const struct load_case load_cases[] = {
 	/* Keys. */
 	{ .label = "unknown section", .yaml = "bogus: 1\n",
 	  .want_err = "t.yaml:1:1: bogus: unknown section (expected server, "
-	  "tls, auth, limits, timeouts, queue, hold, upstream, retry or "
-	  "log)" },
+	  "tls, auth, limits, timeouts, queue, hold, policy, upstream, retry "
+	  "or log)" },
 	{ .label = "unknown key", .yaml = "limits:\n  bogus: 1\n",
 	  .want_err = "t.yaml:2:3: limits.bogus: unknown key" },
 	{ .label = "unknown key is escaped",
@@ -716,6 +716,272 @@ static const struct load_case load_cases[] = {
 	  .yaml = "timeouts:\n  session: 1h\n  command: 1h\n  data: 1h\n",
 	  .want_ok = true },
 
+	/* hold.max and policy: good. */
+	{ .label = "policy: empty", .yaml = "policy: {}\n", .want_ok = true },
+	{ .label = "policy: null", .yaml = "policy:\n", .want_ok = true },
+	{ .label = "policy: every key",
+	  .yaml = "hold:\n  default: 5m\n  max: 1d\npolicy:\n"
+	  "  internal_domains: [example.com]\n  partner_domains: []\n"
+	  "  builtin_providers: true\n  provider_domains: [mail.example]\n"
+	  "  blocked_domains: [\"*.example.invalid\"]\n"
+	  "  confusable_tlds: {ml: mil, co: com, cm: com, om: com, ne: net}\n"
+	  "  sensitive_patterns: [\"社外秘\", \"機密\", confidential]\n"
+	  "  rules:\n"
+	  "    typo_domain: {enabled: true, mode: enforce, action: "
+	  "hold_longer, hold: 30m, users: [], domains: [], min_label: 4, "
+	  "weak_min_label: 6, two_edit_min_label: 10}\n"
+	  "    confusable_tld: {mode: audit}\n"
+	  "    blocked_domains: {action: reject}\n"
+	  "    visible_recipients: {action: rewrite_to_bcc, max_external: 5, "
+	  "min_orgs: 2, reply_exempt: true}\n"
+	  "    first_time_recipient: {internal: false, detail_max: 5}\n"
+	  "    external_recipient: {enabled: true, users: [bob]}\n"
+	  "    burst: {window: 1h, max_messages: 100, max_recipients: 1000, "
+	  "max_first_time: 100}\n"
+	  "    cc_carryover: {min_run: 3, window: 1d}\n"
+	  "    sensitive_content: {external_only: true}\n"
+	  "    malformed_header: {enabled: false}\n", .want_ok = true },
+	{ .label = "policy: rule with nothing", .yaml = "policy:\n  rules:\n"
+	  "    burst:\n", .want_ok = true },
+	{ .label = "policy: empty rules", .yaml = "policy: {rules: {}}\n",
+	  .want_ok = true },
+	{ .label = "policy: built-in lists emptied",
+	  .yaml = "policy: {confusable_tlds: {}, sensitive_patterns: []}\n",
+	  .want_ok = true },
+	{ .label = "policy: IDN domain",
+	  .yaml = "policy: {internal_domains: [\"例え.jp\", xn--r8jz45g.jp]}\n",
+	  .want_ok = true },
+	{ .label = "policy: hold.max equal to hold.default",
+	  .yaml = "hold: {default: 1h, max: 1h}\n", .want_ok = true },
+	{ .label = "policy: rule hold equal to hold.max",
+	  .yaml = "hold: {max: 2h}\npolicy: {rules: {burst: {hold: 2h}}}\n",
+	  .want_ok = true },
+	{ .label = "policy: hold.max 0",
+	  .yaml = "hold: {default: 0, max: 0}\npolicy: {rules: {"
+	  "first_time_recipient: {hold: 0}, external_recipient: {hold: 0}, "
+	  "sensitive_content: {hold: 0}}}\n", .want_ok = true },
+
+	/* hold.max and policy: errors. */
+	{ .label = "hold.max too large", .yaml = "hold:\n  max: 31d\n",
+	  .want_err = "t.yaml:2:8: hold.max: must be between 0 and 30d" },
+	{ .label = "hold.max below hold.default",
+	  .yaml = "hold:\n  default: 2h\n  max: 1h\n",
+	  .want_err = "t.yaml:3:8: hold.max: hold.default (2h) must not exceed "
+	  "hold.max (1h)" },
+	{ .label = "hold.default above the default hold.max",
+	  .yaml = "hold:\n  default: 2d\n",
+	  .want_err = "t.yaml:2:12: hold.default: hold.default (2d) must not "
+	  "exceed hold.max (1d)" },
+	{ .label = "rule hold above hold.max",
+	  .yaml = "hold: {max: 1h}\npolicy:\n  rules:\n    burst: {hold: 2h}\n",
+	  .want_err = "t.yaml:4:19: policy.rules.burst.hold: 2h must not "
+	  "exceed hold.max (1h)" },
+	/* A default rule hold above hold.max is capped, not an error. */
+	{ .label = "default rule hold above hold.max",
+	  .yaml = "hold:\n  max: 10m\n", .want_ok = true },
+	{ .label = "policy: unknown key",
+	  .yaml = "policy:\n  internal_domain: [a.example]\n",
+	  .want_err = "t.yaml:2:3: policy.internal_domain: unknown key" },
+	{ .label = "policy: rule key written flat",
+	  .yaml = "policy:\n  rules.burst.window: 1h\n",
+	  .want_err = "t.yaml:2:3: policy.rules.burst.window: unknown key" },
+	{ .label = "policy: not a mapping", .yaml = "policy: [a]\n",
+	  .want_err = "t.yaml:1:9: policy: expected a mapping of keys, found "
+	  "a sequence" },
+	{ .label = "policy: bool", .yaml = "policy:\n  builtin_providers: 2\n",
+	  .want_err = "t.yaml:2:22: policy.builtin_providers: must be true or "
+	  "false" },
+	{ .label = "list: scalar",
+	  .yaml = "policy:\n  internal_domains: example.com\n",
+	  .want_err = "t.yaml:2:21: policy.internal_domains: expected a "
+	  "sequence of strings, found a scalar" },
+	{ .label = "list: mapping",
+	  .yaml = "policy:\n  partner_domains: {a: b}\n",
+	  .want_err = "t.yaml:2:20: policy.partner_domains: expected a "
+	  "sequence of strings, found a mapping" },
+	{ .label = "list: null item",
+	  .yaml = "policy:\n  internal_domains: [a.example, ~]\n",
+	  .want_err = "t.yaml:2:33: policy.internal_domains[1]: expected a "
+	  "string, found nothing" },
+	{ .label = "list: nested",
+	  .yaml = "policy:\n  provider_domains: [[a.example]]\n",
+	  .want_err = "t.yaml:2:22: policy.provider_domains[0]: expected a "
+	  "string, found a sequence" },
+	{ .label = "domain: empty",
+	  .yaml = "policy:\n  internal_domains: [\"\"]\n",
+	  .want_err = "t.yaml:2:22: policy.internal_domains[0]: must be a "
+	  "domain name of 1 to 253 bytes" },
+	{ .label = "domain: underscore",
+	  .yaml = "policy:\n  internal_domains: [ex_ample.com]\n",
+	  .want_err = "t.yaml:2:22: policy.internal_domains[0]: must be a host "
+	  "name (letters, digits, '-' and '.')" },
+	{ .label = "domain: address",
+	  .yaml = "policy:\n  partner_domains: [a@example.com]\n",
+	  .want_err = "t.yaml:2:21: policy.partner_domains[0]: must be a host "
+	  "name (letters, digits, '-' and '.')" },
+	{ .label = "domain: empty label",
+	  .yaml = "policy:\n  internal_domains: [a..example]\n",
+	  .want_err = "t.yaml:2:22: policy.internal_domains[0]: has an empty "
+	  "label" },
+	{ .label = "domain: trailing dot",
+	  .yaml = "policy:\n  internal_domains: [example.com.]\n",
+	  .want_err = "t.yaml:2:22: policy.internal_domains[0]: has an empty "
+	  "label" },
+	{ .label = "domain: bad IDN",
+	  .yaml = "policy:\n  internal_domains: [\"\xe2\x98\x83.example\"]\n",
+	  .want_err = "t.yaml:2:22: policy.internal_domains[0]: is not a valid "
+	  "internationalised domain name" },
+	{ .label = "domain: long label",
+	  .yaml = "policy:\n  internal_domains: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example]\n",
+	  .want_err = "t.yaml:2:22: policy.internal_domains[0]: has a label "
+	  "longer than 63 characters" },
+	{ .label = "glob: space",
+	  .yaml = "policy:\n  blocked_domains: [\"*.exa mple\"]\n",
+	  .want_err = "t.yaml:2:21: policy.blocked_domains[0]: must be a "
+	  "domain pattern (letters, digits, '-', '.', '*' and '?')" },
+	{ .label = "glob: unquoted star is an alias",
+	  .yaml = "policy:\n  blocked_domains: [*.example]\n",
+	  .want_err = "t.yaml:2:22: syntax error: did not find expected "
+	  "alphabetic or numeric character (while scanning an alias at line "
+	  "2)" },
+	{ .label = "tlds: not a mapping",
+	  .yaml = "policy:\n  confusable_tlds: [ml]\n",
+	  .want_err = "t.yaml:2:20: policy.confusable_tlds: expected a mapping "
+	  "{typed: intended}, found a sequence" },
+	{ .label = "tlds: dotted",
+	  .yaml = "policy:\n  confusable_tlds: {ml: mil.x}\n",
+	  .want_err = "t.yaml:2:25: policy.confusable_tlds.ml: must be a "
+	  "top-level label such as com (letters, digits and '-', no dots)" },
+	{ .label = "tlds: bad key",
+	  .yaml = "policy:\n  confusable_tlds: {\"-ml\": mil}\n",
+	  .want_err = "t.yaml:2:21: policy.confusable_tlds.-ml: must not start "
+	  "or end with '-'" },
+	{ .label = "tlds: duplicate",
+	  .yaml = "policy:\n  confusable_tlds: {ml: mil, ML: mil}\n",
+	  .want_err = "t.yaml:2:30: policy.confusable_tlds.ML: duplicate "
+	  "key" },
+	{ .label = "tlds: to itself",
+	  .yaml = "policy:\n  confusable_tlds: {com: COM}\n",
+	  .want_err = "t.yaml:2:26: policy.confusable_tlds.com: maps a label "
+	  "to itself" },
+	{ .label = "tlds: value a sequence",
+	  .yaml = "policy:\n  confusable_tlds: {ml: [mil]}\n",
+	  .want_err = "t.yaml:2:25: policy.confusable_tlds.ml: expected a "
+	  "label, found a sequence" },
+	{ .label = "tlds: value null",
+	  .yaml = "policy:\n  confusable_tlds: {ml: }\n",
+	  .want_err = "t.yaml:2:25: policy.confusable_tlds.ml: expected a "
+	  "label, found nothing" },
+	{ .label = "pattern: control character",
+	  .yaml = "policy:\n  sensitive_patterns: [\"a\\tb\"]\n",
+	  .want_err = "t.yaml:2:24: policy.sensitive_patterns[0]: must not "
+	  "contain control characters" },
+	{ .label = "pattern: empty",
+	  .yaml = "policy:\n  sensitive_patterns: ['']\n",
+	  .want_err = "t.yaml:2:24: policy.sensitive_patterns[0]: must be 1 to "
+	  "256 bytes long" },
+	{ .label = "rules: not a mapping",
+	  .yaml = "policy:\n  rules: [burst]\n",
+	  .want_err = "t.yaml:2:10: policy.rules: expected a mapping {rule: "
+	  "{key: value}}, found a sequence" },
+	{ .label = "rules: unknown rule",
+	  .yaml = "policy:\n  rules:\n    bursts: {}\n",
+	  .want_err = "t.yaml:3:5: policy.rules.bursts: unknown rule (expected "
+	  "typo_domain, confusable_tld, blocked_domains, visible_recipients, "
+	  "first_time_recipient, external_recipient, burst, cc_carryover, "
+	  "sensitive_content or malformed_header)" },
+	{ .label = "rules: duplicate rule",
+	  .yaml = "policy:\n  rules:\n    burst: {}\n    burst: {}\n",
+	  .want_err = "t.yaml:4:5: policy.rules.burst: duplicate key" },
+	{ .label = "rules: rule not a mapping",
+	  .yaml = "policy:\n  rules:\n    burst: off\n",
+	  .want_err = "t.yaml:3:12: policy.rules.burst: expected a mapping of "
+	  "rule settings, found a scalar" },
+	{ .label = "rules: unknown key",
+	  .yaml = "policy:\n  rules:\n    burst:\n      max_mesages: 5\n",
+	  .want_err = "t.yaml:4:7: policy.rules.burst.max_mesages: unknown "
+	  "key" },
+	{ .label = "rules: key of another rule",
+	  .yaml = "policy:\n  rules:\n    typo_domain: {window: 1h}\n",
+	  .want_err = "t.yaml:3:19: policy.rules.typo_domain.window: unknown "
+	  "key" },
+	{ .label = "rules: key with a dot",
+	  .yaml = "policy:\n  rules:\n    burst: {burst.window: 1h}\n",
+	  .want_err = "t.yaml:3:13: policy.rules.burst.burst.window: unknown "
+	  "key" },
+	{ .label = "rules: duplicate common key",
+	  .yaml = "policy:\n  rules:\n    burst: {mode: audit, mode: audit}\n",
+	  .want_err = "t.yaml:3:26: policy.rules.burst.mode: duplicate key" },
+	{ .label = "rules: duplicate own key",
+	  .yaml = "policy:\n  rules:\n    burst: {window: 1h, window: 2h}\n",
+	  .want_err = "t.yaml:3:25: policy.rules.burst.window: duplicate key" },
+	{ .label = "rules: bad mode",
+	  .yaml = "policy:\n  rules:\n    burst: {mode: warn}\n",
+	  .want_err = "t.yaml:3:19: policy.rules.burst.mode: must be enforce or "
+	  "audit" },
+	{ .label = "rules: bad action",
+	  .yaml = "policy:\n  rules:\n    burst: {action: drop}\n",
+	  .want_err = "t.yaml:3:21: policy.rules.burst.action: must be hold, "
+	  "hold_longer, rewrite_to_bcc, hold_for_release or reject" },
+	{ .label = "rules: bad enabled",
+	  .yaml = "policy:\n  rules:\n    burst: {enabled: maybe}\n",
+	  .want_err = "t.yaml:3:22: policy.rules.burst.enabled: must be true "
+	  "or false" },
+	{ .label = "rules: bad hold",
+	  .yaml = "policy:\n  rules:\n    burst: {hold: 5 min}\n",
+	  .want_err = "t.yaml:3:19: policy.rules.burst.hold: must be a duration "
+	  "such as 0, 90s, 5m, 2h or 1d" },
+	{ .label = "rules: hold too large",
+	  .yaml = "policy:\n  rules:\n    burst: {hold: 31d}\n",
+	  .want_err = "t.yaml:3:19: policy.rules.burst.hold: must be between 0 "
+	  "and 30d" },
+	{ .label = "rules: hold a sequence",
+	  .yaml = "policy:\n  rules:\n    burst: {hold: [1]}\n",
+	  .want_err = "t.yaml:3:19: policy.rules.burst.hold: expected a "
+	  "duration, found a sequence" },
+	{ .label = "rules: min_label 0",
+	  .yaml = "policy:\n  rules:\n    typo_domain: {min_label: 0}\n",
+	  .want_err = "t.yaml:3:30: policy.rules.typo_domain.min_label: must "
+	  "be between 1 and 63" },
+	{ .label = "rules: window 0",
+	  .yaml = "policy:\n  rules:\n    burst: {window: 0}\n",
+	  .want_err = "t.yaml:3:21: policy.rules.burst.window: must be between "
+	  "1s and 7d" },
+	{ .label = "rules: detail_max too large",
+	  .yaml = "policy:\n  rules:\n    first_time_recipient: "
+	  "{detail_max: 101}\n",
+	  .want_err = "t.yaml:3:40: policy.rules.first_time_recipient."
+	  "detail_max: must be between 0 and 100" },
+	{ .label = "rules: min_run not a number",
+	  .yaml = "policy:\n  rules:\n    cc_carryover: {min_run: three}\n",
+	  .want_err = "t.yaml:3:29: policy.rules.cc_carryover.min_run: must be "
+	  "an integer" },
+	{ .label = "rules: users not a list",
+	  .yaml = "policy:\n  rules:\n    burst: {users: alice}\n",
+	  .want_err = "t.yaml:3:20: policy.rules.burst.users: expected a "
+	  "sequence of strings, found a scalar" },
+	{ .label = "rules: bad user",
+	  .yaml = "policy:\n  rules:\n    burst: {users: [alice, \"a b\"]}\n",
+	  .want_err = "t.yaml:3:28: policy.rules.burst.users[1]: must be a "
+	  "user name or address without spaces, quotes or backslashes" },
+	{ .label = "rules: bad scope domain",
+	  .yaml = "policy:\n  rules:\n    burst: {domains: [-a.example]}\n",
+	  .want_err = "t.yaml:3:23: policy.rules.burst.domains[0]: has a label "
+	  "starting with '-'" },
+	{ .label = "rules: key not a scalar",
+	  .yaml = "policy:\n  rules:\n    burst: {[a]: 1}\n",
+	  .want_err = "t.yaml:3:13: policy.rules.burst: keys must be scalars, "
+	  "found a sequence" },
+	{ .label = "rules: alias",
+	  .yaml = "policy:\n  rules:\n    burst: &b {}\n    cc_carryover: *b\n",
+	  .want_err = "t.yaml:4:19: YAML aliases are not allowed" },
+	{ .label = "policy_new: rewrite_to_bcc elsewhere",
+	  .yaml = "policy:\n  rules:\n    typo_domain: {action: "
+	  "rewrite_to_bcc}\n",
+	  .want_err = "t.yaml:2:3: policy: typo_domain.action: rewrite_to_bcc "
+	  "only applies to visible_recipients" },
+
 	/* auth_file that cannot be used (see the auth tests for the rest). */
 	{ .label = "auth_file: missing",
 	  .yaml = "upstream:\n  auth_file: /nonexistent/auth\n",
@@ -822,7 +1088,8 @@ static const struct value_case value_cases[] = {
 	  .want_line = "timeouts.session: 1d" },
 	{ .label = "duration zero", .yaml = "hold:\n  default: 0s\n",
 	  .want_line = "hold.default: 0" },
-	{ .label = "duration hold max", .yaml = "hold:\n  default: 7d\n",
+	{ .label = "duration hold max",
+	  .yaml = "hold:\n  default: 7d\n  max: 7d\n",
 	  .want_line = "hold.default: 7d" },
 	{ .label = "enum none", .yaml = "upstream:\n  tls: none\n",
 	  .want_line = "upstream.tls: none" },
@@ -869,6 +1136,73 @@ static const struct value_case value_cases[] = {
 	{ .label = "queue path",
 	  .yaml = "queue:\n  path: /var/lib/mailhold/q.db\n",
 	  .want_line = "queue.path: /var/lib/mailhold/q.db" },
+	{ .label = "hold.max", .yaml = "hold:\n  max: 48h\n",
+	  .want_line = "hold.max: 2d" },
+	{ .label = "domains lowercased",
+	  .yaml = "policy:\n  internal_domains: [Example.COM, sub.example.org]\n",
+	  .want_line = "policy.internal_domains: [\"example.com\", "
+	  "\"sub.example.org\"]" },
+	{ .label = "IDN kept as written",
+	  .yaml = "policy:\n  partner_domains: [\"例え.JP\"]\n",
+	  .want_line = "policy.partner_domains: [\"例え.jp\"]" },
+	{ .label = "glob lowercased",
+	  .yaml = "policy:\n  blocked_domains: [\"*.Example.INVALID\", "
+	  "\"?x.example\"]\n",
+	  .want_line = "policy.blocked_domains: [\"*.example.invalid\", "
+	  "\"?x.example\"]" },
+	{ .label = "tld map replaces the built-in one",
+	  .yaml = "policy:\n  confusable_tlds: {ML: Mil, cm: com}\n",
+	  .want_line = "policy.confusable_tlds: {\"ml\": \"mil\", "
+	  "\"cm\": \"com\"}" },
+	{ .label = "tld map empty",
+	  .yaml = "policy:\n  confusable_tlds: {}\n",
+	  .want_line = "policy.confusable_tlds: {}" },
+	{ .label = "patterns escaped",
+	  .yaml = "policy:\n  sensitive_patterns: [\"社外秘\", 'say \"hi\"', "
+	  "'a\\b']\n",
+	  .want_line = "policy.sensitive_patterns: [\"社外秘\", "
+	  "\"say \\\"hi\\\"\", \"a\\\\b\"]" },
+	{ .label = "builtin_providers off",
+	  .yaml = "policy:\n  builtin_providers: no\n",
+	  .want_line = "policy.builtin_providers: false" },
+	{ .label = "rule: common keys",
+	  .yaml = "policy:\n  rules:\n    external_recipient: {enabled: yes, "
+	  "mode: AUDIT, action: reject, hold: 90, users: [bob, "
+	  "carol@example.com], domains: [Sales.Example.com]}\n",
+	  .want_line = "policy.rules.external_recipient: {enabled: true, "
+	  "mode: audit, action: reject, hold: 90s, users: [\"bob\", "
+	  "\"carol@example.com\"], domains: [\"sales.example.com\"]}" },
+	{ .label = "rule: own keys",
+	  .yaml = "policy:\n  rules:\n    burst: {window: 7200, max_messages: "
+	  "5, max_recipients: 6, max_first_time: 7}\n",
+	  .want_line = "policy.rules.burst: {enabled: true, mode: enforce, "
+	  "action: hold_for_release, hold: 0, users: [], domains: [], "
+	  "window: 2h, max_messages: 5, max_recipients: 6, "
+	  "max_first_time: 7}" },
+	{ .label = "rule: typo thresholds",
+	  .yaml = "policy:\n  rules:\n    typo_domain: {min_label: 3, "
+	  "weak_min_label: 5, two_edit_min_label: 0}\n",
+	  .want_line = "policy.rules.typo_domain: {enabled: true, mode: "
+	  "enforce, action: hold_longer, hold: 1h, users: [], domains: [], "
+	  "min_label: 3, weak_min_label: 5, two_edit_min_label: 0}" },
+	{ .label = "rule: visible",
+	  .yaml = "policy:\n  rules:\n    visible_recipients: {action: "
+	  "rewrite_to_bcc, max_external: 0, min_orgs: 0, reply_exempt: off}\n",
+	  .want_line = "policy.rules.visible_recipients: {enabled: true, mode: "
+	  "enforce, action: rewrite_to_bcc, hold: 1h, users: [], domains: [], "
+	  "max_external: 0, min_orgs: 0, reply_exempt: false}" },
+	{ .label = "rule: first time, carryover, sensitive",
+	  .yaml = "policy:\n  rules:\n    first_time_recipient: {internal: "
+	  "true, detail_max: 100}\n    cc_carryover: {min_run: 2, window: 3d}\n"
+	  "    sensitive_content: {external_only: false}\n",
+	  .want_line = "policy.rules.cc_carryover: {enabled: true, mode: "
+	  "enforce, action: hold_longer, hold: 1h, users: [], domains: [], "
+	  "min_run: 2, window: 3d}" },
+	{ .label = "rule untouched keeps defaults",
+	  .yaml = "policy:\n  rules:\n    burst: {mode: audit}\n",
+	  .want_line = "policy.rules.sensitive_content: {enabled: true, mode: "
+	  "enforce, action: hold_longer, hold: 1h, users: [], domains: [], "
+	  "external_only: true}" },
 };
 
 START_TEST(test_value_table)
@@ -1039,7 +1373,17 @@ START_TEST(test_dump_every_key)
 		"limits.memory_per_message", "timeouts.command",
 		"timeouts.data", "timeouts.session", "timeouts.upstream",
 		"queue.path", "queue.group_commit_max", "hold.default",
-		"upstream.host", "upstream.port", "upstream.tls",
+		"hold.max", "policy.internal_domains",
+		"policy.partner_domains", "policy.builtin_providers",
+		"policy.provider_domains", "policy.blocked_domains",
+		"policy.confusable_tlds", "policy.sensitive_patterns",
+		"policy.rules.typo_domain", "policy.rules.confusable_tld",
+		"policy.rules.blocked_domains",
+		"policy.rules.visible_recipients",
+		"policy.rules.first_time_recipient",
+		"policy.rules.external_recipient", "policy.rules.burst",
+		"policy.rules.cc_carryover", "policy.rules.sensitive_content",
+		"policy.rules.malformed_header", "upstream.host", "upstream.port", "upstream.tls",
 		"upstream.verify", "upstream.ca_file", "upstream.auth_file",
 		"upstream.helo_name", "upstream.max_connections",
 		"upstream.messages_per_connection", "retry.initial",
@@ -1079,13 +1423,22 @@ START_TEST(test_dump_roundtrip)
 	    "  smtputf8: no\n"
 	    "limits:\n  message_size: 100000\n  memory_per_message: 8k\n"
 	    "timeouts:\n  command: 61\n  session: 1d\n"
-	    "hold:\n  default: 0\n"
+	    "hold:\n  default: 0\n  max: 12h\n"
+	    "policy:\n  internal_domains: [Example.COM, \"例え.jp\"]\n"
+	    "  blocked_domains: [\"*.invalid\", \"ex?mple.org\"]\n"
+	    "  builtin_providers: off\n"
+	    "  confusable_tlds: {ml: mil, xn--q9jyb4c: com}\n"
+	    "  sensitive_patterns: [\"社外秘\", 'say \"hi\"', 'a\\b']\n"
+	    "  rules:\n    burst: {mode: audit, window: 2h, users: [alice]}\n"
+	    "    visible_recipients: {action: rewrite_to_bcc, min_orgs: 0}\n"
+	    "    typo_domain: {domains: [example.com], hold: 10m}\n"
 	    "upstream:\n  host: relay.example\n  tls: implicit\n  port: 465\n"
 	    "  verify: false\n"
 	    "retry:\n  initial: 30s\n  max: 2h\n  give_up: 3d\n"
 	    "log:\n  level: debug\n  target: syslog\n";
 	char err[ERRSZ], *d1, *d2, *p, *nl, *dot;
 	char section[32] = "";
+	bool rules = false;
 	struct config *c1, *c2;
 	struct mh_buf y;
 
@@ -1106,6 +1459,16 @@ START_TEST(test_dump_roundtrip)
 			section[dot - p] = '\0';
 			ck_assert_int_ne(mh_buf_printf(&y, "%s:\n", section),
 			    -1);
+		}
+		/* "policy.rules.burst: {...}" is one rule of policy.rules. */
+		if (strncmp(dot + 1, "rules.", 6) == 0) {
+			if (!rules)
+				ck_assert_int_ne(mh_buf_puts(&y, "  rules:\n"),
+				    -1);
+			rules = true;
+			ck_assert_int_ne(mh_buf_printf(&y, "    %s\n",
+			    dot + 7), -1);
+			continue;
 		}
 		ck_assert_int_ne(mh_buf_printf(&y, "  %s\n", dot + 1), -1);
 	}
@@ -1727,6 +2090,288 @@ START_TEST(test_auth_too_large)
 END_TEST
 
 /*
+ * The policy: defaults, the compiled policy, counts, enum names.
+ */
+
+/* With no policy: section the config holds policy_config_init()'s
+ * values, in lists of its own. */
+START_TEST(test_policy_defaults)
+{
+	struct policy_config want;
+	const struct policy_config *pc;
+	char err[ERRSZ];
+	struct config *cfg;
+	size_t i;
+
+	policy_config_init(&want);
+	ck_assert_ptr_nonnull(cfg = config_default(err, sizeof(err)));
+	pc = &cfg->policy;
+	ck_assert_ptr_nonnull(cfg->policy_compiled);
+	ck_assert_int_eq(cfg->hold_max, 86400);
+	ck_assert_int_eq(pc->hold_default, cfg->hold_default);
+	ck_assert_int_eq(pc->hold_default, want.hold_default);
+	ck_assert_int_eq(pc->hold_max, cfg->hold_max);
+	ck_assert_int_eq(pc->hold_max, want.hold_max);
+	ck_assert_uint_eq(pc->ninternal, want.ninternal);
+	ck_assert_uint_eq(pc->npartner, want.npartner);
+	ck_assert_uint_eq(pc->nprovider, want.nprovider);
+	ck_assert_uint_eq(pc->nblocked, want.nblocked);
+	ck_assert(pc->builtin_providers == want.builtin_providers);
+	for (i = 0; i < POLICY_R_COUNT; i++) {
+		const struct policy_rule_config *r = &pc->rules[i];
+
+		ck_assert_msg(r->enabled == want.rules[i].enabled &&
+		    r->mode == want.rules[i].mode &&
+		    r->action == want.rules[i].action &&
+		    r->hold == want.rules[i].hold && r->nusers == 0 &&
+		    r->ndomains == 0, "rule %s differs",
+		    policy_rule_to_str((enum policy_rule)i));
+	}
+	ck_assert_uint_eq(pc->typo_min_label, want.typo_min_label);
+	ck_assert_uint_eq(pc->typo_weak_min_label, want.typo_weak_min_label);
+	ck_assert_uint_eq(pc->typo_two_edit_min_label,
+	    want.typo_two_edit_min_label);
+	ck_assert_uint_eq(pc->visible_max_external, want.visible_max_external);
+	ck_assert_uint_eq(pc->visible_min_orgs, want.visible_min_orgs);
+	ck_assert(pc->visible_reply_exempt == want.visible_reply_exempt);
+	ck_assert(pc->first_time_internal == want.first_time_internal);
+	ck_assert_uint_eq(pc->first_time_detail_max,
+	    want.first_time_detail_max);
+	ck_assert_int_eq(pc->burst_window, want.burst_window);
+	ck_assert_uint_eq(pc->burst_max_messages, want.burst_max_messages);
+	ck_assert_uint_eq(pc->burst_max_recipients,
+	    want.burst_max_recipients);
+	ck_assert_uint_eq(pc->burst_max_first_time,
+	    want.burst_max_first_time);
+	ck_assert_uint_eq(pc->carryover_min_run, want.carryover_min_run);
+	ck_assert_int_eq(pc->carryover_window, want.carryover_window);
+	ck_assert(pc->sensitive_external_only == want.sensitive_external_only);
+	/* The built-in lists, copied (the config frees what it holds). */
+	ck_assert_uint_eq(pc->nconfusable, want.nconfusable);
+	ck_assert_ptr_ne(pc->confusable_tlds, want.confusable_tlds);
+	for (i = 0; i < pc->nconfusable; i++) {
+		ck_assert_str_eq(pc->confusable_tlds[i].from,
+		    want.confusable_tlds[i].from);
+		ck_assert_str_eq(pc->confusable_tlds[i].to,
+		    want.confusable_tlds[i].to);
+	}
+	ck_assert_uint_eq(pc->nsensitive, want.nsensitive);
+	ck_assert_ptr_ne(pc->sensitive_patterns, want.sensitive_patterns);
+	for (i = 0; i < pc->nsensitive; i++)
+		ck_assert_str_eq(pc->sensitive_patterns[i],
+		    want.sensitive_patterns[i]);
+	config_unref(cfg);
+}
+END_TEST
+
+/* The action of a policy verdict for one recipient. */
+static enum policy_action
+verdict_action(const struct config *cfg, const char *rcpt)
+{
+	const char *rcpts[1] = { rcpt };
+	struct policy_envelope env = {
+		.auth_user = "alice@example.com",
+		.mail_from = "alice@example.com",
+		.rcpts = rcpts,
+		.nrcpts = 1,
+	};
+	struct policy_input in = { .env = &env, .now = 1700000000 };
+	struct policy_verdict *v;
+	enum policy_action a;
+
+	ck_assert_ptr_nonnull(cfg->policy_compiled);
+	v = policy_evaluate(cfg->policy_compiled, &in);
+	ck_assert_ptr_nonnull(v);
+	a = v->action;
+	policy_verdict_free(v);
+	return a;
+}
+
+/* A full policy loads, lands in struct policy_config, and compiles to a
+ * policy that acts on it. */
+START_TEST(test_policy_full)
+{
+	static const char yaml[] =
+	    "hold:\n  default: 10m\n  max: 2d\n"
+	    "policy:\n"
+	    "  internal_domains: [Example.com]\n"
+	    "  partner_domains: [partner.example]\n"
+	    "  builtin_providers: false\n"
+	    "  provider_domains: [mail.example]\n"
+	    "  blocked_domains: [\"*.example.invalid\"]\n"
+	    "  confusable_tlds: {ml: mil, co: com, cm: com, om: com, ne: net}\n"
+	    "  sensitive_patterns: [\"社外秘\", \"機密\", confidential, "
+	    "\"個人情報\"]\n"
+	    "  rules:\n"
+	    "    typo_domain: {mode: audit, action: hold_longer, hold: 30m, "
+	    "min_label: 5, weak_min_label: 7, two_edit_min_label: 0}\n"
+	    "    visible_recipients: {action: rewrite_to_bcc, max_external: 3, "
+	    "min_orgs: 0, reply_exempt: false}\n"
+	    "    first_time_recipient: {internal: true, detail_max: 9}\n"
+	    "    external_recipient: {enabled: true, users: [alice], "
+	    "domains: [example.com, sub.example.com]}\n"
+	    "    burst: {window: 2h, max_messages: 10, max_recipients: 20, "
+	    "max_first_time: 30}\n"
+	    "    cc_carryover: {min_run: 4, window: 2d}\n"
+	    "    sensitive_content: {external_only: false, hold: 2d}\n"
+	    "    malformed_header: {enabled: false}\n";
+	const struct policy_config *pc;
+	char err[ERRSZ];
+	struct config *cfg;
+
+	cfg = load_str(yaml, strlen(yaml), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_ptr_nonnull(cfg->policy_compiled);
+	pc = &cfg->policy;
+	ck_assert_int_eq(cfg->hold_max, 2 * 86400);
+	ck_assert_int_eq(pc->hold_default, 600);
+	ck_assert_int_eq(pc->hold_max, 2 * 86400);
+	ck_assert_uint_eq(pc->ninternal, 1);
+	ck_assert_str_eq(pc->internal_domains[0], "example.com");
+	ck_assert_uint_eq(pc->npartner, 1);
+	ck_assert(!pc->builtin_providers);
+	ck_assert_uint_eq(pc->nprovider, 1);
+	ck_assert_uint_eq(pc->nblocked, 1);
+	ck_assert_str_eq(pc->blocked_domains[0], "*.example.invalid");
+	ck_assert_uint_eq(pc->nconfusable, 5);
+	ck_assert_str_eq(pc->confusable_tlds[4].from, "ne");
+	ck_assert_str_eq(pc->confusable_tlds[4].to, "net");
+	ck_assert_uint_eq(pc->nsensitive, 4);
+	ck_assert_str_eq(pc->sensitive_patterns[3], "個人情報");
+	ck_assert_int_eq(pc->rules[POLICY_R_TYPO_DOMAIN].mode, POLICY_M_AUDIT);
+	ck_assert_int_eq(pc->rules[POLICY_R_TYPO_DOMAIN].action,
+	    POLICY_A_HOLD_LONGER);
+	ck_assert_int_eq(pc->rules[POLICY_R_TYPO_DOMAIN].hold, 1800);
+	ck_assert_uint_eq(pc->typo_min_label, 5);
+	ck_assert_uint_eq(pc->typo_weak_min_label, 7);
+	ck_assert_uint_eq(pc->typo_two_edit_min_label, 0);
+	ck_assert_int_eq(pc->rules[POLICY_R_VISIBLE_RECIPIENTS].action,
+	    POLICY_A_REWRITE_BCC);
+	ck_assert_uint_eq(pc->visible_max_external, 3);
+	ck_assert_uint_eq(pc->visible_min_orgs, 0);
+	ck_assert(!pc->visible_reply_exempt);
+	ck_assert(pc->first_time_internal);
+	ck_assert_uint_eq(pc->first_time_detail_max, 9);
+	ck_assert(pc->rules[POLICY_R_EXTERNAL].enabled);
+	ck_assert_uint_eq(pc->rules[POLICY_R_EXTERNAL].nusers, 1);
+	ck_assert_str_eq(pc->rules[POLICY_R_EXTERNAL].users[0], "alice");
+	ck_assert_uint_eq(pc->rules[POLICY_R_EXTERNAL].ndomains, 2);
+	ck_assert_str_eq(pc->rules[POLICY_R_EXTERNAL].domains[1],
+	    "sub.example.com");
+	ck_assert_int_eq(pc->burst_window, 7200);
+	ck_assert_uint_eq(pc->burst_max_messages, 10);
+	ck_assert_uint_eq(pc->burst_max_recipients, 20);
+	ck_assert_uint_eq(pc->burst_max_first_time, 30);
+	ck_assert_uint_eq(pc->carryover_min_run, 4);
+	ck_assert_int_eq(pc->carryover_window, 2 * 86400);
+	ck_assert(!pc->sensitive_external_only);
+	ck_assert_int_eq(pc->rules[POLICY_R_SENSITIVE].hold, 2 * 86400);
+	ck_assert(!pc->rules[POLICY_R_MALFORMED].enabled);
+
+	/* The compiled policy uses it: a blocked domain is refused. */
+	ck_assert_int_eq(verdict_action(cfg, "bob@x.example.invalid"),
+	    POLICY_A_REJECT);
+	config_unref(cfg);
+}
+END_TEST
+
+/* The same recipient passes when blocked_domains is in audit mode: the
+ * rule settings reach the compiled policy. */
+START_TEST(test_policy_audit)
+{
+	static const char yaml[] =
+	    "policy:\n  internal_domains: [example.com]\n"
+	    "  blocked_domains: [\"*.example.invalid\"]\n"
+	    "  rules:\n    blocked_domains: {mode: audit}\n"
+	    "    first_time_recipient: {enabled: false}\n";
+	char err[ERRSZ];
+	struct config *cfg;
+
+	cfg = load_str(yaml, strlen(yaml), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_ne(verdict_action(cfg, "bob@x.example.invalid"),
+	    POLICY_A_REJECT);
+	config_unref(cfg);
+}
+END_TEST
+
+/* Every action and mode name the policy knows loads, and maps back. */
+START_TEST(test_policy_enum_names)
+{
+	char yaml[256], err[ERRSZ];
+	struct config *cfg;
+	int a, m;
+
+	for (a = 0; a <= POLICY_A_REJECT; a++)
+		for (m = 0; m <= POLICY_M_AUDIT; m++) {
+			ck_assert_int_ne(mh_snprintf(yaml, sizeof(yaml),
+			    "policy: {rules: {visible_recipients: {action: %s, "
+			    "mode: %s}}}\n",
+			    policy_action_to_str((enum policy_action)a),
+			    policy_mode_to_str((enum policy_mode)m)), -1);
+			cfg = load_str(yaml, strlen(yaml), err);
+			ck_assert_msg(cfg != NULL, "%s: %s", yaml, err);
+			ck_assert_int_eq(cfg->policy.rules[
+			    POLICY_R_VISIBLE_RECIPIENTS].action, a);
+			ck_assert_int_eq(cfg->policy.rules[
+			    POLICY_R_VISIBLE_RECIPIENTS].mode, m);
+			config_unref(cfg);
+		}
+}
+END_TEST
+
+/* A list of n generated items under key: loads, or fails at item max. */
+static struct config *
+load_list(const char *key, size_t n, char *err)
+{
+	struct mh_buf y;
+	struct config *cfg;
+	size_t i;
+
+	mh_buf_init(&y, 1 << 24);
+	ck_assert_int_ne(mh_buf_printf(&y, "policy:\n  %s:\n", key), -1);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_ne(mh_buf_printf(&y, "    - d%zu.example\n", i),
+		    -1);
+	}
+	cfg = load_str(y.data, y.len, err);
+	mh_buf_clear(&y);
+	return cfg;
+}
+
+START_TEST(test_policy_counts)
+{
+	char err[ERRSZ], yaml[600];
+	struct config *cfg;
+
+	ck_assert_msg((cfg = load_list("internal_domains", 10000, err)) !=
+	    NULL, "%s", err);
+	ck_assert_uint_eq(cfg->policy.ninternal, 10000);
+	ck_assert_ptr_nonnull(cfg->policy_compiled);
+	config_unref(cfg);
+	ck_assert_ptr_null(load_list("blocked_domains", 10001, err));
+	ck_assert_msg(strstr(err, ": policy.blocked_domains[10000]: too many "
+	    "entries (at most 10000)") != NULL, "%s", err);
+	ck_assert_ptr_null(load_list("sensitive_patterns", 1001, err));
+	ck_assert_msg(strstr(err, ": policy.sensitive_patterns[1000]: too "
+	    "many entries (at most 1000)") != NULL, "%s", err);
+
+	/* A pattern of 256 bytes is the longest. */
+	memset(yaml, 0, sizeof(yaml));
+	memcpy(yaml, "policy: {sensitive_patterns: [", 30);
+	memset(yaml + 30, 'p', 256);
+	memcpy(yaml + 286, "]}\n", 3);
+	ck_assert_msg((cfg = load_str(yaml, strlen(yaml), err)) != NULL, "%s",
+	    err);
+	config_unref(cfg);
+	memcpy(yaml + 286, "p]}\n", 4);
+	ck_assert_ptr_null(load_str(yaml, strlen(yaml), err));
+	ck_assert_str_eq(err, "t.yaml:1:31: policy.sensitive_patterns[0]: "
+	    "must be 1 to 256 bytes long");
+}
+END_TEST
+
+/*
  * Files: config_load, golden files, the example.
  */
 
@@ -1808,6 +2453,7 @@ START_TEST(test_example)
 	    "%s/../../config.example.yaml", test_data()), -1);
 	cfg = config_load(path, err, sizeof(err));
 	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_ptr_nonnull(cfg->policy_compiled);
 
 	/* It holds the defaults, apart from the derived host names. */
 	ck_assert_ptr_nonnull(def = config_default(err, sizeof(err)));
@@ -1881,6 +2527,14 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_auth_table, 0, NITEMS(auth_cases));
 	tcase_add_test(tc, test_auth_dump_line);
 	tcase_add_test(tc, test_auth_too_large);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("policy");
+	tcase_add_test(tc, test_policy_defaults);
+	tcase_add_test(tc, test_policy_full);
+	tcase_add_test(tc, test_policy_audit);
+	tcase_add_test(tc, test_policy_enum_names);
+	tcase_add_test(tc, test_policy_counts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

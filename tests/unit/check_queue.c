@@ -359,7 +359,7 @@ START_TEST(queue_test_open_new)
 
 	ck_assert_int_eq(stat(fx.path, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
-	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 1);
+	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 2);
 	ck_assert_int_eq(queue_test_int("PRAGMA application_id", NULL),
 	    0x4d484c44);
 	queue_test_text("PRAGMA journal_mode", NULL, mode, sizeof(mode));
@@ -375,7 +375,7 @@ START_TEST(queue_test_open_new)
 	ck_assert_int_eq(queue_test_put(QUEUE_HELD, QT_T0, NULL), 0);
 	queue_close(fx.q);
 	fx.q = queue_test_open(0);
-	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 1);
+	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 2);
 	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages",
 	    NULL), 1);
 	/* The -wal and -shm files get the database file's mode. */
@@ -1594,6 +1594,85 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* policy history and awaiting_release expiry                          */
+/* ------------------------------------------------------------------ */
+
+START_TEST(queue_test_history)
+{
+	static const int idx2[] = { 0, 1 }, st2[] = { QUEUE_RCPT_SENT,
+	    QUEUE_RCPT_FAILED };
+	static const char *const ask[] = { "RCPT0@Example.NET",
+	    "rcpt1@example.net", "nobody@example.net" };
+	struct queue_history h;
+	struct queue_msg_new *m;
+	struct queue_msg *l;
+	char id[QUEUE_ID_LEN + 1];
+
+	m = queue_test_msg(NULL, QUEUE_HELD, QT_T0, 2, "x\r\n");
+	m->verdict = xstrdup("{\"action\":\"hold\"}");
+	mh_strlcpy(id, m->id, sizeof(id));
+	ck_assert_int_eq(queue_submit(fx.q, m, queue_test_cb, NULL), 0);
+	queue_test_wait(1);
+	l = queue_msg_load(fx.q, id);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_str_eq(l->verdict, "{\"action\":\"hold\"}");
+	queue_msg_free(l);
+
+	/* Held only: counts as recent, not as history. */
+	ck_assert_int_eq(queue_history_load(fx.q, "ALICE", ask, 3, QT_T0 - 10,
+	    &h), 0);
+	ck_assert_uint_eq(h.naddrs, 0);
+	ck_assert_uint_eq(h.ndomains, 0);
+	ck_assert_uint_eq(h.nrecent, 1);
+	ck_assert_uint_eq(h.recent[0].nrcpts, 2);
+	ck_assert_int_eq(h.recent[0].time, QT_T0);
+	queue_history_clear(&h);
+
+	/* Sent to rcpt0, failed for rcpt1: only rcpt0 becomes history. */
+	ck_assert_int_eq(queue_test_state(id, QT_BIT(QUEUE_HELD),
+	    QUEUE_RELEASING, -1), 0);
+	ck_assert_int_eq(queue_test_record(queue_test_attempt(id, QUEUE_SENT,
+	    0, NULL, 2, idx2, st2)), 0);
+	ck_assert_int_eq(queue_history_load(fx.q, "alice", ask, 3, QT_T0 + 1,
+	    &h), 0);
+	ck_assert_uint_eq(h.naddrs, 1);
+	ck_assert_str_eq(h.addrs[0], "rcpt0@example.net");
+	ck_assert_uint_eq(h.ndomains, 1);
+	ck_assert_str_eq(h.domains[0], "example.net");
+	ck_assert_uint_eq(h.nrecent, 0);	/* since is after it */
+	queue_history_clear(&h);
+	/* Another sender has no history of its own. */
+	ck_assert_int_eq(queue_history_load(fx.q, "bob", ask, 3, 0, &h), 0);
+	ck_assert_uint_eq(h.naddrs, 0);
+	ck_assert_uint_eq(h.ndomains, 1);	/* organisation-wide */
+	queue_history_clear(&h);
+}
+END_TEST
+
+START_TEST(queue_test_expiry)
+{
+	char (*ids)[QUEUE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+	int64_t when;
+	size_t n;
+
+	ck_assert_int_eq(queue_next_expiry(fx.q, &when), 1);
+	ck_assert_int_eq(queue_test_put(QUEUE_AWAITING_RELEASE, QT_T0 + 100,
+	    id), 0);
+	ck_assert_int_eq(queue_next_expiry(fx.q, &when), 0);
+	ck_assert_int_eq(when, QT_T0 + 100);
+	/* Never due for release by timer. */
+	ck_assert_int_eq(queue_next_due(fx.q, &when), 1);
+	ids = xcalloc(4, sizeof(*ids));
+	ck_assert_int_eq(queue_expired_list(fx.q, QT_T0 + 99, 4, ids, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(queue_expired_list(fx.q, QT_T0 + 100, 4, ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(ids[0], id);
+	free(ids);
+}
+END_TEST
+
 static Suite *
 queue_test_suite(void)
 {
@@ -1651,6 +1730,8 @@ queue_test_suite(void)
 
 	QT_TCASE("record_attempt");
 	tcase_add_test(tc, queue_test_attempt_deferred_then_sent);
+	tcase_add_test(tc, queue_test_history);
+	tcase_add_test(tc, queue_test_expiry);
 	tcase_add_loop_test(tc, queue_test_attempt_nochange, 0,
 	    QT_N(queue_test_attempt_nochange_cases));
 	tcase_add_test(tc, queue_test_attempt_invalid);
