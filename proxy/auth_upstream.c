@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define AUP_LINE_MAX		1024	/* one reply line with CRLF */
@@ -193,30 +194,6 @@ auth_upstream_enter(struct aup_conn *c, enum aup_state st)
 	}
 }
 
-static SSL *
-auth_upstream_ssl_new(struct auth_upstream *u)
-{
-	const char *host = u->conf->up_host;
-	struct in6_addr a6;
-	struct in_addr a4;
-	SSL *ssl;
-
-	if ((ssl = SSL_new(u->ssl_ctx)) == NULL)
-		return NULL;
-	if (inet_pton(AF_INET, host, &a4) == 1 ||
-	    inet_pton(AF_INET6, host, &a6) == 1) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-		    host) != 1)
-			goto fail;
-	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
-	    SSL_set1_host(ssl, host) != 1)
-		goto fail;
-	return ssl;
-fail:
-	SSL_free(ssl);
-	return NULL;
-}
-
 static void	auth_upstream_read_cb(struct bufferevent *, void *);
 static void	auth_upstream_event_cb(struct bufferevent *, short, void *);
 
@@ -240,7 +217,8 @@ auth_upstream_starttls(struct aup_conn *c)
 	/* Whatever came with or after the 220 is not part of TLS. */
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	if ((ssl = auth_upstream_ssl_new(c->u)) == NULL) {
+	ssl = tlsctx_client_ssl_new(c->u->ssl_ctx, c->u->conf->up_host);
+	if (ssl == NULL) {
 		auth_upstream_finish(c, AUTH_TEMPFAIL, "TLS set-up failed");
 		return;
 	}
@@ -458,7 +436,8 @@ auth_upstream_check(struct auth_upstream *u, const char *user,
 	    c)) == NULL)
 		goto fail;
 	if (u->conf->up_tls == CONFIG_TLS_IMPLICIT) {
-		if ((ssl = auth_upstream_ssl_new(u)) == NULL)
+		ssl = tlsctx_client_ssl_new(u->ssl_ctx, u->conf->up_host);
+		if (ssl == NULL)
 			goto fail;
 		c->bev = bufferevent_openssl_socket_new(u->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);

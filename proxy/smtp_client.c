@@ -27,6 +27,7 @@
 #include "queue.h"
 #include "scheduler.h"
 #include "smtp_parse.h"
+#include "tls.h"
 #include "util.h"
 
 #define RELAY_LINE_MAX		2048	/* one reply line, with CRLF */
@@ -753,33 +754,6 @@ relay_set_timeouts(struct relay_conn *c)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
-/* A client SSL for the upstream: SNI and name check for a host name, IP
- * check for an address literal (RFC 6125; verification itself is set on
- * the context from upstream.verify). */
-static SSL *
-relay_ssl_new(struct relay *r)
-{
-	const char *host = r->conf->up_host;
-	struct in6_addr a6;
-	struct in_addr a4;
-	SSL *ssl;
-
-	if ((ssl = SSL_new(r->ssl_ctx)) == NULL)
-		return NULL;
-	if (inet_pton(AF_INET, host, &a4) == 1 ||
-	    inet_pton(AF_INET6, host, &a6) == 1) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-		    host) != 1)
-			goto fail;
-	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
-	    SSL_set1_host(ssl, host) != 1)
-		goto fail;
-	return ssl;
-fail:
-	SSL_free(ssl);
-	return NULL;
-}
-
 static void
 relay_start_tls(struct relay_conn *c)
 {
@@ -791,7 +765,8 @@ relay_start_tls(struct relay_conn *c)
 	 * is not part of the TLS session; drop it. */
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	if ((ssl = relay_ssl_new(r)) == NULL) {
+	ssl = tlsctx_client_ssl_new(r->ssl_ctx, r->conf->up_host);
+	if (ssl == NULL) {
 		relay_conn_close(c, "TLS set-up failed");
 		return;
 	}
@@ -1188,7 +1163,8 @@ relay_conn_new(struct relay *r)
 	c->free_ev = event_new(r->base, -1, 0, relay_conn_free_cb, c);
 	c->idle_ev = evtimer_new(r->base, relay_idle_cb, c);
 	if (r->conf->up_tls == CONFIG_TLS_IMPLICIT) {
-		if ((ssl = relay_ssl_new(r)) == NULL)
+		ssl = tlsctx_client_ssl_new(r->ssl_ctx, r->conf->up_host);
+		if (ssl == NULL)
 			goto fail;
 		c->bev = bufferevent_openssl_socket_new(r->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);

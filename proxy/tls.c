@@ -14,6 +14,8 @@
  */
 #include "tls.h"
 
+#include <arpa/inet.h>
+
 #include <pthread.h>
 #include <string.h>
 
@@ -306,4 +308,27 @@ tlsctx_describe(SSL *ssl, char *buf, size_t sz)
 	    alg) == -1)
 		mh_strlcpy(buf, SSL_get_version(ssl), sz);
 	return buf;
+}
+
+SSL *
+tlsctx_client_ssl_new(SSL_CTX *ctx, const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	if (inet_pton(AF_INET, host, &a4) == 1 ||
+	    inet_pton(AF_INET6, host, &a6) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    host) != 1)
+			goto fail;
+	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
+	    SSL_set1_host(ssl, host) != 1)
+		goto fail;
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
 }

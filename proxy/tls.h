@@ -36,6 +36,11 @@ SSL	*tlsctx_ssl_new(SSL_CTX *);
  * Received: header and the log.  Returns buf. */
 const char *tlsctx_describe(SSL *, char *buf, size_t sz);
 
+/* A client SSL on ctx for the upstream host: SNI and name check for a
+ * host name, IP check for an address literal (RFC 6125); whether the
+ * check is enforced is the context's verify mode.  NULL on error. */
+SSL	*tlsctx_client_ssl_new(SSL_CTX *ctx, const char *host);
+
 /* The first line of the OpenSSL error queue (which it clears) or what. */
 const char *tlsctx_error(const char *what, char *buf, size_t sz);
 
