@@ -141,6 +141,8 @@ struct config_entry {
 static const char *config_check_hostname(const char *);
 static const char *config_check_host(const char *);
 static const char *config_check_tls_list(const char *);
+static const char *config_check_mode(const char *);
+static const char *config_check_group(const char *);
 static const char *config_item_domain(char *);
 static const char *config_item_glob(char *);
 static const char *config_item_text(char *);
@@ -249,6 +251,10 @@ static const struct config_section {
 	{ "upstream", "The real submission server messages are relayed to." },
 	{ "retry", "Retries after a temporary upstream failure." },
 	{ "log", "Logging." },
+	{ "control", "The unix control socket mailholdctl talks to (list, "
+	    "show, release and cancel held messages, stats, reload).  Whoever "
+	    "can connect to it can release any message: keep it 0660 and give "
+	    "its group only to administrators." },
 };
 
 static const struct config_entry config_table[] = {
@@ -682,6 +688,25 @@ static const struct config_entry config_table[] = {
 	  .reloadable = false, CONFIG_FIELD(log_syslog),
 	  .names = config_target_names,
 	  .desc = "Where log lines go: stderr or syslog (facility mail)." },
+
+	/* control: */
+	{ .name = "control.socket", .type = CONFIG_T_STRING,
+	  .def = "./var/mailhold.sock", .min = 1, .max = 107,
+	  .reloadable = false, CONFIG_FIELD(control_socket),
+	  .desc = "Path of the control socket; a relative path is relative "
+	  "to the working directory at start.  A stale socket file nobody "
+	  "listens on is removed at start." },
+	{ .name = "control.mode", .type = CONFIG_T_STRING, .def = "0660",
+	  .min = 1, .max = 4, .reloadable = false,
+	  CONFIG_FIELD(control_mode), .check = config_check_mode,
+	  .desc = "Permissions of the control socket, in octal (at most "
+	  "0770: never for others)." },
+	{ .name = "control.group", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 32, .reloadable = false,
+	  CONFIG_FIELD(control_group), .check = config_check_group,
+	  .flags = CONFIG_F_OPTIONAL, .example = "mailhold-admin",
+	  .desc = "Group the control socket is given (it must exist).  "
+	  "Default: the daemon's own group." },
 };
 
 #define CONFIG_NENTRIES		CONFIG_NITEMS(config_table)
@@ -1316,6 +1341,34 @@ config_check_tls_list(const char *s)
 	    "0123456789_+-!:@=.")] != '\0')
 		return "must be an OpenSSL list such as A:B:!C (letters, "
 		    "digits and _+-!:@=.)";
+	return NULL;
+}
+
+/* control.mode: octal, 1 to 4 digits, nothing for others (o=---). */
+static const char *
+config_check_mode(const char *s)
+{
+	unsigned long v = 0;
+
+	if (s[strspn(s, "01234567")] != '\0')
+		return "must be an octal mode such as 0660";
+	for (; *s; s++)
+		v = v * 8 + (unsigned long)(*s - '0');
+	if (v & ~0770UL)
+		return "must give nothing to others and no special bits "
+		    "(at most 0770)";
+	if ((v & 0600) != 0600)
+		return "must let the owner read and write (at least 0600)";
+	return NULL;
+}
+
+/* control.group: a POSIX-portable group name (checked to exist at start). */
+static const char *
+config_check_group(const char *s)
+{
+	if (s[0] == '-' || s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.-")] != '\0')
+		return "must be a group name (letters, digits, _ . -)";
 	return NULL;
 }
 

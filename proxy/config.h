@@ -149,6 +149,11 @@ struct config {
 	int	 log_level;		/* log.level: enum log_level */
 	bool	 log_syslog;		/* log.target: stderr | syslog */
 
+	/* control: (mailholdctl) */
+	char	*control_socket;	/* control.socket: unix socket path */
+	char	*control_mode;		/* control.mode: octal text, checked */
+	char	*control_group;		/* control.group, NULL = our own */
+
 	/* hold.max and policy: (issue 4).  The policy's settings, filled
 	 * from the YAML "policy:" section and hold.default / hold.max; every
 	 * array and string they point to is owned by this config and freed

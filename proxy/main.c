@@ -32,6 +32,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "control.h"
 #include "header.h"
 #include "log.h"
 #include "policy.h"
@@ -54,6 +55,7 @@ struct main_ctx {
 	struct sched	*sched;
 	struct smtp_server *srv;
 	struct auth	*auth;
+	struct control	*ctl;
 	struct event	*drain_ev;
 	int64_t		 drain_deadline;
 	bool		 stopping;
@@ -126,39 +128,44 @@ main_sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 	smtp_server_shutdown(m->srv, main_sessions_done, m);
 }
 
-static void
-main_sighup_cb(evutil_socket_t sig, short ev, void *arg)
+/*
+ * SIGHUP and "mailholdctl reload": load and validate the config, build the
+ * new TLS context and read the password file again, then swap them in.
+ * Returns 0, or -1 with why in err (everything running stays as it was).
+ */
+static int
+main_reload(void *arg, char *err, size_t errsz)
 {
 	struct main_ctx *m = arg;
 	struct config *nc;
 	SSL_CTX *tls = NULL;
-	char err[1024];
 
 	if (m->path == NULL) {
 		log_info("event=reload result=skipped reason=\"no config "
 		    "file\"");
-		return;
+		mh_strlcpy(err, "no config file (started without -c)", errsz);
+		return -1;
 	}
-	if ((nc = config_load(m->path, err, sizeof(err))) == NULL) {
+	if ((nc = config_load(m->path, err, errsz)) == NULL) {
 		log_warnx("event=reload result=failed error=\"%s\" (keeping "
 		    "the running config)", err);
-		return;
+		return -1;
 	}
 	/* Build everything new first; swap only if all of it is good. */
 	if (config_has_tls(m->conf) &&
-	    (tls = tlsctx_new(nc, err, sizeof(err))) == NULL) {
+	    (tls = tlsctx_new(nc, err, errsz)) == NULL) {
 		log_warnx("event=reload result=failed error=\"%s\" (keeping "
 		    "the running config and certificate)", err);
 		config_unref(nc);
-		return;
+		return -1;
 	}
-	if (m->auth != NULL && auth_reload(m->auth, nc, err, sizeof(err)) ==
+	if (m->auth != NULL && auth_reload(m->auth, nc, err, errsz) ==
 	    -1) {
 		log_warnx("event=reload result=failed error=\"%s\" (keeping "
 		    "the running config)", err);
 		tlsctx_free(tls);
 		config_unref(nc);
-		return;
+		return -1;
 	}
 	if (tls != NULL) {
 		smtp_server_set_tls(m->srv, tls);
@@ -171,12 +178,33 @@ main_sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	if (nc->auth_backend != m->conf->auth_backend)
 		log_warnx("event=reload note=\"auth.backend takes effect "
 		    "after a restart\"");
+	if (strcmp(nc->control_socket, m->conf->control_socket) != 0 ||
+	    strcmp(nc->control_mode, m->conf->control_mode) != 0)
+		log_warnx("event=reload note=\"control.* takes effect after a "
+		    "restart\"");
 	log_setlevel(m->debug ? LOG_LVL_DEBUG : nc->log_level);
 	smtp_server_set_config(m->srv, nc);
 	relay_set_config(m->relay, nc);
 	config_unref(m->conf);
 	m->conf = nc;
 	log_info("event=reload result=ok");
+	return 0;
+}
+
+static void
+main_sighup_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	char err[1024];
+
+	(void)main_reload(arg, err, sizeof(err));
+}
+
+static size_t
+main_nsessions(void *arg)
+{
+	struct main_ctx *m = arg;
+
+	return smtp_server_nsessions(m->srv);
 }
 
 static int
@@ -606,6 +634,15 @@ main(int argc, char **argv)
 	smtp_server_set_auth(m.srv, m.auth);
 	if (smtp_server_listen(m.srv) == -1)
 		fatalx("event=start error=\"cannot listen\"");
+	{
+		struct control_hooks hooks = { main_reload, main_nsessions,
+		    &m };
+
+		if ((m.ctl = control_new(m.base, m.conf, m.q, m.sched,
+		    &hooks)) == NULL)
+			fatalx("event=start error=\"cannot create the control "
+			    "socket %s\"", m.conf->control_socket);
+	}
 
 	ev_term = evsignal_new(m.base, SIGTERM, main_sigterm_cb, &m);
 	ev_int = evsignal_new(m.base, SIGINT, main_sigterm_cb, &m);
@@ -622,6 +659,7 @@ main(int argc, char **argv)
 	/* Commit what is queued and run its completions before anything
 	 * those completions refer to goes away. */
 	queue_close(m.q);
+	control_free(m.ctl);
 	smtp_server_free(m.srv);
 	auth_free(m.auth);
 	relay_free(m.relay);

@@ -165,6 +165,8 @@ enum queue_sql {
 	QUEUE_SQL_RECENT,
 	QUEUE_SQL_EXPIRED_LIST,
 	QUEUE_SQL_NEXT_EXPIRY,
+	QUEUE_SQL_LIST,
+	QUEUE_SQL_AUDIT_LOAD,
 	QUEUE_SQL_MAX
 };
 
@@ -257,6 +259,17 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_NEXT_EXPIRY] =
 	    "SELECT next_attempt FROM messages"
 	    " WHERE state = 'awaiting_release' ORDER BY next_attempt LIMIT 1",
+	[QUEUE_SQL_LIST] =
+	    "SELECT m.id, m.state, m.sender, m.auth_user, m.received_at,"
+	    " m.release_at, m.next_attempt, m.verdict,"
+	    " (SELECT count(*) FROM recipients r WHERE r.msg_id = m.id)"
+	    " FROM messages m"
+	    " WHERE m.state IN (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " AND (?8 IS NULL OR m.sender_key = ?8)"
+	    " ORDER BY m.received_at, m.id LIMIT ?9",
+	[QUEUE_SQL_AUDIT_LOAD] =
+	    "SELECT at, actor, from_state, to_state, why FROM audit"
+	    " WHERE msg_id = ?1 ORDER BY at, id LIMIT ?2",
 };
 
 static const char *const queue_state_names[QUEUE_STATE_MAX + 1] = {
@@ -2365,5 +2378,166 @@ queue_expired_list(struct queue *q, int64_t now, size_t max,
 			mh_strlcpy(ids[(*n)++], (const char *)t,
 			    QUEUE_ID_LEN + 1);
 	queue_stmt_done(st);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listings for mailholdctl                                            */
+/* ------------------------------------------------------------------ */
+
+void
+queue_summary_free(struct queue_summary *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].sender);
+		free(v[i].auth_user);
+		free(v[i].verdict);
+	}
+	free(v);
+}
+
+int
+queue_list(struct queue *q, unsigned state_mask, const char *sender_key,
+    size_t max, struct queue_summary **out, size_t *n)
+{
+	struct queue_summary *v = NULL, *e;
+	sqlite3_stmt *st;
+	char *s;
+	int64_t cnt;
+	int i, step = SQLITE_DONE;
+	bool ok = true;
+
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_LIST)) == NULL)
+		return -1;
+	for (i = 0; i <= QUEUE_STATE_MAX; i++)
+		if (state_mask & (1u << i))
+			ok &= sqlite3_bind_text(st, i + 1, queue_state_names[i],
+			    -1, SQLITE_STATIC) == SQLITE_OK;
+	if (sender_key != NULL)
+		ok &= sqlite3_bind_text(st, 8, sender_key, -1,
+		    SQLITE_STATIC) == SQLITE_OK;
+	ok &= sqlite3_bind_int64(st, 9, max > INT64_MAX ? INT64_MAX :
+	    (sqlite3_int64)max) == SQLITE_OK;
+	if (!ok) {
+		queue_log_sqlerr(q->r.db, "list", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	v = xreallocarray(NULL, max < 64 ? max : 64, sizeof(*v));
+	while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n >= 64 && (*n & (*n - 1)) == 0)
+			v = xreallocarray(v, *n * 2 > max ? max : *n * 2,
+			    sizeof(*v));
+		e = &v[*n];
+		memset(e, 0, sizeof(*e));
+		/* Rows are validated again; a bad one is skipped. */
+		if (queue_col_text(st, 0, false, &s) == -1 || !queue_id_ok(s)) {
+			free(s);
+			queue_log_corrupt("-", "id");
+			continue;
+		}
+		mh_strlcpy(e->id, s, sizeof(e->id));
+		free(s);
+		if ((e->state = queue_col_state(st, 1)) == -1 ||
+		    queue_col_text(st, 2, false, &e->sender) == -1 ||
+		    queue_col_text(st, 3, true, &e->auth_user) == -1 ||
+		    queue_col_int(st, 4, 1, INT64_MAX, &e->received_at) == -1 ||
+		    queue_col_int(st, 5, 0, INT64_MAX, &e->release_at) == -1 ||
+		    queue_col_int(st, 6, 0, INT64_MAX, &e->next_attempt) == -1 ||
+		    queue_col_text(st, 7, true, &e->verdict) == -1 ||
+		    queue_col_int(st, 8, 0, QUEUE_RCPTS_MAX, &cnt) == -1) {
+			queue_log_corrupt(e->id, "list");
+			free(e->sender);
+			free(e->auth_user);
+			free(e->verdict);
+			continue;
+		}
+		e->nrcpts = (size_t)cnt;
+		(*n)++;
+	}
+	if (*n < max && step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "list", NULL);
+		queue_stmt_done(st);
+		queue_summary_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	queue_stmt_done(st);
+	*out = v;
+	return 0;
+}
+
+void
+queue_audit_free(struct queue_audit *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].actor);
+		free(v[i].from_state);
+		free(v[i].to_state);
+		free(v[i].why);
+	}
+	free(v);
+}
+
+int
+queue_audit_load(struct queue *q, const char *id, size_t max,
+    struct queue_audit **out, size_t *n)
+{
+	struct queue_audit *v, *e;
+	sqlite3_stmt *st;
+	int step = SQLITE_DONE;
+
+	*out = NULL;
+	*n = 0;
+	if (max == 0 || !queue_id_ok(id))
+		return max == 0 ? 0 : -1;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_AUDIT_LOAD)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX :
+	    (sqlite3_int64)max) != SQLITE_OK) {
+		queue_log_sqlerr(q->r.db, "audit_load", id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	v = xreallocarray(NULL, max, sizeof(*v));
+	while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		e = &v[*n];
+		memset(e, 0, sizeof(*e));
+		if (queue_col_int(st, 0, 0, INT64_MAX, &e->at) == -1 ||
+		    queue_col_text(st, 1, false, &e->actor) == -1 ||
+		    queue_col_text(st, 2, true, &e->from_state) == -1 ||
+		    queue_col_text(st, 3, false, &e->to_state) == -1 ||
+		    queue_col_text(st, 4, true, &e->why) == -1) {
+			queue_log_corrupt(id, "audit");
+			free(e->actor);
+			free(e->from_state);
+			free(e->to_state);
+			free(e->why);
+			continue;
+		}
+		(*n)++;
+	}
+	if (*n < max && step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "audit_load", id);
+		queue_stmt_done(st);
+		queue_audit_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	queue_stmt_done(st);
+	*out = v;
 	return 0;
 }

@@ -239,4 +239,40 @@ int	queue_expired_list(struct queue *, int64_t now, size_t max,
 /* Counts messages per state into counts[QUEUE_STATE_MAX + 1]. */
 int	queue_count_states(struct queue *, uint64_t *counts);
 
+/*
+ * For mailholdctl (loop thread, read connection, committed data).
+ * queue_list: up to max messages whose state is in state_mask (bit
+ * 1 << state) and, unless sender_key is NULL, whose sender_key (auth
+ * user, else envelope sender, lowercased) equals it; oldest first.
+ * *out is the caller's, freed with queue_summary_free(*out, *n).
+ * queue_audit_load: up to max audit rows of one message, oldest first;
+ * freed with queue_audit_free().  Rows that fail validation are skipped
+ * and logged.  0 / -1.
+ */
+struct queue_summary {
+	char	 id[QUEUE_ID_LEN + 1];
+	int	 state;
+	char	*sender;
+	char	*auth_user;	/* NULL if none */
+	size_t	 nrcpts;
+	int64_t	 received_at;
+	int64_t	 release_at;
+	int64_t	 next_attempt;
+	char	*verdict;	/* JSON, or NULL */
+};
+int	queue_list(struct queue *, unsigned state_mask, const char *sender_key,
+	    size_t max, struct queue_summary **out, size_t *n);
+void	queue_summary_free(struct queue_summary *, size_t n);
+
+struct queue_audit {
+	int64_t	 at;
+	char	*actor;
+	char	*from_state;	/* NULL for the first row */
+	char	*to_state;
+	char	*why;		/* NULL if none */
+};
+int	queue_audit_load(struct queue *, const char *id, size_t max,
+	    struct queue_audit **out, size_t *n);
+void	queue_audit_free(struct queue_audit *, size_t n);
+
 #endif

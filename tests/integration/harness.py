@@ -44,7 +44,7 @@ if HERE not in sys.path:
 
 from upstream import free_port  # noqa: E402
 
-__all__ = ["Mailhold", "MailholdError", "smtp_send", "raw_session", "RawSession",
+__all__ = ["mailholdctl", "mailholdctl_bin", "Mailhold", "MailholdError", "smtp_send", "raw_session", "RawSession",
            "Reply", "swaks", "MailholdTestCase", "to_yaml", "default_config",
            "SANITIZER_RE", "QUEUED_RE", "REPO"]
 
@@ -67,6 +67,30 @@ class MailholdError(RuntimeError):
 def mailhold_bin():
     b = os.environ.get("MAILHOLD_BIN") or os.path.join(REPO, "build", "mailhold")
     return os.path.abspath(b)
+
+
+def mailholdctl_bin():
+    """mailholdctl next to the daemon binary (MAILHOLD_BIN's directory)."""
+    return os.path.join(os.path.dirname(mailhold_bin()), "mailholdctl")
+
+
+def mailholdctl(*args, socket_path=None, config_path=None, json_out=False,
+                user_cmd=(), timeout=30):
+    """Run mailholdctl; returns subprocess.CompletedProcess (text).
+    user_cmd: a prefix such as ("setpriv", "--reuid=nobody", ...)."""
+    cmd = list(user_cmd) + [mailholdctl_bin()]
+    if socket_path:
+        cmd += ["-s", socket_path]
+    if config_path:
+        cmd += ["-c", config_path]
+    if json_out:
+        cmd.append("--json")
+    cmd += [str(a) for a in args]
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", DEFAULT_ASAN)
+    env.setdefault("UBSAN_OPTIONS", DEFAULT_UBSAN)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env=env)
 
 
 # ------------------------------------------------------------------ config
@@ -99,6 +123,7 @@ def default_config(tmpdir, upstream_port=None):
         },
         "retry": {"initial": "1s", "max": "2s", "give_up": "1h"},
         "log": {"level": "info", "target": "stderr"},
+        "control": {"socket": os.path.join(tmpdir, "ctl.sock")},
     }
 
 
@@ -397,6 +422,21 @@ class Mailhold:
                     qid is None or re.search(r"\bid=%s\b" % re.escape(qid), line)):
                 out.append(line)
         return out
+
+    @property
+    def control_socket(self):
+        return self.config["control"]["socket"]
+
+    def ctl(self, *args, json_out=False, **kw):
+        """mailholdctl -s <this daemon's socket> ARGS."""
+        return mailholdctl(*args, socket_path=self.control_socket,
+                           json_out=json_out, **kw)
+
+    def ctl_json(self, *args, **kw):
+        """mailholdctl --json ARGS, parsed; (exit code, answer dict)."""
+        import json
+        p = self.ctl(*args, json_out=True, **kw)
+        return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else None)
 
     def sanitizer_report(self):
         """The log from the first sanitizer/MH_BUG line on, or None."""

@@ -190,8 +190,31 @@ static const struct load_case load_cases[] = {
 	/* Keys. */
 	{ .label = "unknown section", .yaml = "bogus: 1\n",
 	  .want_err = "t.yaml:1:1: bogus: unknown section (expected server, "
-	  "tls, auth, limits, timeouts, queue, hold, policy, upstream, retry "
-	  "or log)" },
+	  "tls, auth, limits, timeouts, queue, hold, policy, upstream, retry, "
+	  "log or control)" },
+	/* control: (mailholdctl's socket) */
+	{ .label = "control ok",
+	  .yaml = "control:\n  socket: /run/mh.sock\n  mode: 0770\n"
+	  "  group: mail-admin\n", .want_ok = true },
+	{ .label = "control.mode not octal",
+	  .yaml = "control:\n  mode: 0689\n",
+	  .want_err = "t.yaml:2:9: control.mode: must be an octal mode" },
+	{ .label = "control.mode for others",
+	  .yaml = "control:\n  mode: 0666\n",
+	  .want_err = "t.yaml:2:9: control.mode: must give nothing to others" },
+	{ .label = "control.mode setuid",
+	  .yaml = "control:\n  mode: 4660\n",
+	  .want_err = "t.yaml:2:9: control.mode: must give nothing to others" },
+	{ .label = "control.mode owner cannot write",
+	  .yaml = "control:\n  mode: 0460\n",
+	  .want_err = "t.yaml:2:9: control.mode: must let the owner" },
+	{ .label = "control.group bad",
+	  .yaml = "control:\n  group: \"a b\"\n",
+	  .want_err = "t.yaml:2:10: control.group: must be a group name" },
+	{ .label = "control.socket too long",
+	  .yaml = "control:\n  socket: /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	  .want_err = "t.yaml:2:11: control.socket:" },
 	{ .label = "unknown key", .yaml = "limits:\n  bogus: 1\n",
 	  .want_err = "t.yaml:2:3: limits.bogus: unknown key" },
 	{ .label = "unknown key is escaped",
@@ -1388,6 +1411,7 @@ START_TEST(test_dump_every_key)
 		"upstream.helo_name", "upstream.max_connections",
 		"upstream.messages_per_connection", "retry.initial",
 		"retry.max", "retry.give_up", "log.level", "log.target",
+		"control.socket", "control.mode", "control.group",
 	};
 	char err[ERRSZ], *text, *line, *nl;
 	struct config *cfg;
