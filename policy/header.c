@@ -487,22 +487,6 @@ header_hexval(unsigned char c)
 	return -1;
 }
 
-static int
-header_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* RFC 2045 §6.8 base64; missing padding is tolerated. */
 static bool
 header_b64_decode(const char *s, size_t n, struct mh_buf *o)
@@ -517,7 +501,7 @@ header_b64_decode(const char *s, size_t n, struct mh_buf *o)
 			pad++;
 			continue;
 		}
-		if (pad > 0 || (v = header_b64val((unsigned char)s[i])) < 0)
+		if (pad > 0 || (v = mh_b64_val((unsigned char)s[i])) < 0)
 			return false;
 		acc = (acc << 6) | (unsigned)v;
 		bits += 6;

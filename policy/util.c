@@ -309,6 +309,22 @@ mh_now(void)
 	return (int64_t)time(NULL);
 }
 
+int
+mh_b64_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
 int64_t
 mh_now_ms(void)
 {

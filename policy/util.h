@@ -85,6 +85,10 @@ char	*mh_buf_steal(struct mh_buf *, size_t *lenp);
 const char *mh_log_escape(const char *in, size_t len, size_t maxin,
 	    char *out, size_t outsz);
 
+/* The value of one base64 digit (RFC 4648 section 4), or -1: shared by
+ * the strict SASL decoder and the lenient MIME one. */
+int	mh_b64_val(unsigned char c);
+
 /* Wall clock in seconds and in milliseconds, and a monotonic clock in
  * milliseconds. */
 int64_t	mh_now(void);

@@ -53,22 +53,6 @@
 /* ------------------------------------------------------------------ */
 /* base64 (RFC 4648 section 4), strict                                 */
 
-static int
-auth_b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 enum auth_b64_status
 auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t outsz,
     size_t *outlen)
@@ -95,7 +79,7 @@ auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t outsz,
 			if (last && p[i + (size_t)k] == '=' &&
 			    k >= 4 - (int)pad)
 				v[k] = 0;
-			else if ((v[k] = auth_b64_val(p[i + (size_t)k])) < 0)
+			else if ((v[k] = mh_b64_val(p[i + (size_t)k])) < 0)
 				return AUTH_B64_BAD;
 		}
 		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
