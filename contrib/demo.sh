@@ -30,7 +30,7 @@ fi
 port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
-for p in $LISTEN_PORT $SINK_PORT; do
+for p in $LISTEN_PORT $SINK_PORT 8025 9425; do
 	if port_busy "$p"; then
 		echo "demo: 127.0.0.1:$p is already in use (another demo running?)" >&2
 		exit 1
@@ -86,6 +86,13 @@ retry:
 log:
   level: info
   target: stderr
+# The sender's page (alert links) and Prometheus metrics, loopback only.
+web:
+  address: 127.0.0.1
+  port: 8025
+metrics:
+  address: 127.0.0.1
+  port: 9425
 EOF
 
 cat <<EOF
@@ -98,6 +105,14 @@ cat <<EOF
     swaks --server 127.0.0.1:$LISTEN_PORT --to someone@example.org
 
   The message is relayed 30 s after it is accepted; then: ls var/demo-mail/
+
+  A likely mistake (gmial.com for gmail.com) is held for an hour and its
+  sender gets an alert mail at once, with a link to cancel or send now:
+
+    swaks --server 127.0.0.1:$LISTEN_PORT --from you@example.org --to friend@gmial.com
+    contrib/demo-alert.py        # the alert, and its http://127.0.0.1:8025/m/... link
+
+  Metrics: curl -s http://127.0.0.1:9425/metrics
   Ctrl-C stops mailhold and the sink.
 
 EOF

@@ -20,12 +20,31 @@
 # libcrypt-dev: crypt(3) (yescrypt, sha512-crypt) for auth.password_file.
 # libnet-ssleay-perl: swaks --tls/--tlsc in tests/integration/test_tls_auth.py.
 # libidn2-dev: IDNA 2008 A-labels for the policy (policy/policy.c).
+#
+# Browser tests of the web page (tests/browser, tests/integration/browser.py):
+# Debian's chromium (/usr/bin/chromium), fonts-ipafont-gothic (Japanese
+# glyphs in screenshots), Node.js >= 20 with npm, and playwright-core from
+# the npm registry, pinned in tests/browser/package-lock.json and installed
+# into tests/browser/node_modules with `npm ci` when it is missing or the
+# lock changed (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1, --ignore-scripts: no
+# browser download; playwright-core downloads none anyway).  nodejs and npm
+# are looked for as commands, not as packages: a Node.js that is installed
+# already (say NodeSource's, which ships npm and conflicts with Debian's npm
+# package) is used as it is, and apt installs Debian's only when `node` or
+# `npm` is missing.  Debian 12's own nodejs is 18, too old for the pinned
+# playwright-core: then the browser step is left out with a note, and the
+# browser tests skip.
+# wrk: the HTTP load generator of contrib/bench/web.sh.
 set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
 	libyaml-dev check postfix swaks python3 sqlite3 clang openssl
 	sasl2-bin libsasl2-modules libsasl2-modules-db
-	libcrypt-dev libnet-ssleay-perl libidn2-dev)
+	libcrypt-dev libnet-ssleay-perl libidn2-dev
+	chromium fonts-ipafont-gothic wrk)
+NODE_MIN_MAJOR=20		# playwright-core's engines.node
 
 SUDO=
 if [ "$(id -u)" != 0 ]; then
@@ -45,6 +64,14 @@ missing=()
 for p in "${PKGS[@]}"; do
 	installed "$p" || missing+=("$p")
 done
+# Node.js and npm: by command (see above).
+if ! command -v node >/dev/null 2>&1; then
+	missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1 &&
+	! dpkg-query -W -f='${Provides}' nodejs 2>/dev/null | grep -Eq '(^|[ ,])npm([ ,(]|$)'; then
+	missing+=(npm)
+fi
 
 if ((${#missing[@]} == 0)); then
 	echo "setup-deps: all packages present (${PKGS[*]})"
@@ -108,6 +135,37 @@ if command -v ss >/dev/null 2>&1 && ss -ltn 2>/dev/null | awk '{print $4}' | gre
 	echo "setup-deps: note: something listens on port 25 (not started by this script;" \
 		"the tests do not use it)"
 fi
-for pkg in postfix swaks cmake check sasl2-bin openssl; do
+for pkg in postfix swaks cmake check sasl2-bin openssl chromium wrk; do
 	printf 'setup-deps: %-10s %s\n' "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || echo missing)"
 done
+
+# --- playwright-core for the browser tests (tests/browser/node_modules) -----
+# Installed with `npm ci` from package-lock.json when node_modules lacks it or
+# package.json/package-lock.json changed since the last install (a stamp
+# file in node_modules holds their checksum).  Runs as the calling user.
+BROWSER_DIR=$ROOT/tests/browser
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+printf 'setup-deps: %-10s %s\n' node "$(node --version 2>/dev/null || echo missing)"
+printf 'setup-deps: %-10s %s\n' npm "$(npm --version 2>/dev/null || echo missing)"
+if ((node_major < NODE_MIN_MAJOR)); then
+	echo "setup-deps: note: node ${node_major} < ${NODE_MIN_MAJOR}: playwright-core left out," \
+		"the browser tests will skip" >&2
+elif ! command -v npm >/dev/null 2>&1; then
+	echo "setup-deps: note: npm not found: playwright-core left out, the browser tests will skip" >&2
+else
+	stamp=$BROWSER_DIR/node_modules/.mailhold-lock.sha256
+	want=$(cat "$BROWSER_DIR/package.json" "$BROWSER_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)
+	have=$(cat "$stamp" 2>/dev/null || true)
+	if [ -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ] && [ "$have" = "$want" ]; then
+		echo "setup-deps: tests/browser/node_modules up to date"
+	else
+		echo "setup-deps: npm ci in tests/browser (playwright-core, no browser download)"
+		(cd "$BROWSER_DIR" &&
+			PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 600 \
+				npm ci --ignore-scripts --no-audit --no-fund)
+		echo "$want" >"$stamp"
+	fi
+	printf 'setup-deps: %-10s %s\n' playwright-core \
+		"$(node -p 'require(process.argv[1]).version' \
+			"$BROWSER_DIR/node_modules/playwright-core/package.json" 2>/dev/null || echo missing)"
+fi

@@ -1379,16 +1379,28 @@ policy_strf(const char *fmt, ...)
 	return s;
 }
 
+/* The baseline hold of this message: a run-time override, else
+ * hold.default. */
+static int64_t
+policy_hold_default(const struct policy_eval *e)
+{
+	const struct policy_holds *h = e->in->holds;
+
+	return h != NULL && h->hold_default >= 0 ? h->hold_default :
+	    e->p->cfg.hold_default;
+}
+
 /* The hold a rule asks for (see struct policy_rule_config). */
 static int64_t
-policy_rule_hold(const struct policy *p, enum policy_action a, int64_t hold)
+policy_rule_hold(const struct policy_eval *e, enum policy_action a,
+    int64_t hold)
 {
 	if (a == POLICY_A_REJECT)
 		return 0;
 	if (hold > 0)
 		return hold;
-	return a == POLICY_A_HOLD_FOR_RELEASE ? p->cfg.hold_max :
-	    p->cfg.hold_default;
+	return a == POLICY_A_HOLD_FOR_RELEASE ? e->p->cfg.hold_max :
+	    policy_hold_default(e);
 }
 
 static struct policy_finding *
@@ -1407,7 +1419,9 @@ policy_finding_new(struct policy_eval *e, enum policy_rule r)
 	f->severity = policy_rule_defaults[r].severity;
 	f->mode = rc->mode;
 	f->action = rc->action;
-	f->hold = policy_rule_hold(e->p, rc->action, rc->hold);
+	f->hold = policy_rule_hold(e, rc->action,
+	    e->in->holds != NULL && e->in->holds->rule[r] >= 0 ?
+	    e->in->holds->rule[r] : rc->hold);
 	return f;
 }
 
@@ -2152,7 +2166,7 @@ policy_verdict_finish(struct policy_eval *e)
 	size_t i;
 
 	v->action = POLICY_A_HOLD;
-	v->hold = p->cfg.hold_default;
+	v->hold = policy_hold_default(e);
 	for (i = 0; i < v->nfindings; i++) {
 		f = &v->findings[i];
 		if (f->mode == POLICY_M_ENFORCE &&
@@ -2173,7 +2187,7 @@ policy_verdict_finish(struct policy_eval *e)
 				    f->action != POLICY_A_REWRITE_BCC)
 					continue;
 				f->action = POLICY_A_HOLD_FOR_RELEASE;
-				f->hold = policy_rule_hold(p, f->action, 0);
+				f->hold = policy_rule_hold(e, f->action, 0);
 				s = policy_strf("%s (the headers could not be "
 				    "rewritten: held for release)", f->msg_en);
 				free(f->msg_en);

@@ -183,8 +183,20 @@ struct policy_history {
 	size_t			 nrecent;
 };
 
+/*
+ * Hold windows changed at run time (mailholdctl hold set), which win over
+ * the config: -1 means "the config's".  hold_default replaces
+ * hold.default as the baseline of this message; rule[r] replaces rule r's
+ * hold (for hold_for_release: its expiry).  hold.max still caps all.
+ */
+struct policy_holds {
+	int64_t	 hold_default;
+	int64_t	 rule[POLICY_R_COUNT];
+};
+
 struct policy_input {
 	const struct policy_envelope	*env;
+	const struct policy_holds	*holds;	/* NULL: the config's */
 	const struct header_msg		*hdr;	/* NULL: no header rules */
 	const char			*msg;	/* what hdr was parsed from */
 	size_t				 msg_len;

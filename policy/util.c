@@ -309,6 +309,93 @@ mh_now(void)
 	return (int64_t)time(NULL);
 }
 
+const char *
+mh_log_addr(const char *addr, char *out, size_t sz)
+{
+	char esc[1400];
+
+	mh_log_escape(addr ? addr : "", addr ? strlen(addr) : 0, 320, esc,
+	    sizeof(esc));
+	if (strchr(esc, ' ') != NULL)
+		(void)mh_snprintf(out, sz, "\"<%s>\"", esc);
+	else
+		(void)mh_snprintf(out, sz, "<%s>", esc);
+	return out;
+}
+
+size_t
+mh_utf8_seq(const unsigned char *p, size_t len, unsigned *cpp)
+{
+	unsigned c = p[0], cp;
+	size_t n, i;
+
+	if (c < 0x80) {
+		if (cpp != NULL)
+			*cpp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	if (cpp != NULL)
+		*cpp = cp;
+	return n;
+}
+
+int
+mh_buf_html(struct mh_buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0, n;
+	const char *ent;
+
+	while (i < len) {
+		ent = NULL;
+		n = 1;
+		switch (p[i]) {
+		case '&': ent = "&amp;"; break;
+		case '<': ent = "&lt;"; break;
+		case '>': ent = "&gt;"; break;
+		case '"': ent = "&quot;"; break;
+		case '\'': ent = "&#39;"; break;
+		default:
+			if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' &&
+			    p[i] != '\r') || p[i] == 0x7f)
+				ent = "\xef\xbf\xbd";
+			else if ((n = mh_utf8_seq(p + i, len - i, NULL)) == 0) {
+				ent = "\xef\xbf\xbd";
+				n = 1;
+			}
+		}
+		if (ent == NULL) {
+			i += n;
+			run += n;
+			continue;
+		}
+		if (mh_buf_append(b, p + i - run, run) == -1 ||
+		    mh_buf_puts(b, ent) == -1)
+			return -1;
+		run = 0;
+		i += n;
+	}
+	return mh_buf_append(b, p + i - run, run);
+}
+
 int
 mh_b64_val(unsigned char c)
 {

@@ -85,6 +85,28 @@ char	*mh_buf_steal(struct mh_buf *, size_t *lenp);
 const char *mh_log_escape(const char *in, size_t len, size_t maxin,
 	    char *out, size_t outsz);
 
+/* Length of the valid UTF-8 sequence at p (1 to 4 octets, len > 0
+ * available) and its code point in *cp (may be NULL), or 0 when it is
+ * not valid UTF-8 (overlong forms, surrogates, above U+10FFFF). */
+size_t	mh_utf8_seq(const unsigned char *p, size_t len, unsigned *cp);
+
+/*
+ * Appends len bytes of untrusted text for HTML element content or a
+ * quoted attribute value: & < > " ' are escaped as entities, control
+ * characters other than TAB/LF/CR and invalid UTF-8 bytes become U+FFFD,
+ * so nothing taken from a message can open a tag or leave an attribute.
+ * 0, or -1 when b is full.
+ */
+int	mh_buf_html(struct mh_buf *b, const char *s, size_t len);
+
+/*
+ * An envelope address for a log line as one logfmt value: "<addr>",
+ * escaped with mh_log_escape() (at most 320 input octets), and quoted when
+ * it holds a space, so a quoted local part cannot forge fields.  Returns
+ * out (sz >= 8).
+ */
+const char *mh_log_addr(const char *addr, char *out, size_t sz);
+
 /* The value of one base64 digit (RFC 4648 section 4), or -1: shared by
  * the strict SASL decoder and the lenient MIME one. */
 int	mh_b64_val(unsigned char c);

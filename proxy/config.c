@@ -89,7 +89,8 @@ enum config_type {
 	CONFIG_T_DURATION,	/* int64_t seconds; 0, 90s, 5m, 2h, 1d */
 	CONFIG_T_ENUM,		/* int or bool: index into names */
 	CONFIG_T_LISTENERS,	/* listeners/nlisteners; min/max: count */
-	CONFIG_T_CIDRLIST,	/* trusted/ntrusted; min/max: count */
+	CONFIG_T_CIDRLIST,	/* struct config_cidr * at off, size_t at
+				   noff; min/max: count */
 	CONFIG_T_SENDERS,	/* senders/nsenders; min/max: users */
 	CONFIG_T_STRLIST,	/* const char *const * at off, size_t at
 				   noff; min/max: count; item checks */
@@ -147,6 +148,9 @@ static const char *config_item_domain(char *);
 static const char *config_item_glob(char *);
 static const char *config_item_text(char *);
 static const char *config_item_user(char *);
+static const char *config_check_ipaddr(const char *);
+static const char *config_check_url(const char *);
+static const char *config_check_mailbox(const char *);
 
 static const char *const config_bool_names[] = {
 	"false", "true", "no", "yes", "off", "on", NULL
@@ -166,6 +170,24 @@ static const char *const config_tls_names[] = {
 static const char *const config_tlsver_names[] = {
 	[CONFIG_TLS_V12] = "1.2",
 	[CONFIG_TLS_V13] = "1.3",
+	NULL
+};
+static const char *const config_notify_names[] = {
+	[CONFIG_NOTIFY_NEVER] = "never",
+	[CONFIG_NOTIFY_ON_FINDING] = "on_finding",
+	[CONFIG_NOTIFY_ALWAYS] = "always",
+	NULL
+};
+/* In the order of enum alert_lang (proxy/alert.h). */
+static const char *const config_lang_names[] = {
+	"en",
+	"ja",
+	NULL
+};
+/* In the order of enum log_format (policy/log.h). */
+static const char *const config_logfmt_names[] = {
+	"logfmt",
+	"json",
 	NULL
 };
 static const char *const config_backend_names[] = {
@@ -251,6 +273,15 @@ static const struct config_section {
 	{ "upstream", "The real submission server messages are relayed to." },
 	{ "retry", "Retries after a temporary upstream failure." },
 	{ "log", "Logging." },
+	{ "metrics", "Prometheus metrics at /metrics on a listener of their "
+	    "own, for administrators only: loopback, or a bearer token." },
+	{ "notify", "Alert mails to senders: when the policy flags a message "
+	    "its sender gets a mail at once, with a link to a page where "
+	    "they cancel it or send it now." },
+	{ "web", "The sender's page behind the alert's link (HTTP, or HTTPS "
+	    "with tls.cert_file).  Plain HTTP only on a loopback address, "
+	    "behind a reverse proxy that does TLS.  Fetching the page never "
+	    "changes anything (mail scanners open links); its buttons POST." },
 	{ "control", "The unix control socket mailholdctl talks to (list, "
 	    "show, release and cancel held messages, stats, reload).  Whoever "
 	    "can connect to it can release any message: keep it 0660 and give "
@@ -277,7 +308,7 @@ static const struct config_entry config_table[] = {
 	  "before STARTTLS." },
 	{ .name = "server.trusted_networks", .type = CONFIG_T_CIDRLIST,
 	  .def = "[\"127.0.0.0/8\", \"::1/128\"]", .min = 0, .max = 1024,
-	  .reloadable = true, CONFIG_FIELD(trusted),
+	  .reloadable = true, CONFIG_FIELD(trusted), CONFIG_COUNT(ntrusted),
 	  .desc = "Client networks that may submit without AUTH, in CIDR "
 	  "notation; a bare address means /32 or /128.  With auth.backend "
 	  "none they are the only clients served." },
@@ -688,6 +719,111 @@ static const struct config_entry config_table[] = {
 	  .reloadable = false, CONFIG_FIELD(log_syslog),
 	  .names = config_target_names,
 	  .desc = "Where log lines go: stderr or syslog (facility mail)." },
+
+	{ .name = "log.format", .type = CONFIG_T_ENUM, .def = "logfmt",
+	  .reloadable = true, CONFIG_FIELD(log_format),
+	  .names = config_logfmt_names,
+	  .desc = "Log line format: logfmt (key=value) or json (one object "
+	  "per line)." },
+
+	/* metrics: */
+	{ .name = "metrics.enabled", .type = CONFIG_T_BOOL, .def = "true",
+	  .reloadable = false, CONFIG_FIELD(metrics_enabled),
+	  .desc = "Serve /metrics (Prometheus text format)." },
+	{ .name = "metrics.address", .type = CONFIG_T_STRING,
+	  .def = "127.0.0.1", .min = 1, .max = 64, .reloadable = false,
+	  CONFIG_FIELD(metrics_address), .check = config_check_ipaddr,
+	  .desc = "Numeric address of the metrics listener." },
+	{ .name = "metrics.port", .type = CONFIG_T_INT, .def = "9425",
+	  .min = 0, .max = 65535, .reloadable = false,
+	  CONFIG_FIELD(metrics_port),
+	  .desc = "Port of the metrics listener (0: any free port)." },
+	{ .name = "metrics.token_file", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 4096, .reloadable = true,
+	  CONFIG_FIELD(metrics_token_file),
+	  .flags = CONFIG_F_OPTIONAL | CONFIG_F_SECRET,
+	  .example = "/etc/mailhold/metrics-token",
+	  .desc = "File holding the bearer token scrapers must send "
+	  "(Authorization: Bearer ...); it must not be world-readable.  "
+	  "Required when metrics.address is not loopback." },
+
+	/* notify: */
+	{ .name = "notify.alerts", .type = CONFIG_T_ENUM, .def = "on_finding",
+	  .reloadable = true, CONFIG_FIELD(notify_alerts),
+	  .names = config_notify_names,
+	  .desc = "When the sender gets an alert: on_finding (an enforced "
+	  "policy finding), always (every message accepted), or never." },
+	{ .name = "notify.language", .type = CONFIG_T_ENUM, .def = "en",
+	  .reloadable = true, CONFIG_FIELD(notify_lang),
+	  .names = config_lang_names,
+	  .desc = "Language of alerts and notices: en or ja.  The page "
+	  "follows the browser's Accept-Language first." },
+	{ .name = "notify.users_ja", .type = CONFIG_T_STRLIST, .def = "[]",
+	  .min = 0, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(notify_users_ja), CONFIG_COUNT(nnotify_users_ja),
+	  .item = config_item_user,
+	  .desc = "Users (login or sender address) who get Japanese mails "
+	  "whatever notify.language says." },
+	{ .name = "notify.users_en", .type = CONFIG_T_STRLIST, .def = "[]",
+	  .min = 0, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(notify_users_en), CONFIG_COUNT(nnotify_users_en),
+	  .item = config_item_user,
+	  .desc = "Users who get English mails whatever notify.language "
+	  "says." },
+	{ .name = "notify.from", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 3, .max = 254, .reloadable = true, CONFIG_FIELD(notify_from),
+	  .check = config_check_mailbox, .flags = CONFIG_F_DERIVED,
+	  .example = "mailhold@example.org",
+	  .desc = "From: address of alerts (their envelope sender is empty, "
+	  "so they never bounce).  Default: mailhold@server.hostname." },
+
+	/* web: */
+	{ .name = "web.enabled", .type = CONFIG_T_BOOL, .def = "true",
+	  .reloadable = false, CONFIG_FIELD(web_enabled),
+	  .desc = "Serve the sender's page.  Off: alerts carry no link and "
+	  "only an administrator can cancel or release (mailholdctl)." },
+	{ .name = "web.address", .type = CONFIG_T_STRING,
+	  .def = "127.0.0.1", .min = 1, .max = 64, .reloadable = false,
+	  CONFIG_FIELD(web_address), .check = config_check_ipaddr,
+	  .desc = "Numeric address the page listens on." },
+	{ .name = "web.port", .type = CONFIG_T_INT, .def = "8025",
+	  .min = 0, .max = 65535, .reloadable = false, CONFIG_FIELD(web_port),
+	  .desc = "Port the page listens on (0: any free port)." },
+	{ .name = "web.tls", .type = CONFIG_T_BOOL, .def = "false",
+	  .reloadable = false, CONFIG_FIELD(web_tls),
+	  .desc = "Serve HTTPS with tls.cert_file and tls.key_file.  false "
+	  "is allowed only on a loopback web.address." },
+	{ .name = "web.base_url", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 8, .max = 200, .reloadable = true, CONFIG_FIELD(web_base_url),
+	  .check = config_check_url, .flags = CONFIG_F_DERIVED,
+	  .example = "https://mailhold.example.org",
+	  .desc = "The page's address as senders reach it, used in alert "
+	  "links: https://host[:port], no path (https:// unless only local "
+	  "users read them).  Default: built from web.tls, web.address and "
+	  "web.port, which on loopback only works on this machine." },
+	{ .name = "web.max_connections", .type = CONFIG_T_INT, .def = "256",
+	  .min = 1, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(web_max_connections),
+	  .desc = "Concurrent connections to the page; more are closed at "
+	  "once." },
+	{ .name = "web.timeout", .type = CONFIG_T_DURATION, .def = "30s",
+	  .min = 1, .max = CONFIG_HOUR, .reloadable = false,
+	  CONFIG_FIELD(web_timeout),
+	  .desc = "Time for one request to arrive and its answer to go." },
+	{ .name = "web.max_failures", .type = CONFIG_T_INT, .def = "20",
+	  .min = 1, .max = 100000, .reloadable = true,
+	  CONFIG_FIELD(web_max_failures),
+	  .desc = "Look-ups of unknown links from one client address within "
+	  "web.failure_window; past it the page answers 429." },
+	{ .name = "web.failure_window", .type = CONFIG_T_DURATION,
+	  .def = "10m", .min = 1, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(web_failure_window),
+	  .desc = "How long a failed look-up counts." },
+	{ .name = "web.trusted_proxies", .type = CONFIG_T_CIDRLIST,
+	  .def = "[]", .min = 0, .max = 64, .reloadable = true,
+	  CONFIG_FIELD(web_proxies), CONFIG_COUNT(nweb_proxies),
+	  .desc = "Reverse proxies whose X-Forwarded-For (its last address) "
+	  "names the client, for the audit rows and the failure limit." },
 
 	/* control: */
 	{ .name = "control.socket", .type = CONFIG_T_STRING,
@@ -1332,6 +1468,62 @@ config_check_host(const char *s)
 	return config_check_hostname(s);
 }
 
+static const char *
+config_check_ipaddr(const char *s)
+{
+	return config_addr_parse(s, NULL) == -1 ? "must be a numeric IPv4 or "
+	    "IPv6 address" : NULL;
+}
+
+/* http(s)://host[:port][/path], printable ASCII without characters that
+ * would need escaping in a mail or an HTML attribute. */
+static const char *
+config_check_url(const char *s)
+{
+	const char *p;
+	size_t i;
+
+	if (strncmp(s, "https://", 8) == 0)
+		p = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		p = s + 7;
+	else
+		return "must start with https:// (or http://)";
+	if (*p == '\0' || *p == '/')
+		return "has no host";
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f || strchr("\"'<>\\^`{|}?#", c))
+			return "must be a plain URL without spaces, quotes, "
+			    "a query or a fragment";
+	}
+	/* The page's forms and stylesheet use absolute paths (/m/,
+	 * /static/): a reverse proxy must map the root. */
+	if ((p = strchr(p, '/')) != NULL && p[strspn(p, "/")] != '\0')
+		return "must not have a path (https://host[:port] only)";
+	return NULL;
+}
+
+/* local@domain: printable ASCII, no spaces, quotes or brackets. */
+static const char *
+config_check_mailbox(const char *s)
+{
+	const char *at = strrchr(s, '@');
+	size_t i;
+
+	if (at == NULL || at == s || at[1] == '\0')
+		return "must be an address local@domain";
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f || strchr("\"<>()[]\\,;:", c))
+			return "must be a plain address without spaces, "
+			    "quotes or brackets";
+	}
+	return config_check_hostname(at + 1) ? "has a bad domain" : NULL;
+}
+
 /* OpenSSL list syntax (ciphers, suites, groups): checked by OpenSSL when
  * the context is built; here only the character set. */
 static const char *
@@ -1672,7 +1864,8 @@ config_table_check(void)
 			ok = e->off == offsetof(struct config, listeners);
 			break;
 		case CONFIG_T_CIDRLIST:
-			ok = e->off == offsetof(struct config, trusted);
+			ok = e->size == sizeof(struct config_cidr *) &&
+			    e->noff != 0;
 			break;
 		case CONFIG_T_SENDERS:
 			ok = e->off == offsetof(struct config, senders);
@@ -1998,7 +2191,9 @@ config_parse_listeners(struct config_ctx *ctx, const struct config_entry *e)
 static int
 config_parse_cidrs(struct config_ctx *ctx, const struct config_entry *e)
 {
-	struct config *cfg = ctx->cfg;
+	struct config_cidr **list = (struct config_cidr **)(void *)
+	    ((char *)ctx->cfg + e->off);
+	size_t *count = (size_t *)(void *)((char *)ctx->cfg + e->noff);
 	char path[CONFIG_PATH_MAX], why[CONFIG_WHY_MAX];
 	const yaml_event_t *ev = &ctx->ev;
 	struct config_cidr c;
@@ -2015,7 +2210,7 @@ config_parse_cidrs(struct config_ctx *ctx, const struct config_entry *e)
 			return -1;
 		if (ev->type == YAML_SEQUENCE_END_EVENT)
 			break;
-		n = cfg->ntrusted;
+		n = *count;
 		(void)mh_snprintf(path, sizeof(path), "%s[%zu]", e->name, n);
 		if ((long long)n >= e->max) {
 			config_err(ctx, &ev->start_mark, path, "too many "
@@ -2038,12 +2233,11 @@ config_parse_cidrs(struct config_ctx *ctx, const struct config_entry *e)
 			config_err(ctx, &ev->start_mark, path, "%s", why);
 			return -1;
 		}
-		cfg->trusted = xreallocarray(cfg->trusted, n + 1,
-		    sizeof(*cfg->trusted));
-		cfg->trusted[n] = c;
-		cfg->ntrusted = n + 1;
+		*list = xreallocarray(*list, n + 1, sizeof(**list));
+		(*list)[n] = c;
+		*count = n + 1;
 	}
-	if ((long long)cfg->ntrusted < e->min) {
+	if ((long long)*count < e->min) {
 		config_err(ctx, &ev->start_mark, e->name, "at least %lld "
 		    "networks are needed", e->min);
 		return -1;
@@ -2643,11 +2837,44 @@ config_sender_find(const struct config *cfg, const char *user)
 	return NULL;
 }
 
+static bool
+config_list_has(const char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (i = 0; i < n; i++)
+		if (mh_strcasecmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+int
+config_user_lang(const struct config *cfg, const char *auth_user,
+    const char *sender)
+{
+	const char *who[2] = { auth_user, sender };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (config_list_has(cfg->notify_users_ja,
+		    cfg->nnotify_users_ja, who[i]))
+			return 1;	/* ALERT_LANG_JA */
+		if (config_list_has(cfg->notify_users_en,
+		    cfg->nnotify_users_en, who[i]))
+			return 0;	/* ALERT_LANG_EN */
+	}
+	return cfg->notify_lang;
+}
+
 bool
 config_has_tls(const struct config *cfg)
 {
 	size_t i;
 
+	if (cfg->web_enabled && cfg->web_tls)
+		return true;
 	for (i = 0; i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].mode != CONFIG_LISTEN_PLAIN)
 			return true;
@@ -2850,7 +3077,8 @@ config_apply_defaults(struct config_ctx *ctx)
 			continue;
 		if (e->type == CONFIG_T_LISTENERS ||
 		    e->type == CONFIG_T_CIDRLIST ||
-		    e->type == CONFIG_T_SENDERS) {
+		    e->type == CONFIG_T_SENDERS ||
+		    e->type == CONFIG_T_STRLIST) {
 			if (config_default_list(ctx, e) == -1)
 				return -1;
 			continue;
@@ -3031,6 +3259,66 @@ done:
 	return rc;
 }
 
+/*
+ * Reads metrics.token_file: one line, 16 to 256 printable ASCII
+ * characters without spaces (an optional final LF).  Required when the
+ * metrics listener is not on loopback.
+ */
+static int
+config_metrics_finish(struct config_ctx *ctx)
+{
+	static const char key[] = "metrics.token_file";
+	struct config *cfg = ctx->cfg;
+	char why[CONFIG_WHY_MAX];
+	struct stat st;
+	char *data;
+	size_t len, alloc, i;
+	int rc = -1;
+
+	if (!cfg->metrics_enabled)
+		return 0;
+	if (cfg->metrics_token_file == NULL) {
+		if (config_host_is_loopback(cfg->metrics_address))
+			return 0;
+		config_err_key(ctx, config_blame(ctx, "metrics.address",
+		    key), "metrics on a non-loopback address need "
+		    "metrics.token_file");
+		return -1;
+	}
+	if (config_file_read(cfg->metrics_token_file, 4096, &data, &len, &st,
+	    why, sizeof(why)) == -1) {
+		config_err_key(ctx, key, "%s: %s", cfg->metrics_token_file,
+		    why);
+		return -1;
+	}
+	alloc = len + 1;
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		config_err_key(ctx, key, "%s is world-%s (mode %04o); "
+		    "refusing to use it: chmod o-rwx it",
+		    cfg->metrics_token_file, (st.st_mode & S_IROTH) ?
+		    "readable" : "writable", (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	if (len > 0 && data[len - 1] == '\n')
+		len--;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)data[i] <= 0x20 ||
+		    (unsigned char)data[i] >= 0x7f)
+			break;
+	if (i < len || len < 16 || len > 256) {
+		config_err_key(ctx, key, "%s must hold one token of 16 to 256 "
+		    "printable characters without spaces",
+		    cfg->metrics_token_file);
+		goto done;
+	}
+	cfg->metrics_token = xstrndup(data, len);
+	rc = 0;
+done:
+	OPENSSL_cleanse(data, alloc);
+	free(data);
+	return rc;
+}
+
 /* A file named by key must be a readable regular file, and (secret)
  * not readable or writable by others. */
 static int
@@ -3175,6 +3463,41 @@ config_policy_finish(struct config_ctx *ctx)
 }
 
 static int
+config_web_finish(struct config_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	char url[300];
+	size_t len;
+
+	if (!cfg->web_enabled)
+		return 0;
+	if (!cfg->web_tls && !config_host_is_loopback(cfg->web_address)) {
+		config_err_key(ctx, config_blame(ctx, "web.tls", "web.address"),
+		    "plain HTTP is served only on a loopback address (for a "
+		    "reverse proxy that does TLS); set web.tls: true");
+		return -1;
+	}
+	if (cfg->web_tls && (cfg->tls_cert_file == NULL ||
+	    cfg->tls_key_file == NULL)) {
+		config_err_key(ctx, "web.tls", "needs tls.cert_file and "
+		    "tls.key_file");
+		return -1;
+	}
+	if (cfg->web_base_url == NULL) {
+		bool v6 = strchr(cfg->web_address, ':') != NULL;
+
+		(void)mh_snprintf(url, sizeof(url), "%s://%s%s%s:%d",
+		    cfg->web_tls ? "https" : "http", v6 ? "[" : "",
+		    cfg->web_address, v6 ? "]" : "", cfg->web_port);
+		cfg->web_base_url = xstrdup(url);
+	}
+	len = strlen(cfg->web_base_url);
+	while (len > 8 && cfg->web_base_url[len - 1] == '/')
+		cfg->web_base_url[--len] = '\0';
+	return 0;
+}
+
+static int
 config_finish(struct config_ctx *ctx)
 {
 	struct config *cfg = ctx->cfg;
@@ -3204,6 +3527,15 @@ config_finish(struct config_ctx *ctx)
 	}
 	if (cfg->up_helo == NULL)
 		cfg->up_helo = xstrdup(cfg->hostname);
+	if (cfg->notify_from == NULL) {
+		char from[300];
+
+		(void)mh_snprintf(from, sizeof(from), "mailhold@%s",
+		    cfg->hostname);
+		cfg->notify_from = xstrdup(from);
+	}
+	if (config_web_finish(ctx) == -1)
+		return -1;
 
 	/* Cross-field rules. */
 	for (i = 0; i < CONFIG_NITEMS(config_orders); i++) {
@@ -3241,7 +3573,7 @@ config_finish(struct config_ctx *ctx)
 		    "upstream.host is not a loopback address");
 		return -1;
 	}
-	if (config_policy_finish(ctx) == -1)
+	if (config_policy_finish(ctx) == -1 || config_metrics_finish(ctx) == -1)
 		return -1;
 	return config_auth_load(ctx);
 }
@@ -3366,6 +3698,7 @@ config_free(struct config *cfg)
 		free(cfg->listeners[i].address);
 	free(cfg->listeners);
 	free(cfg->trusted);
+	free(cfg->web_proxies);
 	for (i = 0; i < cfg->nsenders; i++) {
 		size_t j;
 
@@ -3391,6 +3724,10 @@ config_free(struct config *cfg)
 		    cfg->policy.rules[i].ndomains);
 	}
 	free(cfg->up_user);
+	if (cfg->metrics_token != NULL) {
+		OPENSSL_cleanse(cfg->metrics_token, strlen(cfg->metrics_token));
+		free(cfg->metrics_token);
+	}
 	if (cfg->up_password != NULL) {
 		OPENSSL_cleanse(cfg->up_password, strlen(cfg->up_password));
 		free(cfg->up_password);
@@ -3509,17 +3846,23 @@ config_fmt_value(const struct config *cfg, const struct config_entry *e,
 		}
 		r |= mh_buf_puts(b, "]");
 		return r;
-	case CONFIG_T_CIDRLIST:
+	case CONFIG_T_CIDRLIST: {
+		const struct config_cidr *cl = *(struct config_cidr *const *)
+		    (const void *)((const char *)cfg + e->off);
+		size_t cn = *(const size_t *)(const void *)
+		    ((const char *)cfg + e->noff);
+
 		r |= mh_buf_puts(b, "[");
-		for (i = 0; i < cfg->ntrusted; i++) {
-			if (inet_ntop(cfg->trusted[i].family,
-			    cfg->trusted[i].addr, net, sizeof(net)) == NULL)
+		for (i = 0; i < cn; i++) {
+			if (inet_ntop(cl[i].family, cl[i].addr, net,
+			    sizeof(net)) == NULL)
 				mh_strlcpy(net, "?", sizeof(net));
 			r |= mh_buf_printf(b, "%s\"%s/%d\"", i ? ", " : "", net,
-			    cfg->trusted[i].prefix);
+			    cl[i].prefix);
 		}
 		r |= mh_buf_puts(b, "]");
 		return r;
+	}
 	case CONFIG_T_SENDERS:
 		/* Tokens were checked to need no escaping. */
 		r |= mh_buf_puts(b, "{");

@@ -49,6 +49,12 @@ enum config_auth_backend {
 	CONFIG_AUTH_UPSTREAM,
 };
 
+enum config_notify {
+	CONFIG_NOTIFY_NEVER = 0,
+	CONFIG_NOTIFY_ON_FINDING,	/* an enforced finding */
+	CONFIG_NOTIFY_ALWAYS,		/* every message held */
+};
+
 /* auth.senders: the envelope senders one user may use. */
 struct config_sender {
 	char	*user;
@@ -148,11 +154,43 @@ struct config {
 	/* log: */
 	int	 log_level;		/* log.level: enum log_level */
 	bool	 log_syslog;		/* log.target: stderr | syslog */
+	int	 log_format;		/* log.format: enum log_format */
+
+	/* metrics: (Prometheus, issue 6) */
+	bool	 metrics_enabled;	/* metrics.enabled */
+	char	*metrics_address;	/* metrics.address: numeric */
+	int	 metrics_port;		/* metrics.port, 0 = pick (tests) */
+	char	*metrics_token_file;	/* metrics.token_file, NULL = none */
+	char	*metrics_token;		/* its contents; cleansed on free */
 
 	/* control: (mailholdctl) */
 	char	*control_socket;	/* control.socket: unix socket path */
 	char	*control_mode;		/* control.mode: octal text, checked */
 	char	*control_group;		/* control.group, NULL = our own */
+
+	/* notify: (alerts to senders, issue 5) */
+	int	 notify_alerts;		/* notify.alerts: enum config_notify */
+	int	 notify_lang;		/* notify.language: enum alert_lang */
+	const char *const *notify_users_ja; /* notify.users_ja */
+	size_t	 nnotify_users_ja;
+	const char *const *notify_users_en; /* notify.users_en */
+	size_t	 nnotify_users_en;
+	char	*notify_from;		/* notify.from, default
+					   mailhold@hostname */
+
+	/* web: (the sender's page, issue 5) */
+	bool	 web_enabled;		/* web.enabled */
+	char	*web_address;		/* web.address: numeric */
+	int	 web_port;		/* web.port, 0 = pick (tests) */
+	bool	 web_tls;		/* web.tls: HTTPS with tls.cert_file */
+	char	*web_base_url;		/* web.base_url, no final '/';
+					   default from address and port */
+	size_t	 web_max_connections;	/* web.max_connections */
+	int64_t	 web_timeout;		/* web.timeout: per request */
+	size_t	 web_max_failures;	/* web.max_failures: per client */
+	int64_t	 web_failure_window;	/* web.failure_window */
+	struct config_cidr *web_proxies; /* web.trusted_proxies */
+	size_t	 nweb_proxies;
 
 	/* hold.max and policy: (issue 4).  The policy's settings, filled
 	 * from the YAML "policy:" section and hold.default / hold.max; every
@@ -187,8 +225,14 @@ int	config_parse_cidr(const char *, struct config_cidr *);
 struct sockaddr;
 bool	config_cidr_match(const struct config_cidr *, size_t n,
 	    const struct sockaddr *);
-/* true when some listener needs tls.cert_file (mode starttls or tls). */
+/* true when tls.cert_file is needed: a starttls or tls listener, or
+ * web.tls. */
 bool	config_has_tls(const struct config *);
+/* The language (enum alert_lang) of mails and pages for a sender:
+ * notify.users_ja / users_en by auth user or envelope sender (ASCII
+ * case-insensitive), else notify.language.  Either may be NULL. */
+int	config_user_lang(const struct config *, const char *auth_user,
+	    const char *sender);
 /* The auth.senders entry of user (exact match), or NULL. */
 const struct config_sender *config_sender_find(const struct config *,
 	    const char *user);

@@ -31,6 +31,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "policy.h"
 #include "scheduler.h"
 #include "util.h"
 
@@ -66,6 +68,7 @@ struct control_conn {
 	struct control_op	*ops;
 	size_t			 nops;
 	size_t			 pending;	/* queue completions owed */
+	int64_t			 changed;	/* hold set --reschedule */
 	bool			 answered;	/* reply queued; free at drain */
 };
 
@@ -96,6 +99,7 @@ static const struct {
 	{ "cancel", CONTROL_CMD_CANCEL },
 	{ "stats", CONTROL_CMD_STATS },
 	{ "reload", CONTROL_CMD_RELOAD },
+	{ "hold", CONTROL_CMD_HOLD },
 };
 
 static bool
@@ -134,6 +138,90 @@ control_parse_states(const char *t, size_t tl, unsigned *mask)
 	return NULL;
 }
 
+/*
+ * One word of "hold ...".  *st: 0 before the sub-command, 1 after it,
+ * 2/3/4 waiting for the value of --rule/--user/--domain.
+ */
+static const char *
+control_parse_hold(struct control_request *out, const char *t, size_t tl,
+    int *st)
+{
+	char v[CONTROL_HOLD_KEY_MAX + 1];
+	size_t k;
+	int r;
+
+	if (*st == 0) {
+		if (control_tok_is(t, tl, "get"))
+			out->hold_op = CONTROL_HOLD_GET;
+		else if (control_tok_is(t, tl, "set"))
+			out->hold_op = CONTROL_HOLD_SET;
+		else if (control_tok_is(t, tl, "unset"))
+			out->hold_op = CONTROL_HOLD_UNSET;
+		else
+			return "hold needs get, set DURATION or unset";
+		out->hold_secs = -1;
+		out->hold_scope = QUEUE_HOLD_DEFAULT;
+		*st = 1;
+		return NULL;
+	}
+	if (*st >= 2) {
+		if (tl > CONTROL_HOLD_KEY_MAX)
+			return "value too long";
+		for (k = 0; k < tl; k++) {
+			unsigned char c = (unsigned char)t[k];
+
+			if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+				return "bad value";
+			v[k] = (char)mh_tolower(c);
+		}
+		v[tl] = '\0';
+		if (*st == 2) {
+			if ((r = policy_rule_parse(v)) < 0)
+				return "unknown rule";
+			out->hold_scope = QUEUE_HOLD_RULE;
+		} else if (*st == 3)
+			out->hold_scope = QUEUE_HOLD_USER;
+		else {
+			if (v[strspn(v, "abcdefghijklmnopqrstuvwxyz"
+			    "0123456789-.")] != '\0' || v[0] == '.' ||
+			    v[0] == '-')
+				return "bad --domain (a domain such as "
+				    "example.org)";
+			out->hold_scope = QUEUE_HOLD_DOMAIN;
+		}
+		mh_strlcpy(out->hold_key, v, sizeof(out->hold_key));
+		*st = 1;
+		return NULL;
+	}
+	if (out->hold_op == CONTROL_HOLD_GET)
+		return "unexpected argument";
+	if (control_tok_is(t, tl, "--rule") || control_tok_is(t, tl,
+	    "--user") || control_tok_is(t, tl, "--domain")) {
+		if (out->hold_scope != QUEUE_HOLD_DEFAULT)
+			return "give one of --rule, --user, --domain";
+		*st = t[2] == 'r' ? 2 : t[2] == 'u' ? 3 : 4;
+		return NULL;
+	}
+	if (control_tok_is(t, tl, "--reschedule")) {
+		if (out->hold_op != CONTROL_HOLD_SET || out->reschedule)
+			return "unexpected --reschedule";
+		out->reschedule = true;
+		return NULL;
+	}
+	if (out->hold_op == CONTROL_HOLD_SET && out->hold_secs < 0) {
+		char d[32];
+
+		if (tl >= sizeof(d))
+			return "bad DURATION (0, 90s, 5m, 2h, 1d)";
+		memcpy(d, t, tl);
+		d[tl] = '\0';
+		if (config_parse_duration(d, &out->hold_secs) == -1)
+			return "bad DURATION (0, 90s, 5m, 2h, 1d)";
+		return NULL;
+	}
+	return "unexpected argument";
+}
+
 const char *
 control_parse_request(const char *line, size_t len,
     struct control_request *out)
@@ -142,6 +230,7 @@ control_parse_request(const char *line, size_t len,
 	size_t i, tl;
 	bool have_verb = false, want_sender = false, want_state = false;
 	bool have_state = false;
+	int hold_want = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->state_mask = CONTROL_ACTIONABLE;
@@ -176,6 +265,12 @@ control_parse_request(const char *line, size_t len,
 				return "unknown command";
 			out->cmd = control_verbs[k].cmd;
 			have_verb = true;
+			continue;
+		}
+		if (out->cmd == CONTROL_CMD_HOLD) {
+			if ((err = control_parse_hold(out, t, tl,
+			    &hold_want)) != NULL)
+				return err;
 			continue;
 		}
 		if (want_state) {
@@ -230,9 +325,15 @@ control_parse_request(const char *line, size_t len,
 		}
 		return "unexpected argument";
 	}
-	if (want_sender || want_state)
+	if (want_sender || want_state || hold_want > 1)
 		return "option needs a value";
 	switch (out->cmd) {
+	case CONTROL_CMD_HOLD:
+		if (hold_want == 0)
+			return "hold needs get, set DURATION or unset";
+		if (out->hold_op == CONTROL_HOLD_SET && out->hold_secs < 0)
+			return "hold set needs a DURATION";
+		break;
 	case CONTROL_CMD_SHOW:
 		if (out->nids != 1)
 			return "show needs exactly one id";
@@ -437,6 +538,8 @@ control_cmd_queue(struct control_conn *c)
 		    (long long)v[i].received_at, (long long)v[i].release_at,
 		    (long long)v[i].next_attempt);
 		control_findings_json(&res, rules);
+		(void)mh_buf_puts(&res, ",\"subject\":");
+		control_json_str(&res, v[i].subject);
 		(void)mh_buf_puts(&res, "}");
 		control_time_str(rel, when, sizeof(when));
 		(void)mh_buf_printf(&txt, "%-16s  %-16s  %-20s  %-30s  %5zu  "
@@ -444,6 +547,20 @@ control_cmd_queue(struct control_conn *c)
 		    v[i].state == QUEUE_AWAITING_RELEASE ? "(waits)" : when,
 		    v[i].sender[0] ? v[i].sender : "<>", v[i].nrcpts,
 		    rules[0] ? rules : "-");
+		if (v[i].subject != NULL) {
+			size_t sl = strlen(v[i].subject);
+
+			/* Cut on a UTF-8 boundary for the terminal. */
+			if (sl > 70) {
+				sl = 70;
+				while (sl > 0 && ((unsigned char)
+				    v[i].subject[sl] & 0xc0) == 0x80)
+					sl--;
+			}
+			(void)mh_buf_printf(&txt, "%18s%.*s%s\n", "",
+			    (int)sl, v[i].subject,
+			    sl < strlen(v[i].subject) ? "..." : "");
+		}
 	}
 	(void)mh_buf_puts(&res, "]");
 	(void)mh_buf_printf(&txt, "%zu message%s\n", n, n == 1 ? "" : "s");
@@ -505,16 +622,20 @@ control_cmd_show(struct control_conn *c)
 	 * database, and we do not re-parse it here. */
 	(void)mh_buf_puts(&res, ",\"verdict\":");
 	control_json_str(&res, m->verdict);
+	(void)mh_buf_puts(&res, ",\"subject\":");
+	control_json_str(&res, m->subject);
 	(void)mh_buf_puts(&res, ",\"recipients\":[");
 
 	control_time_str(m->received_at, t1, sizeof(t1));
 	control_time_str(m->state == QUEUE_AWAITING_RELEASE ? m->release_at :
 	    m->next_attempt, t2, sizeof(t2));
 	(void)mh_buf_printf(&txt, "id:          %s\nstate:       %s\n"
+	    "subject:     %s\n"
 	    "sender:      %s\nauth user:   %s\nclient:      %s (%s)\n"
 	    "size:        %zu\nreceived:    %s\n%s %s\nattempts:    %d\n"
 	    "last error:  %s\nfindings:    %s\nrecipients:\n", m->id,
-	    queue_state_to_str(m->state), m->sender[0] ? m->sender : "<>",
+	    queue_state_to_str(m->state), m->subject ? m->subject : "-",
+	    m->sender[0] ? m->sender : "<>",
 	    m->auth_user ? m->auth_user : "-",
 	    m->client_addr ? m->client_addr : "-", m->helo ? m->helo : "-",
 	    m->size, t1, m->state == QUEUE_AWAITING_RELEASE ?
@@ -662,6 +783,8 @@ control_op_cb(int result, void *arg)
 		op->error = "state changed meanwhile (being relayed?)";
 	else if (result != 0)
 		op->error = "queue write failed";
+	else if (c->req->cmd == CONTROL_CMD_CANCEL)
+		metrics_inc(METRICS_CANCELLED_CTL);
 	log_info("id=%s event=%s actor=%s result=%s", op->id,
 	    c->req->cmd == CONTROL_CMD_RELEASE ? "ctl_release" : "ctl_cancel",
 	    c->actor, op->error ? "failed" : "ok");
@@ -746,6 +869,185 @@ control_cmd_change(struct control_conn *c)
 		control_ops_done(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* hold get / set / unset                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+control_fmt_dur(int64_t s, char *buf, size_t sz)
+{
+	if (s > 0 && s % 86400 == 0)
+		(void)mh_snprintf(buf, sz, "%lldd", (long long)(s / 86400));
+	else if (s > 0 && s % 3600 == 0)
+		(void)mh_snprintf(buf, sz, "%lldh", (long long)(s / 3600));
+	else if (s > 0 && s % 60 == 0)
+		(void)mh_snprintf(buf, sz, "%lldm", (long long)(s / 60));
+	else
+		(void)mh_snprintf(buf, sz, "%llds", (long long)s);
+}
+
+static const struct config *
+control_conf(struct control *ctl)
+{
+	return ctl->hooks.config != NULL ? ctl->hooks.config(ctl->hooks.arg) :
+	    NULL;
+}
+
+static void
+control_cmd_hold_get(struct control_conn *c)
+{
+	const struct config *conf = control_conf(c->ctl);
+	struct queue_hold *v = NULL;
+	struct mh_buf res, txt;
+	char d[32], t[64];
+	size_t i, n = 0;
+	int r;
+
+	if (conf == NULL || queue_holds_load(c->ctl->q, &v, &n) == -1) {
+		control_reply(c, "queue read failed", "queue read failed",
+		    NULL);
+		return;
+	}
+	mh_buf_init(&res, CONTROL_REPLY_MAX);
+	mh_buf_init(&txt, CONTROL_REPLY_MAX);
+	control_fmt_dur(conf->hold_default, d, sizeof(d));
+	(void)mh_buf_printf(&res, "{\"config\":{\"default\":%lld,"
+	    "\"max\":%lld,\"rules\":{", (long long)conf->hold_default,
+	    (long long)conf->hold_max);
+	(void)mh_buf_printf(&txt, "config: hold.default %s", d);
+	control_fmt_dur(conf->hold_max, d, sizeof(d));
+	(void)mh_buf_printf(&txt, ", hold.max %s\n", d);
+	for (r = 0; r < POLICY_R_COUNT; r++) {
+		const struct policy_rule_config *rc = &conf->policy.rules[r];
+
+		(void)mh_buf_printf(&res, "%s\"%s\":%lld", r ? "," : "",
+		    policy_rule_to_str((enum policy_rule)r),
+		    (long long)rc->hold);
+	}
+	(void)mh_buf_puts(&res, "}},\"set\":[");
+	if (n == 0)
+		(void)mh_buf_puts(&txt, "no hold window set at run time\n");
+	for (i = 0; i < n; i++) {
+		control_fmt_dur(v[i].hold, d, sizeof(d));
+		control_time_str(v[i].set_at, t, sizeof(t));
+		(void)mh_buf_printf(&res, "%s{\"scope\":\"%s\",\"key\":",
+		    i ? "," : "", queue_hold_scope_to_str(v[i].scope));
+		control_json_str(&res, v[i].key);
+		(void)mh_buf_printf(&res, ",\"hold\":%lld,\"set_at\":%lld,"
+		    "\"set_by\":", (long long)v[i].hold,
+		    (long long)v[i].set_at);
+		control_json_str(&res, v[i].set_by);
+		(void)mh_buf_puts(&res, "}");
+		(void)mh_buf_printf(&txt, "%-8s %-32s %-6s set %s by %s\n",
+		    queue_hold_scope_to_str(v[i].scope), *v[i].key ?
+		    v[i].key : "-", d, t, v[i].set_by);
+	}
+	(void)mh_buf_puts(&res, "]}");
+	control_reply(c, NULL, txt.data, res.data);
+	mh_buf_clear(&res);
+	mh_buf_clear(&txt);
+	queue_holds_free(v, n);
+}
+
+static void
+control_hold_done(int result, void *arg)
+{
+	struct control_conn *c = arg;
+	struct control_request *r = c->req;
+	char d[32], txt[512], res[512];
+
+	c->pending--;
+	if (result == 0) {
+		if (c->ctl->hooks.holds_changed != NULL)
+			c->ctl->hooks.holds_changed(c->ctl->hooks.arg);
+		if (r->reschedule)
+			sched_wakeup(c->ctl->sched);
+	}
+	log_info("event=ctl_hold actor=%s op=%s scope=%s key=\"%s\" "
+	    "hold=%lld rescheduled=%lld result=%s", c->actor,
+	    r->hold_op == CONTROL_HOLD_SET ? "set" : "unset",
+	    queue_hold_scope_to_str(r->hold_scope), r->hold_key,
+	    (long long)r->hold_secs, (long long)(result == 0 ? c->changed : 0),
+	    result == 0 ? "ok" : "failed");
+	if (c->bev == NULL) {
+		control_conn_free(c);
+		return;
+	}
+	if (result != 0) {
+		control_reply(c, "queue write failed", "queue write failed",
+		    NULL);
+		return;
+	}
+	control_fmt_dur(r->hold_secs, d, sizeof(d));
+	(void)mh_snprintf(txt, sizeof(txt), "hold %s%s%s %s%s",
+	    queue_hold_scope_to_str(r->hold_scope), *r->hold_key ? " " : "",
+	    r->hold_key, r->hold_op == CONTROL_HOLD_SET ? "set to " :
+	    "unset (the config's value applies)", r->hold_op ==
+	    CONTROL_HOLD_SET ? d : "");
+	if (r->reschedule)
+		(void)mh_snprintf(txt + strlen(txt), sizeof(txt) - strlen(txt),
+		    "; %lld held message(s) rescheduled", (long long)c->changed);
+	(void)mh_snprintf(res, sizeof(res), "{\"scope\":\"%s\",\"hold\":%lld,"
+	    "\"rescheduled\":%lld}", queue_hold_scope_to_str(r->hold_scope),
+	    (long long)(r->hold_op == CONTROL_HOLD_SET ? r->hold_secs : -1),
+	    (long long)c->changed);
+	mh_strlcpy(txt + strlen(txt), "\n", sizeof(txt) - strlen(txt));
+	control_reply(c, NULL, txt, res);
+}
+
+static void
+control_cmd_hold(struct control_conn *c)
+{
+	const struct config *conf = control_conf(c->ctl);
+	struct control_request *r = c->req;
+	char a[32], b[32], err[128];
+
+	if (r->hold_op == CONTROL_HOLD_GET) {
+		control_cmd_hold_get(c);
+		return;
+	}
+	if (conf != NULL && r->hold_op == CONTROL_HOLD_SET &&
+	    r->hold_secs > conf->hold_max) {
+		control_fmt_dur(r->hold_secs, a, sizeof(a));
+		control_fmt_dur(conf->hold_max, b, sizeof(b));
+		(void)mh_snprintf(err, sizeof(err), "%s is longer than "
+		    "hold.max (%s)", a, b);
+		control_reply(c, err, err, NULL);
+		return;
+	}
+	if (r->hold_op == CONTROL_HOLD_SET) {
+		struct queue_hold *v = NULL;
+		size_t n = 0, i;
+		bool exists = false;
+
+		/* Windows past QUEUE_HOLDS_MAX would never be loaded. */
+		if (queue_holds_load(c->ctl->q, &v, &n) == -1) {
+			control_reply(c, "queue read failed",
+			    "queue read failed", NULL);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			if (v[i].scope == r->hold_scope &&
+			    strcmp(v[i].key, r->hold_key) == 0)
+				exists = true;
+		queue_holds_free(v, n);
+		if (!exists && n >= QUEUE_HOLDS_MAX) {
+			control_reply(c, "too many hold windows",
+			    "too many hold windows (unset some first)", NULL);
+			return;
+		}
+	}
+	if (queue_hold_set(c->ctl->q, r->hold_scope, r->hold_key,
+	    r->hold_op == CONTROL_HOLD_SET ? r->hold_secs : -1,
+	    r->reschedule ? r->hold_secs : -1, c->actor, &c->changed,
+	    control_hold_done, c) == -1) {
+		control_reply(c, "queue write failed", "queue write failed",
+		    NULL);
+		return;
+	}
+	c->pending++;
+}
+
 static void
 control_dispatch(struct control_conn *c, const char *line, size_t len)
 {
@@ -780,6 +1082,9 @@ control_dispatch(struct control_conn *c, const char *line, size_t len)
 	case CONTROL_CMD_RELOAD:
 		log_info("event=reload actor=%s", c->actor);
 		control_cmd_reload(c);
+		break;
+	case CONTROL_CMD_HOLD:
+		control_cmd_hold(c);
 		break;
 	}
 }

@@ -27,6 +27,14 @@
  *   cancel ID...  | cancel --sender ADDR        to cancelled
  *   stats
  *   reload                                      as SIGHUP
+ *   hold get                                    every hold window
+ *   hold set DURATION [--rule R | --user U | --domain D] [--reschedule]
+ *   hold unset [--rule R | --user U | --domain D]
+ * hold set/unset store the window in the queue database (it survives a
+ * restart), with an admin_audit row naming the caller; it applies to
+ * messages received from then on, and with --reschedule also to those
+ * already held (their release becomes received + DURATION).  DURATION is
+ * 0, 90s, 5m, 2h or 1d, at most hold.max.
  * release/cancel act on held, awaiting_release and deferred messages;
  * "result" lists every id with its own ok/error, and ok is false when
  * any of them failed.  --sender ADDR matches the sender key (the
@@ -55,7 +63,16 @@ enum control_cmd {
 	CONTROL_CMD_CANCEL,
 	CONTROL_CMD_STATS,
 	CONTROL_CMD_RELOAD,
+	CONTROL_CMD_HOLD,
 };
+
+enum control_hold_op {
+	CONTROL_HOLD_GET = 0,
+	CONTROL_HOLD_SET,
+	CONTROL_HOLD_UNSET,
+};
+
+#define CONTROL_HOLD_KEY_MAX	254
 
 /* One parsed request (large: allocate it, do not put it on the stack). */
 struct control_request {
@@ -66,6 +83,12 @@ struct control_request {
 	char		 sender[CONTROL_SENDER_MAX + 1];  /* lowercased */
 	size_t		 nids;
 	char		 ids[CONTROL_IDS_MAX][QUEUE_ID_LEN + 1]; /* lower */
+	/* hold: */
+	enum control_hold_op hold_op;
+	int		 hold_scope;	/* enum queue_hold_scope */
+	char		 hold_key[CONTROL_HOLD_KEY_MAX + 1]; /* lowercased */
+	int64_t		 hold_secs;
+	bool		 reschedule;
 };
 
 /* Parses one request line (without its LF; len octets, need not be
@@ -83,6 +106,10 @@ struct control;
 struct control_hooks {
 	int	(*reload)(void *arg, char *err, size_t errsz);
 	size_t	(*nsessions)(void *arg);
+	/* The stored hold windows changed: load them again. */
+	void	(*holds_changed)(void *arg);
+	/* The config in force now (it changes on reload). */
+	const struct config *(*config)(void *arg);
 	void	*arg;
 };
 

@@ -45,7 +45,11 @@ ctl_usage(const char *why)
 	    "  release ID... | release --sender ADDR\n"
 	    "  cancel ID...  | cancel --sender ADDR\n"
 	    "  stats\n"
-	    "  reload\n");
+	    "  reload\n"
+	    "  hold get\n"
+	    "  hold set DURATION [--rule R | --user U | --domain D] "
+	    "[--reschedule]\n"
+	    "  hold unset [--rule R | --user U | --domain D]\n");
 	exit(CTL_EXIT_USAGE);
 }
 

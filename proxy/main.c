@@ -35,6 +35,7 @@
 #include "control.h"
 #include "header.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -42,6 +43,7 @@
 #include "smtp_client.h"
 #include "smtp_server.h"
 #include "tls.h"
+#include "web.h"
 #include "util.h"
 
 #define MAIN_RELAY_GRACE_MS	10000	/* relays in flight at SIGTERM */
@@ -56,6 +58,12 @@ struct main_ctx {
 	struct smtp_server *srv;
 	struct auth	*auth;
 	struct control	*ctl;
+	struct web	*web;
+	struct screen_holds *holds;	/* run-time hold windows */
+	struct metrics_http *metrics;
+	int64_t		 started;
+	uint64_t	 released_seen;	/* scheduler totals already counted */
+	uint64_t	 expired_seen;
 	struct event	*drain_ev;
 	int64_t		 drain_deadline;
 	bool		 stopping;
@@ -125,6 +133,7 @@ main_sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 	log_info("event=shutdown signal=%d sessions=%zu", (int)sig,
 	    smtp_server_nsessions(m->srv));
 	sched_stop(m->sched);
+	web_stop(m->web);
 	smtp_server_shutdown(m->srv, main_sessions_done, m);
 }
 
@@ -169,6 +178,7 @@ main_reload(void *arg, char *err, size_t errsz)
 	}
 	if (tls != NULL) {
 		smtp_server_set_tls(m->srv, tls);
+		web_set_tls(m->web, tls);
 		tlsctx_free(tls);
 	}
 	if (strcmp(nc->queue_path, m->conf->queue_path) != 0 ||
@@ -178,13 +188,28 @@ main_reload(void *arg, char *err, size_t errsz)
 	if (nc->auth_backend != m->conf->auth_backend)
 		log_warnx("event=reload note=\"auth.backend takes effect "
 		    "after a restart\"");
+	if (nc->web_enabled != m->conf->web_enabled ||
+	    nc->web_tls != m->conf->web_tls ||
+	    nc->web_port != m->conf->web_port ||
+	    strcmp(nc->web_address, m->conf->web_address) != 0)
+		log_warnx("event=reload note=\"web.enabled, web.tls, "
+		    "web.address and web.port take effect after a restart\"");
+	if (nc->metrics_enabled != m->conf->metrics_enabled ||
+	    nc->metrics_port != m->conf->metrics_port ||
+	    strcmp(nc->metrics_address, m->conf->metrics_address) != 0)
+		log_warnx("event=reload note=\"metrics.enabled, "
+		    "metrics.address and metrics.port take effect after a "
+		    "restart\"");
 	if (strcmp(nc->control_socket, m->conf->control_socket) != 0 ||
 	    strcmp(nc->control_mode, m->conf->control_mode) != 0)
 		log_warnx("event=reload note=\"control.* takes effect after a "
 		    "restart\"");
 	log_setlevel(m->debug ? LOG_LVL_DEBUG : nc->log_level);
+	log_setformat(nc->log_format);
 	smtp_server_set_config(m->srv, nc);
 	relay_set_config(m->relay, nc);
+	web_set_config(m->web, nc);
+	metrics_http_set_config(m->metrics, nc);
 	config_unref(m->conf);
 	m->conf = nc;
 	log_info("event=reload result=ok");
@@ -197,6 +222,54 @@ main_sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	char err[1024];
 
 	(void)main_reload(arg, err, sizeof(err));
+}
+
+/* mailholdctl hold set/unset committed: load the windows again. */
+static void
+main_holds_changed(void *arg)
+{
+	struct main_ctx *m = arg;
+	struct screen_holds *h;
+
+	if ((h = screen_holds_load(m->q)) == NULL) {
+		log_warnx("event=holds_load result=failed (keeping the "
+		    "windows in force)");
+		return;
+	}
+	smtp_server_set_holds(m->srv, h);
+	screen_holds_free(m->holds);
+	m->holds = h;
+}
+
+/* A scrape: what only the daemon knows now. */
+static void
+main_gauges(struct metrics_gauges *g, void *arg)
+{
+	struct main_ctx *m = arg;
+	uint64_t rel, exp;
+	int64_t oldest;
+	int s;
+
+	if (queue_count_states(m->q, g->queue) == -1)
+		for (s = 0; s < METRICS_QUEUE_STATES; s++)
+			g->queue[s] = 0;
+	g->oldest_age = queue_oldest(m->q, &oldest) == 0 ?
+	    mh_now() - oldest : -1;
+	g->sessions = smtp_server_nsessions(m->srv);
+	g->relay_connections = relay_nconns(m->relay);
+	g->start_time = m->started;
+	/* The scheduler lives in mh_queue and keeps plain totals. */
+	sched_totals(&rel, &exp);
+	metrics_add(METRICS_RELEASED, rel - m->released_seen);
+	metrics_add(METRICS_CANCELLED_EXPIRY, exp - m->expired_seen);
+	m->released_seen = rel;
+	m->expired_seen = exp;
+}
+
+static const struct config *
+main_config(void *arg)
+{
+	return ((struct main_ctx *)arg)->conf;
 }
 
 static size_t
@@ -402,7 +475,8 @@ main_check(int argc, char **argv)
 			fprintf(stderr, "mailhold: check: no history (queue "
 			    "%s: %s)\n", conf->queue_path, err);
 	}
-	v = screen_message(conf, q, user, from, to, nto, msg, len, mh_now());
+	v = screen_message(conf, q, NULL, user, from, to, nto, msg, len,
+	    mh_now(), NULL);
 	mh_buf_init(&out, 4 * 1024 * 1024);
 	if (policy_verdict_json(v, &out) == 0)
 		printf("%s\n", out.data ? out.data : "{}");
@@ -496,7 +570,30 @@ main_passwd(int argc, char **argv)
 		goto out;
 	}
 	len = strlen(nd);
-	if (fchmod(fd, 0600) == -1 || write(fd, nd, len) != (ssize_t)len ||
+	/* An existing file keeps its owner, group and mode (the daemon's
+	 * group must still read it; never more than 0660); a new one is
+	 * 0600. */
+	{
+		struct stat st;
+		mode_t mode = 0600;
+
+		if (stat(file, &st) == 0) {
+			mode = st.st_mode & 0660;
+			if (fchown(fd, st.st_uid, st.st_gid) == -1)
+				fprintf(stderr, "mailhold: %s: cannot keep its "
+				    "owner and group: %s\n", file,
+				    strerror(errno));
+		}
+		if (fchmod(fd, mode) == -1) {
+			fprintf(stderr, "mailhold: %s: %s\n", tmp,
+			    strerror(errno));
+			close(fd);
+			unlink(tmp);
+			free(nd);
+			goto out;
+		}
+	}
+	if (write(fd, nd, len) != (ssize_t)len ||
 	    fsync(fd) == -1 || close(fd) == -1 || rename(tmp, file) == -1) {
 		fprintf(stderr, "mailhold: %s: cannot write: %s\n", file,
 		    strerror(errno));
@@ -593,6 +690,7 @@ main(int argc, char **argv)
 	}
 	log_init("mailhold", m.conf->log_syslog);
 	log_setlevel(m.debug ? LOG_LVL_DEBUG : m.conf->log_level);
+	log_setformat(m.conf->log_format);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (evthread_use_pthreads() == -1)
@@ -629,20 +727,33 @@ main(int argc, char **argv)
 		fatalx("event=start error=\"%s\"", err);
 	m.srv = smtp_server_new(m.base, m.conf, m.q, m.sched);
 	smtp_server_set_tls(m.srv, tls);
+	if (m.conf->web_enabled && (m.web = web_new(m.base, m.conf, m.q,
+	    m.sched, tls)) == NULL)
+		fatalx("event=start error=\"cannot serve the web page on %s "
+		    "port %d\"", m.conf->web_address, m.conf->web_port);
 	tlsctx_free(tls);
 	tls = NULL;
 	smtp_server_set_auth(m.srv, m.auth);
+	if ((m.holds = screen_holds_load(m.q)) == NULL)
+		fatalx("event=start error=\"cannot read the hold windows\"");
+	smtp_server_set_holds(m.srv, m.holds);
 	if (smtp_server_listen(m.srv) == -1)
 		fatalx("event=start error=\"cannot listen\"");
 	{
 		struct control_hooks hooks = { main_reload, main_nsessions,
-		    &m };
+		    main_holds_changed, main_config, &m };
 
 		if ((m.ctl = control_new(m.base, m.conf, m.q, m.sched,
 		    &hooks)) == NULL)
 			fatalx("event=start error=\"cannot create the control "
 			    "socket %s\"", m.conf->control_socket);
 	}
+
+	m.started = mh_now();
+	if (m.conf->metrics_enabled && (m.metrics = metrics_http_new(m.base,
+	    m.conf, main_gauges, &m)) == NULL)
+		fatalx("event=start error=\"cannot serve metrics on %s port "
+		    "%d\"", m.conf->metrics_address, m.conf->metrics_port);
 
 	ev_term = evsignal_new(m.base, SIGTERM, main_sigterm_cb, &m);
 	ev_int = evsignal_new(m.base, SIGINT, main_sigterm_cb, &m);
@@ -658,9 +769,12 @@ main(int argc, char **argv)
 
 	/* Commit what is queued and run its completions before anything
 	 * those completions refer to goes away. */
+	metrics_http_free(m.metrics);
 	queue_close(m.q);
+	web_free(m.web);
 	control_free(m.ctl);
 	smtp_server_free(m.srv);
+	screen_holds_free(m.holds);
 	auth_free(m.auth);
 	relay_free(m.relay);
 	sched_free(m.sched);

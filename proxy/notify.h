@@ -1,11 +1,12 @@
 /*
  * notify.h - mails that mailhold itself sends to senders.
  *
- * For now: the plain failure notice (a recipient failed for good).  The
- * alert mail with cancel / send-now links comes with the alerts issue.
- * Notices are queued like any message but carry QUEUE_F_NOTICE, a null
- * reverse-path and a zero hold, so they are never held, never alerted on,
- * and never cause a notice themselves (no mail loops).
+ * For now: the failure notice (a recipient failed for good), built by
+ * alert_build_failure() (alert.h) as an RFC 3464 report in the sender's
+ * language.  Notices are queued like any message but carry
+ * QUEUE_F_NOTICE, a null reverse-path and a zero hold, so they are never
+ * held, never alerted on, and never cause a notice themselves (no mail
+ * loops).
  *
  * Ownership: returns a struct queue_msg_new for queue_submit(), or NULL.
  * Thread: loop thread (reads the original headers from the queue).
@@ -15,12 +16,20 @@
 
 #include <stddef.h>
 
+#include "alert.h"	/* enum alert_lang */
+
 struct queue;
 struct queue_msg;
 struct queue_msg_new;
 
-struct queue_msg_new *notify_failure_new(struct queue *, const struct queue_msg *m,
-		    const char **addrs, const char **replies, size_t n,
-		    const char *hostname);
+/*
+ * The failure notice for m: addrs[i] failed for good with replies[i]
+ * (n of each).  The original header block is read back from the queue
+ * and quoted, its Subject decoded into the notice's Subject.
+ */
+struct queue_msg_new *notify_failure_new(struct queue *,
+		    const struct queue_msg *m, const char **addrs,
+		    const char **replies, size_t n, const char *hostname,
+		    enum alert_lang lang);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -82,6 +83,7 @@ struct relay_job {
 	int		 mail_code;
 	char		*mail_reply;
 	char		*error;		/* connection-level error, if any */
+	int64_t		 mail_ms;	/* monotonic, when MAIL went; 0 never */
 };
 
 struct relay_conn {
@@ -335,8 +337,12 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 	size_t i, nfailed = 0, nsent = 0, ndeferred = 0, nfinal_sent = 0;
 	int64_t now = mh_now();
 	bool give_up;
+	char la[1500], lr[1700];
+	const char *rp;
 
 	give_up = now - m->received_at >= r->conf->retry_give_up;
+	if (j->mail_ms > 0 && j->error == NULL)
+		metrics_upstream_latency(mh_mono_ms() - j->mail_ms);
 	a = xcalloc(1, sizeof(*a));
 	mh_strlcpy(a->id, m->id, sizeof(a->id));
 	a->rcpts = xcalloc(j->npending ? j->npending : 1, sizeof(*a->rcpts));
@@ -361,20 +367,23 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		a->rcpts[i].idx = qr->idx;
 		a->rcpts[i].status = st == -1 ? QUEUE_RCPT_PENDING : st;
 		a->rcpts[i].reply = j->reply[i] ? xstrdup(j->reply[i]) : NULL;
+		mh_log_addr(qr->addr, la, sizeof(la));
+		rp = j->reply[i] ? j->reply[i] : "";
+		mh_log_escape(rp, strlen(rp), 400, lr, sizeof(lr));
 		if (st == QUEUE_RCPT_SENT) {
 			nsent++;
-			log_info("id=%s event=sent rcpt=<%s> reply=\"%s\"",
-			    m->id, qr->addr, j->reply[i] ? j->reply[i] : "");
+			log_info("id=%s event=sent rcpt=%s reply=\"%s\"",
+			    m->id, la, lr);
 		} else if (st == QUEUE_RCPT_FAILED) {
 			faddr[nfailed] = qr->addr;
-			freply[nfailed] = j->reply[i] ? j->reply[i] : "";
+			freply[nfailed] = rp;
 			nfailed++;
-			log_info("id=%s event=failed rcpt=<%s> reply=\"%s\"",
-			    m->id, qr->addr, j->reply[i] ? j->reply[i] : "");
+			log_info("id=%s event=failed rcpt=%s reply=\"%s\"",
+			    m->id, la, lr);
 		} else {
 			ndeferred++;
-			log_info("id=%s event=deferred rcpt=<%s> reason=\"%s\"",
-			    m->id, qr->addr, j->reply[i] ? j->reply[i] : "");
+			log_info("id=%s event=deferred rcpt=%s reason=\"%s\"",
+			    m->id, la, lr);
 		}
 	}
 	/* Recipients finished in earlier attempts count too. */
@@ -383,25 +392,31 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 			nfinal_sent++;
 	if (ndeferred > 0) {
 		a->new_state = QUEUE_DEFERRED;
+		metrics_inc(METRICS_DEFERRED);
 		a->next_attempt = now + relay_backoff(r->conf, m->attempts + 1);
 		a->last_error = xstrdup(j->error ? j->error : "deferred");
 		log_info("id=%s event=deferred next_attempt=%lld attempts=%d",
 		    m->id, (long long)a->next_attempt, m->attempts + 1);
 	} else if (nsent + nfinal_sent > 0) {
 		a->new_state = QUEUE_SENT;
+		metrics_inc(METRICS_SENT);
 		if (nfailed)
 			a->last_error = xstrdup("some recipients failed");
 	} else {
 		a->new_state = QUEUE_FAILED;
+		metrics_inc(METRICS_FAILED);
 		a->last_error = xstrdup(nfailed ? freply[0] : "failed");
 	}
 	if (nfailed > 0 && !(m->flags & QUEUE_F_NOTICE) && m->sender[0]) {
 		struct queue_msg_new *n;
 		n = notify_failure_new(r->q, m, faddr, freply, nfailed,
-		    r->conf->hostname);
+		    r->conf->hostname, (enum alert_lang)config_user_lang(r->conf,
+		    m->auth_user, m->sender));
 		if (n != NULL) {
-			log_info("id=%s event=notice notice_id=%s to=<%s>",
-			    m->id, n->id, m->sender);
+			log_info("id=%s event=notice notice_id=%s to=%s",
+			    m->id, n->id, mh_log_addr(m->sender, la,
+			    sizeof(la)));
+			metrics_inc(METRICS_NOTICES);
 			queue_submit(r->q, n, relay_notice_cb, r);
 		}
 	}
@@ -569,6 +584,7 @@ relay_start_tx(struct relay_conn *c)
 	c->nmsgs++;
 	relay_mail_params(c, params, sizeof(params));
 	c->state = RELAY_ST_MAIL;
+	j->mail_ms = mh_mono_ms();
 	relay_send(c, "MAIL FROM:<%s>%s", j->msg->sender, params);
 	if (c->caps & RELAY_CAP_PIPELINING) {
 		/* RFC 2920: MAIL, every RCPT and DATA in one group. */
@@ -1293,6 +1309,12 @@ size_t
 relay_inflight(const struct relay *r)
 {
 	return r->inflight;
+}
+
+size_t
+relay_nconns(const struct relay *r)
+{
+	return r->nconns;
 }
 
 struct relay *

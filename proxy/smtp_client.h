@@ -40,6 +40,7 @@ size_t		 relay_capacity(void *relay);
 void		 relay_release(const char *id, void *relay);
 /* Number of messages being delivered or waiting for a connection. */
 size_t		 relay_inflight(const struct relay *);
+size_t		 relay_nconns(const struct relay *);	/* open connections */
 void		 relay_free(struct relay *);
 
 /*

@@ -47,6 +47,7 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "policy.h"
 #include "scheduler.h"
@@ -182,6 +183,7 @@ struct smtp_server {
 	struct event	*reaper;	/* frees CLOSING sessions */
 	SSL_CTX		*tls;		/* for new handshakes; NULL: none */
 	struct auth	*auth;		/* NULL: no AUTH */
+	const struct screen_holds *holds; /* run-time hold windows, or NULL */
 };
 
 struct smtp_cmd_def {
@@ -205,6 +207,7 @@ struct smtp_commit_req {
 	char		 id[QUEUE_ID_LEN + 1];
 	int64_t		 release_at;
 	bool		 awaiting;	/* AWAITING_RELEASE: release_at expires */
+	bool		 alert;		/* an alert went in with it */
 	size_t		 size;
 	size_t		 nrcpts;
 	char		*sender;
@@ -1041,6 +1044,7 @@ smtp_auth_done(enum auth_result res, void *arg)
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
 		break;
 	case AUTH_FAIL:
+		metrics_inc(METRICS_AUTH_FAILURES);
 		delay = auth_failed(s->srv->auth, s->addr, s->creds->user,
 		    &close);
 		s->flags |= SMTP_SF_AUTH_DELAY | (close ? SMTP_SF_AUTH_CLOSE :
@@ -1268,17 +1272,27 @@ smtp_commit_done(int result, void *arg)
 
 	s = smtp_session_lookup(r->srv, r->sid);
 	if (result == 0) {
-		log_info("id=%s event=received from=<%s> nrcpt=%zu size=%zu "
-		    "session=%016llx", r->id, r->sender, r->nrcpts, r->size,
+		char la[1500];
+
+		log_info("id=%s event=received from=%s nrcpt=%zu size=%zu "
+		    "session=%016llx", r->id, mh_log_addr(r->sender, la,
+		    sizeof(la)), r->nrcpts, r->size,
 		    (unsigned long long)r->sid);
+		metrics_inc(METRICS_RECEIVED);
+		metrics_inc(r->awaiting ? METRICS_AWAITING : METRICS_HELD);
+		if (r->alert)
+			metrics_inc(METRICS_ALERTS);
 		if (r->awaiting)
 			log_info("id=%s event=awaiting_release expires=%lld",
 			    r->id, (long long)r->release_at);
 		else
 			log_info("id=%s event=held until=%lld", r->id,
 			    (long long)r->release_at);
-		if (r->srv->sched)
+		if (r->srv->sched) {
 			sched_kick(r->srv->sched, r->release_at);
+			if (r->alert)	/* goes at once */
+				sched_kick(r->srv->sched, mh_now());
+		}
 	}
 	if (s == NULL || s->state != SMTP_ST_WAIT_COMMIT) {
 		/* Client went away: the message (if committed) stays queued
@@ -1389,7 +1403,7 @@ smtp_data_end(struct smtp_session *s)
 	struct smtp_commit_req *r;
 	struct policy_verdict *v = NULL;
 	const char *reply = NULL;
-	char rbuf[512];
+	char rbuf[512], *subject = NULL;
 	int64_t now = mh_now();
 
 	if (tx->dr.flags & SMTP_DOT_BARE_NL)
@@ -1415,9 +1429,9 @@ smtp_data_end(struct smtp_session *s)
 		char *freeme;
 
 		msg = smtp_tx_prefix(tx, &mlen, &freeme);
-		v = screen_message(s->conf, s->srv->queue, s->auth_user,
-		    tx->sender, (const char *const *)tx->rcpts, tx->nrcpts,
-		    msg, mlen, now);
+		v = screen_message(s->conf, s->srv->queue, s->srv->holds,
+		    s->auth_user, tx->sender, (const char *const *)tx->rcpts,
+		    tx->nrcpts, msg, mlen, now, &subject);
 		free(freeme);
 		screen_log(tx->id, v);
 		if (v->action == POLICY_A_REJECT) {
@@ -1430,7 +1444,9 @@ smtp_data_end(struct smtp_session *s)
 			    "message";
 	}
 	if (reply) {
+		metrics_inc(METRICS_REJECTED);
 		policy_verdict_free(v);
+		free(subject);
 		log_info("id=%s event=rejected session=%016llx reply=\"%s\"",
 		    tx->id, (unsigned long long)s->id, reply);
 		smtp_tx_rollback(s);
@@ -1465,6 +1481,9 @@ smtp_data_end(struct smtp_session *s)
 	m->state = v->action == POLICY_A_HOLD_FOR_RELEASE ?
 	    QUEUE_AWAITING_RELEASE : QUEUE_HELD;
 	m->verdict = screen_verdict_json(v);
+	/* Findings, Subject, and the alert with its link: committed with
+	 * the message. */
+	screen_attach(s->conf, m, v, &subject, now);
 	policy_verdict_free(v);
 	m->body_len = tx->len;
 	m->body_fd = tx->spill_fd;
@@ -1478,6 +1497,7 @@ smtp_data_end(struct smtp_session *s)
 	mh_strlcpy(r->id, m->id, sizeof(r->id));
 	r->release_at = m->release_at;
 	r->awaiting = m->state == QUEUE_AWAITING_RELEASE;
+	r->alert = m->alert != NULL;
 	r->size = m->body_len;
 	r->nrcpts = m->nrcpts;
 	r->sender = xstrdup(m->sender);
@@ -2023,9 +2043,12 @@ smtp_server_listen(struct smtp_server *srv)
 			return -1;
 		}
 		srv->ls[i].srv = srv;
+		/* IPv6 sockets take IPv6 only, so "0.0.0.0" and "::" on
+		 * one port can both be listeners. */
 		srv->ls[i].l = evconnlistener_new_bind(srv->base,
 		    smtp_accept_cb, &srv->ls[i], LEV_OPT_CLOSE_ON_FREE |
-		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
+		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+		    (ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0), 128,
 		    (struct sockaddr *)&ss, (int)sl);
 		if (srv->ls[i].l == NULL) {
 			log_warn("event=listen_error address=%s port=%d",
@@ -2079,6 +2102,12 @@ void
 smtp_server_set_auth(struct smtp_server *srv, struct auth *a)
 {
 	srv->auth = a;
+}
+
+void
+smtp_server_set_holds(struct smtp_server *srv, const struct screen_holds *h)
+{
+	srv->holds = h;
 }
 
 void

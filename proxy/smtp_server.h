@@ -40,6 +40,10 @@ void		 smtp_server_set_tls(struct smtp_server *, struct ssl_ctx_st *);
 /* The AUTH back end (borrowed; it must outlive the server).  NULL: none,
  * and only server.trusted_networks may submit. */
 void		 smtp_server_set_auth(struct smtp_server *, struct auth *);
+/* The run-time hold windows (borrowed; NULL: none) new messages get. */
+struct screen_holds;
+void		 smtp_server_set_holds(struct smtp_server *,
+		    const struct screen_holds *);
 /* Stops accepting; idle sessions get 421 now, sessions in DATA or waiting
  * for a commit finish their message first (never a 250 without a commit).
  * done(arg) runs once the last session is gone. */

@@ -41,6 +41,9 @@
 #define QUEUE_BUSY_W_MS		5000	/* writer thread may wait */
 #define QUEUE_BUSY_R_MS		500	/* the loop thread must not */
 #define QUEUE_TEXT_MAX		4096	/* longest text column we store */
+#define QUEUE_VERDICT_MAX	(64 * 1024)	/* the verdict JSON */
+#define QUEUE_SUBJECT_MAX	1024	/* decoded Subject, octets */
+#define QUEUE_FRCPTS_MAX	(64 * 1024)	/* a finding's recipients */
 #define QUEUE_RCPTS_MAX		100000	/* sanity cap when loading */
 #define QUEUE_BCONN_IDLE_MAX	4	/* idle body connections kept */
 #define QUEUE_APP_ID		0x4d484c44	/* application_id "MHLD" */
@@ -125,6 +128,52 @@ static const char *const queue_migrations[] = {
 	"  PRIMARY KEY (sender_key, addr)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX history_domain ON history(domain);",
+
+	/* 3: the sender's alert and page (issue 5).  subject: decoded,
+	 * for the page and mailholdctl; tokens: the page link (selector,
+	 * SHA-256 of the secret, CSRF value), kept after the message
+	 * leaves the queue so the page can say what became of it;
+	 * findings: the enforced findings in the form the page shows
+	 * (recipients LF-separated). */
+	"ALTER TABLE messages ADD COLUMN subject TEXT;"
+	"CREATE TABLE tokens ("
+	"  selector TEXT PRIMARY KEY NOT NULL,"
+	"  msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  hash BLOB NOT NULL,"
+	"  csrf BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX tokens_msg ON tokens(msg_id);"
+	"CREATE TABLE findings ("
+	"  msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  rule TEXT NOT NULL,"
+	"  severity TEXT NOT NULL,"
+	"  rcpts TEXT NOT NULL,"
+	"  suggestion TEXT,"
+	"  msg_en TEXT NOT NULL,"
+	"  msg_ja TEXT NOT NULL,"
+	"  PRIMARY KEY (msg_id, idx)"
+	") WITHOUT ROWID;"
+	/* Hold windows set at run time (mailholdctl hold set, issue 6):
+	 * scope default (key ''), rule, user or domain; and who changed
+	 * them (admin_audit: one row per change, old and new value). */
+	"CREATE TABLE holds ("
+	"  scope TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  hold INTEGER NOT NULL,"
+	"  set_at INTEGER NOT NULL,"
+	"  set_by TEXT NOT NULL,"
+	"  PRIMARY KEY (scope, key)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE admin_audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  what TEXT NOT NULL,"
+	"  old TEXT,"
+	"  new TEXT"
+	");",
 };
 #define QUEUE_SCHEMA_VERSION \
 	((int)(sizeof(queue_migrations) / sizeof(queue_migrations[0])))
@@ -153,6 +202,15 @@ enum queue_sql {
 	QUEUE_SQL_RECOVER,
 	QUEUE_SQL_HISTORY_ADD,
 	QUEUE_SQL_RCPT_ADDR,
+	QUEUE_SQL_TOKEN_INSERT,
+	QUEUE_SQL_FINDING_INSERT,
+	QUEUE_SQL_NOTICE_SCRUB,
+	QUEUE_SQL_HOLD_GET,
+	QUEUE_SQL_HOLD_PUT,
+	QUEUE_SQL_HOLD_DEL,
+	QUEUE_SQL_ADMIN_AUDIT,
+	QUEUE_SQL_RESCHED_AUDIT,
+	QUEUE_SQL_RESCHED,
 	/* read connections */
 	QUEUE_SQL_MSG_LOAD,
 	QUEUE_SQL_RCPT_LOAD,
@@ -167,6 +225,10 @@ enum queue_sql {
 	QUEUE_SQL_NEXT_EXPIRY,
 	QUEUE_SQL_LIST,
 	QUEUE_SQL_AUDIT_LOAD,
+	QUEUE_SQL_TOKEN_FIND,
+	QUEUE_SQL_FINDINGS_LOAD,
+	QUEUE_SQL_HOLDS_LOAD,
+	QUEUE_SQL_OLDEST,
 	QUEUE_SQL_MAX
 };
 
@@ -180,9 +242,9 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_MSG_INSERT] =
 	    "INSERT INTO messages (id, state, sender, auth_user, client_addr,"
 	    " helo, flags, size, received_at, release_at, next_attempt,"
-	    " attempts, last_error, updated_at, verdict, sender_key)"
+	    " attempts, last_error, updated_at, verdict, sender_key, subject)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0, NULL,"
-	    " ?11, ?12, lower(coalesce(?4, ?3)))",
+	    " ?11, ?12, lower(coalesce(?4, ?3)), ?13)",
 	[QUEUE_SQL_RCPT_INSERT] =
 	    "INSERT INTO recipients (msg_id, idx, addr, status, last_reply)"
 	    " VALUES (?1, ?2, ?3, 0, NULL)",
@@ -213,6 +275,72 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_RECOVER] =
 	    "UPDATE messages SET state = 'deferred', next_attempt = ?1,"
 	    " updated_at = ?1 WHERE state = 'releasing'",
+	[QUEUE_SQL_TOKEN_INSERT] =
+	    "INSERT INTO tokens (selector, msg_id, hash, csrf, created_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[QUEUE_SQL_FINDING_INSERT] =
+	    "INSERT INTO findings (msg_id, idx, rule, severity, rcpts,"
+	    " suggestion, msg_en, msg_ja)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* A mail mailhold wrote (the alert carries the page's link) is
+	 * zeroed in place once it has gone: same size, same pages, so the
+	 * link leaves the database file at the next checkpoint. */
+	[QUEUE_SQL_NOTICE_SCRUB] =
+	    "UPDATE bodies SET data = zeroblob(length(data))"
+	    " WHERE msg_id = ?1 AND EXISTS (SELECT 1 FROM messages"
+	    " WHERE id = ?1 AND (flags & 4) != 0)",
+	[QUEUE_SQL_HOLD_GET] =
+	    "SELECT hold FROM holds WHERE scope = ?1 AND key = ?2",
+	[QUEUE_SQL_HOLD_PUT] =
+	    "INSERT INTO holds (scope, key, hold, set_at, set_by)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope, key) DO UPDATE"
+	    " SET hold = excluded.hold, set_at = excluded.set_at,"
+	    " set_by = excluded.set_by",
+	[QUEUE_SQL_HOLD_DEL] =
+	    "DELETE FROM holds WHERE scope = ?1 AND key = ?2",
+	[QUEUE_SQL_ADMIN_AUDIT] =
+	    "INSERT INTO admin_audit (at, actor, what, old, new)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* The held messages a hold change reaches (?1 scope, ?2 key;
+	 * never mailhold's own mails, flag 4 = QUEUE_F_NOTICE, nor one
+	 * already due, e.g. released by its sender a moment ago):
+	 * every one for the default, the user's (sender_key), those with a
+	 * recipient in the domain or below it, those with a finding of the
+	 * rule.  Both statements repeat the same WHERE. */
+	[QUEUE_SQL_RESCHED_AUDIT] =
+	    "INSERT INTO audit (msg_id, at, actor, from_state, to_state, why)"
+	    " SELECT id, ?3, ?4, 'held', 'held', ?5 FROM messages m"
+	    " WHERE m.state = 'held' AND (m.flags & 4) = 0"
+	    " AND m.next_attempt > ?3 AND (?1 = 'default'"
+	    " OR (?1 = 'user' AND m.sender_key = ?2)"
+	    " OR (?1 = 'domain' AND EXISTS (SELECT 1 FROM recipients r"
+	    "  WHERE r.msg_id = m.id AND (lower(r.addr) LIKE '%@' || ?2"
+	    "  OR lower(r.addr) LIKE '%.' || ?2)))"
+	    " OR (?1 = 'rule' AND EXISTS (SELECT 1 FROM findings f"
+	    "  WHERE f.msg_id = m.id AND f.rule = ?2)))",
+	[QUEUE_SQL_RESCHED] =
+	    "UPDATE messages SET next_attempt = received_at + ?6,"
+	    " release_at = received_at + ?6, updated_at = ?3"
+	    " WHERE state = 'held' AND (flags & 4) = 0"
+	    " AND next_attempt > ?3 AND (?1 = 'default'"
+	    " OR (?1 = 'user' AND sender_key = ?2)"
+	    " OR (?1 = 'domain' AND EXISTS (SELECT 1 FROM recipients r"
+	    "  WHERE r.msg_id = messages.id AND (lower(r.addr) LIKE '%@' || ?2"
+	    "  OR lower(r.addr) LIKE '%.' || ?2)))"
+	    " OR (?1 = 'rule' AND EXISTS (SELECT 1 FROM findings f"
+	    "  WHERE f.msg_id = messages.id AND f.rule = ?2)))",
+	[QUEUE_SQL_OLDEST] =
+	    "SELECT min(received_at) FROM messages WHERE state IN"
+	    " ('held', 'awaiting_release', 'deferred', 'releasing')",
+	[QUEUE_SQL_HOLDS_LOAD] =
+	    "SELECT scope, key, hold, set_at, set_by FROM holds"
+	    " ORDER BY scope, key LIMIT ?1",
+	[QUEUE_SQL_TOKEN_FIND] =
+	    "SELECT msg_id, hash, csrf, created_at FROM tokens"
+	    " WHERE selector = ?1",
+	[QUEUE_SQL_FINDINGS_LOAD] =
+	    "SELECT idx, rule, severity, rcpts, suggestion, msg_en, msg_ja"
+	    " FROM findings WHERE msg_id = ?1 ORDER BY idx LIMIT ?2",
 	[QUEUE_SQL_RCPT_ADDR] =
 	    "SELECT addr FROM recipients WHERE msg_id = ?1 AND idx = ?2",
 	[QUEUE_SQL_HISTORY_ADD] =
@@ -225,7 +353,7 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	    "SELECT m.id, m.state, m.sender, m.auth_user, m.client_addr,"
 	    " m.helo, m.flags, m.size, m.received_at, m.release_at,"
 	    " m.next_attempt, m.attempts, m.last_error, length(b.data),"
-	    " m.verdict"
+	    " m.verdict, m.subject, m.updated_at"
 	    " FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id"
 	    " WHERE m.id = ?1",
 	[QUEUE_SQL_RCPT_LOAD] =
@@ -262,7 +390,8 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_LIST] =
 	    "SELECT m.id, m.state, m.sender, m.auth_user, m.received_at,"
 	    " m.release_at, m.next_attempt, m.verdict,"
-	    " (SELECT count(*) FROM recipients r WHERE r.msg_id = m.id)"
+	    " (SELECT count(*) FROM recipients r WHERE r.msg_id = m.id),"
+	    " m.subject"
 	    " FROM messages m"
 	    " WHERE m.state IN (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 	    " AND (?8 IS NULL OR m.sender_key = ?8)"
@@ -299,6 +428,7 @@ enum queue_req_type {
 	QUEUE_REQ_STATE,
 	QUEUE_REQ_ATTEMPT,
 	QUEUE_REQ_RECOVER,
+	QUEUE_REQ_HOLD,
 };
 
 /*
@@ -330,6 +460,14 @@ struct queue_req {
 			int		 count;
 			bool		 finished;
 		} rec;
+		struct {
+			int		 scope;
+			char		*key;
+			int64_t		 hold;
+			int64_t		 resched;
+			char		*actor;
+			int64_t		*changed;
+		} hold;
 	} u;
 };
 
@@ -477,18 +615,25 @@ queue_text_ok(const char *s, bool nullable)
 	return strlen(s) <= QUEUE_TEXT_MAX;
 }
 
-/* Binds a text that may be NULL, cut to QUEUE_TEXT_MAX bytes. */
+/* Binds a text that may be NULL, cut to max bytes (validation refuses
+ * longer input first; this is the last guard). */
 static int
-queue_bind_text(sqlite3_stmt *st, int i, const char *s)
+queue_bind_text_max(sqlite3_stmt *st, int i, const char *s, size_t max)
 {
 	size_t len;
 
 	if (s == NULL)
 		return sqlite3_bind_null(st, i);
 	len = strlen(s);
-	if (len > QUEUE_TEXT_MAX)
-		len = QUEUE_TEXT_MAX;
+	if (len > max)
+		len = max;
 	return sqlite3_bind_text(st, i, s, (int)len, SQLITE_STATIC);
+}
+
+static int
+queue_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return queue_bind_text_max(st, i, s, QUEUE_TEXT_MAX);
 }
 
 static sqlite3_stmt *
@@ -581,10 +726,35 @@ queue_msg_new_free(struct queue_msg_new *m)
 	free(m->client_addr);
 	free(m->helo);
 	free(m->verdict);
+	free(m->subject);
+	queue_findings_free(m->findings, m->nfindings);
+	free(m->token);
+	queue_msg_new_free(m->alert);
 	free(m->body);
 	if (m->body_fd >= 0)
 		close(m->body_fd);
 	free(m);
+}
+
+void
+queue_findings_free(struct queue_finding *v, size_t n)
+{
+	size_t i, j;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].rule);
+		free(v[i].severity);
+		if (v[i].rcpts != NULL)
+			for (j = 0; j < v[i].nrcpts; j++)
+				free(v[i].rcpts[j]);
+		free(v[i].rcpts);
+		free(v[i].suggestion);
+		free(v[i].msg_en);
+		free(v[i].msg_ja);
+	}
+	free(v);
 }
 
 void
@@ -600,6 +770,7 @@ queue_msg_free(struct queue_msg *m)
 	free(m->helo);
 	free(m->last_error);
 	free(m->verdict);
+	free(m->subject);
 	if (m->rcpts != NULL)
 		for (i = 0; i < m->nrcpts; i++) {
 			free(m->rcpts[i].addr);
@@ -642,6 +813,11 @@ queue_req_payload_free(struct queue_req *r)
 		r->u.att = NULL;
 		break;
 	case QUEUE_REQ_RECOVER:
+		break;
+	case QUEUE_REQ_HOLD:
+		free(r->u.hold.key);
+		free(r->u.hold.actor);
+		r->u.hold.key = r->u.hold.actor = NULL;
 		break;
 	}
 }
@@ -1028,6 +1204,76 @@ queue_w_body_write(struct queue *q, sqlite3_blob *blob,
 }
 
 static int
+queue_w_findings(struct queue *q, const struct queue_msg_new *m)
+{
+	const struct queue_finding *f;
+	sqlite3_stmt *st;
+	struct mh_buf rc;
+	size_t i, j;
+	int r;
+
+	if (m->nfindings == 0)
+		return 0;
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_FINDING_INSERT)) == NULL)
+		return -1;
+	mh_buf_init(&rc, QUEUE_FRCPTS_MAX);
+	for (i = 0; i < m->nfindings; i++) {
+		f = &m->findings[i];
+		mh_buf_reset(&rc);
+		for (j = 0; j < f->nrcpts; j++)
+			if ((j > 0 && mh_buf_puts(&rc, "\n") == -1) ||
+			    mh_buf_puts(&rc, f->rcpts[j]) == -1)
+				break;
+		r = sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC) |
+		    sqlite3_bind_int64(st, 2, (sqlite3_int64)i) |
+		    queue_bind_text(st, 3, f->rule) |
+		    queue_bind_text(st, 4, f->severity) |
+		    queue_bind_text_max(st, 5, rc.data ? rc.data : "",
+		    QUEUE_FRCPTS_MAX) |
+		    queue_bind_text(st, 6, f->suggestion) |
+		    queue_bind_text(st, 7, f->msg_en) |
+		    queue_bind_text(st, 8, f->msg_ja);
+		if (r != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "submit_finding", m->id);
+			queue_stmt_done(st);
+			mh_buf_clear(&rc);
+			return -1;
+		}
+		if (queue_stmt_exec(&q->w, st, "submit_finding", m->id) ==
+		    -1) {
+			mh_buf_clear(&rc);
+			return -1;
+		}
+	}
+	mh_buf_clear(&rc);
+	return 0;
+}
+
+static int
+queue_w_token(struct queue *q, const struct queue_msg_new *m, int64_t now)
+{
+	const struct queue_token *t = m->token;
+	sqlite3_stmt *st;
+
+	if (t == NULL)
+		return 0;
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_TOKEN_INSERT)) == NULL)
+		return -1;
+	if ((queue_bind_text(st, 1, t->selector) |
+	    sqlite3_bind_text(st, 2, m->id, -1, SQLITE_STATIC) |
+	    sqlite3_bind_blob(st, 3, t->hash, sizeof(t->hash),
+	    SQLITE_STATIC) |
+	    sqlite3_bind_blob(st, 4, t->csrf, sizeof(t->csrf),
+	    SQLITE_STATIC) |
+	    sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "submit_token", m->id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	return queue_stmt_exec(&q->w, st, "submit_token", m->id);
+}
+
+static int
 queue_w_submit(struct queue *q, struct queue_msg_new *m, int64_t now)
 {
 	sqlite3_stmt *st;
@@ -1051,7 +1297,10 @@ queue_w_submit(struct queue *q, struct queue_msg_new *m, int64_t now)
 	    sqlite3_bind_int64(st, 9, m->received_at) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 10, m->release_at) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 11, now) != SQLITE_OK ||
-	    queue_bind_text(st, 12, m->verdict) != SQLITE_OK) {
+	    queue_bind_text_max(st, 12, m->verdict, QUEUE_VERDICT_MAX) !=
+	    SQLITE_OK ||
+	    queue_bind_text_max(st, 13, m->subject, QUEUE_SUBJECT_MAX) !=
+	    SQLITE_OK) {
 		queue_log_sqlerr(q->w.db, "submit", m->id);
 		queue_stmt_done(st);
 		return -1;
@@ -1100,7 +1349,29 @@ queue_w_submit(struct queue *q, struct queue_msg_new *m, int64_t now)
 		if (rc == -1)
 			return -1;
 	}
-	return queue_w_audit(q, m->id, now, "smtp", NULL, state, "received");
+	if (queue_w_findings(q, m) == -1 || queue_w_token(q, m, now) == -1)
+		return -1;
+	if (queue_w_audit(q, m->id, now, "smtp", NULL, state,
+	    "received") == -1)
+		return -1;
+	/* The alert goes in with its message or not at all. */
+	return m->alert != NULL ? queue_w_submit(q, m->alert, now) : 0;
+}
+
+/* Zeroes the body of a mail mailhold wrote itself (no-op otherwise). */
+static int
+queue_w_notice_scrub(struct queue *q, const char *id)
+{
+	sqlite3_stmt *st;
+
+	_Static_assert(QUEUE_F_NOTICE == 4, "QUEUE_SQL_NOTICE_SCRUB");
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_NOTICE_SCRUB)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		queue_stmt_done(st);
+		return -1;
+	}
+	return queue_stmt_exec(&q->w, st, "notice_scrub", id);
 }
 
 static int
@@ -1132,6 +1403,10 @@ queue_w_set_state(struct queue *q, struct queue_req *r, int64_t now)
 		return -1;
 	if (sqlite3_changes(q->w.db) == 0)
 		return 1;
+	/* A cancelled alert never goes: its link leaves the body now. */
+	if (r->u.st.to == QUEUE_CANCELLED &&
+	    queue_w_notice_scrub(q, r->id) == -1)
+		return -1;
 	return queue_w_audit(q, r->id, now, r->u.st.actor, from,
 	    queue_state_to_str(r->u.st.to), r->u.st.why);
 }
@@ -1198,6 +1473,9 @@ queue_w_attempt(struct queue *q, struct queue_attempt *a, int64_t now)
 		return -1;
 	if (sqlite3_changes(q->w.db) != 1)
 		return -1;	/* cannot happen inside this transaction */
+	if (a->new_state != QUEUE_DEFERRED &&
+	    queue_w_notice_scrub(q, a->id) == -1)
+		return -1;
 	return queue_w_audit(q, a->id, now, "relay", from,
 	    queue_state_to_str(a->new_state),
 	    a->last_error != NULL ? a->last_error : "delivered");
@@ -1271,6 +1549,118 @@ queue_w_recover(struct queue *q, struct queue_req *r)
 	return 0;
 }
 
+static const char *const queue_hold_scopes[] = {
+	[QUEUE_HOLD_DEFAULT] = "default",
+	[QUEUE_HOLD_RULE] = "rule",
+	[QUEUE_HOLD_USER] = "user",
+	[QUEUE_HOLD_DOMAIN] = "domain",
+};
+
+const char *
+queue_hold_scope_to_str(int scope)
+{
+	if (scope < 0 || scope > QUEUE_HOLD_DOMAIN)
+		return "invalid";
+	return queue_hold_scopes[scope];
+}
+
+static int
+queue_w_hold(struct queue *q, struct queue_req *r, int64_t now)
+{
+	const char *scope = queue_hold_scopes[r->u.hold.scope];
+	const char *key = r->u.hold.key;
+	char what[400], oldv[32], newv[32], why[64];
+	sqlite3_stmt *st;
+	int rc;
+	enum queue_sql steps[2] = { QUEUE_SQL_RESCHED_AUDIT,
+	    QUEUE_SQL_RESCHED };
+	size_t i;
+
+	/* The old value, for the audit row. */
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_HOLD_GET)) == NULL)
+		return -1;
+	oldv[0] = '\0';
+	if ((sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC) |
+	    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		queue_stmt_done(st);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		(void)mh_snprintf(oldv, sizeof(oldv), "%lld",
+		    (long long)sqlite3_column_int64(st, 0));
+	queue_stmt_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		queue_log_sqlerr(q->w.db, "hold_get", NULL);
+		return -1;
+	}
+
+	if ((st = queue_stmt(&q->w, r->u.hold.hold >= 0 ? QUEUE_SQL_HOLD_PUT :
+	    QUEUE_SQL_HOLD_DEL)) == NULL)
+		return -1;
+	rc = sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC) |
+	    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	if (r->u.hold.hold >= 0)
+		rc |= sqlite3_bind_int64(st, 3, r->u.hold.hold) |
+		    sqlite3_bind_int64(st, 4, now) |
+		    queue_bind_text(st, 5, r->u.hold.actor);
+	if (rc != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "hold_set", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "hold_set", NULL) == -1)
+		return -1;
+
+	(void)mh_snprintf(what, sizeof(what), "hold %s%s%s%s", scope,
+	    *key ? " " : "", key, r->u.hold.resched >= 0 ? " reschedule" :
+	    "");
+	newv[0] = '\0';
+	if (r->u.hold.hold >= 0)
+		(void)mh_snprintf(newv, sizeof(newv), "%lld",
+		    (long long)r->u.hold.hold);
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_ADMIN_AUDIT)) == NULL)
+		return -1;
+	if ((sqlite3_bind_int64(st, 1, now) |
+	    queue_bind_text(st, 2, r->u.hold.actor) |
+	    queue_bind_text(st, 3, what) |
+	    queue_bind_text(st, 4, oldv[0] ? oldv : NULL) |
+	    queue_bind_text(st, 5, newv[0] ? newv : NULL)) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "admin_audit", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "admin_audit", NULL) == -1)
+		return -1;
+
+	*r->u.hold.changed = 0;
+	if (r->u.hold.resched < 0)
+		return 0;
+	(void)mh_snprintf(why, sizeof(why), "rescheduled: hold %llds",
+	    (long long)r->u.hold.resched);
+	for (i = 0; i < 2; i++) {
+		if ((st = queue_stmt(&q->w, steps[i])) == NULL)
+			return -1;
+		rc = sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC) |
+		    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) |
+		    sqlite3_bind_int64(st, 3, now);
+		if (i == 0)
+			rc |= queue_bind_text(st, 4, r->u.hold.actor) |
+			    queue_bind_text(st, 5, why);
+		else
+			rc |= sqlite3_bind_int64(st, 6, r->u.hold.resched);
+		if (rc != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "reschedule", NULL);
+			queue_stmt_done(st);
+			return -1;
+		}
+		if (queue_stmt_exec(&q->w, st, "reschedule", NULL) == -1)
+			return -1;
+	}
+	*r->u.hold.changed = sqlite3_changes(q->w.db);
+	return 0;
+}
+
 static int
 queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 {
@@ -1283,6 +1673,8 @@ queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 		return queue_w_attempt(q, r->u.att, now);
 	case QUEUE_REQ_RECOVER:
 		return queue_w_recover(q, r);
+	case QUEUE_REQ_HOLD:
+		return queue_w_hold(q, r, now);
 	}
 	MH_BUG("queue_w_run: request type");
 	return -1;
@@ -1504,6 +1896,41 @@ queue_req_push(struct queue *q, struct queue_req *r)
 	pthread_mutex_unlock(&q->mtx);
 }
 
+/* A selector is base64url (RFC 4648 section 5), no padding. */
+static bool
+queue_token_sel_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool
+queue_finding_ok(const struct queue_finding *f)
+{
+	size_t i, len = 0;
+
+	if (f->rule == NULL || *f->rule == '\0' || f->severity == NULL ||
+	    f->msg_en == NULL || f->msg_ja == NULL ||
+	    !queue_text_ok(f->rule, false) ||
+	    !queue_text_ok(f->severity, false) ||
+	    !queue_text_ok(f->suggestion, true) ||
+	    !queue_text_ok(f->msg_en, false) ||
+	    !queue_text_ok(f->msg_ja, false) ||
+	    f->nrcpts > QUEUE_FINDING_RCPTS_MAX ||
+	    (f->nrcpts > 0 && f->rcpts == NULL))
+		return false;
+	for (i = 0; i < f->nrcpts; i++) {
+		if (f->rcpts[i] == NULL || *f->rcpts[i] == '\0' ||
+		    strchr(f->rcpts[i], '\n') != NULL)
+			return false;
+		len += strlen(f->rcpts[i]) + 1;
+	}
+	return len <= QUEUE_FRCPTS_MAX;
+}
+
 static bool
 queue_msg_new_ok(const struct queue_msg_new *m)
 {
@@ -1525,6 +1952,22 @@ queue_msg_new_ok(const struct queue_msg_new *m)
 	for (i = 0; i < m->nrcpts; i++)
 		if (!queue_text_ok(m->rcpts[i], false) || *m->rcpts[i] == '\0')
 			return false;
+	if ((m->verdict != NULL && strlen(m->verdict) > QUEUE_VERDICT_MAX) ||
+	    (m->subject != NULL && strlen(m->subject) > QUEUE_SUBJECT_MAX) ||
+	    m->nfindings > QUEUE_FINDINGS_MAX ||
+	    (m->nfindings > 0 && m->findings == NULL))
+		return false;
+	for (i = 0; i < m->nfindings; i++)
+		if (!queue_finding_ok(&m->findings[i]))
+			return false;
+	if (m->token != NULL && (strlen(m->token->selector) !=
+	    QUEUE_TOKEN_SEL_LEN || !queue_token_sel_ok(m->token->selector)))
+		return false;
+	/* An alert is a plain message of its own: no alert, no token. */
+	if (m->alert != NULL && (m->alert->alert != NULL ||
+	    m->alert->token != NULL || strcmp(m->alert->id, m->id) == 0 ||
+	    !queue_msg_new_ok(m->alert)))
+		return false;
 	return true;
 }
 
@@ -1729,7 +2172,8 @@ queue_col_int(sqlite3_stmt *st, int i, int64_t min, int64_t max,
 }
 
 static int
-queue_col_text(sqlite3_stmt *st, int i, bool nullable, char **out)
+queue_col_text_max(sqlite3_stmt *st, int i, bool nullable, size_t max,
+    char **out)
 {
 	const unsigned char *t;
 	int len;
@@ -1745,11 +2189,17 @@ queue_col_text(sqlite3_stmt *st, int i, bool nullable, char **out)
 	}
 	t = sqlite3_column_text(st, i);
 	len = sqlite3_column_bytes(st, i);
-	if (t == NULL || len < 0 || len > QUEUE_TEXT_MAX ||
+	if (t == NULL || len < 0 || (size_t)len > max ||
 	    memchr(t, '\0', (size_t)len) != NULL)
 		return -1;
 	*out = xstrndup((const char *)t, (size_t)len);
 	return 0;
+}
+
+static int
+queue_col_text(sqlite3_stmt *st, int i, bool nullable, char **out)
+{
+	return queue_col_text_max(st, i, nullable, QUEUE_TEXT_MAX, out);
 }
 
 /* Reads a state name column; -1 when it names no state. */
@@ -1912,8 +2362,15 @@ queue_msg_load(struct queue *q, const char *id)
 	}
 	if (bad == NULL && queue_col_text(st, 12, true, &m->last_error) == -1)
 		bad = "last_error";
-	if (bad == NULL && queue_col_text(st, 14, true, &m->verdict) == -1)
+	if (bad == NULL && queue_col_text_max(st, 14, true, QUEUE_VERDICT_MAX,
+	    &m->verdict) == -1)
 		bad = "verdict";
+	if (bad == NULL && queue_col_text_max(st, 15, true, QUEUE_SUBJECT_MAX,
+	    &m->subject) == -1)
+		bad = "subject";
+	if (bad == NULL && queue_col_int(st, 16, 0, INT64_MAX,
+	    &m->updated_at) == -1)
+		bad = "updated_at";
 	/* The body must exist and match the recorded size. */
 	if (bad == NULL && (queue_col_int(st, 13, 0, INT_MAX, &blen) == -1 ||
 	    blen != size))
@@ -2396,6 +2853,7 @@ queue_summary_free(struct queue_summary *v, size_t n)
 		free(v[i].sender);
 		free(v[i].auth_user);
 		free(v[i].verdict);
+		free(v[i].subject);
 	}
 	free(v);
 }
@@ -2452,12 +2910,16 @@ queue_list(struct queue *q, unsigned state_mask, const char *sender_key,
 		    queue_col_int(st, 4, 1, INT64_MAX, &e->received_at) == -1 ||
 		    queue_col_int(st, 5, 0, INT64_MAX, &e->release_at) == -1 ||
 		    queue_col_int(st, 6, 0, INT64_MAX, &e->next_attempt) == -1 ||
-		    queue_col_text(st, 7, true, &e->verdict) == -1 ||
-		    queue_col_int(st, 8, 0, QUEUE_RCPTS_MAX, &cnt) == -1) {
+		    queue_col_text_max(st, 7, true, QUEUE_VERDICT_MAX,
+		    &e->verdict) == -1 ||
+		    queue_col_int(st, 8, 0, QUEUE_RCPTS_MAX, &cnt) == -1 ||
+		    queue_col_text_max(st, 9, true, QUEUE_SUBJECT_MAX,
+		    &e->subject) == -1) {
 			queue_log_corrupt(e->id, "list");
 			free(e->sender);
 			free(e->auth_user);
 			free(e->verdict);
+			free(e->subject);
 			continue;
 		}
 		e->nrcpts = (size_t)cnt;
@@ -2540,4 +3002,265 @@ queue_audit_load(struct queue *q, const char *id, size_t max,
 	queue_stmt_done(st);
 	*out = v;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The sender's page                                                   */
+/* ------------------------------------------------------------------ */
+
+int
+queue_token_find(struct queue *q, const char *selector,
+    struct queue_token *out, char msg_id[QUEUE_ID_LEN + 1])
+{
+	sqlite3_stmt *st;
+	char *s = NULL;
+	const void *h, *c;
+	int step, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(selector) != QUEUE_TOKEN_SEL_LEN ||
+	    !queue_token_sel_ok(selector))
+		return 1;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_TOKEN_FIND)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, selector, -1, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		queue_log_sqlerr(q->r.db, "token_find", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if ((step = sqlite3_step(st)) == SQLITE_DONE) {
+		queue_stmt_done(st);
+		return 1;
+	}
+	if (step != SQLITE_ROW) {
+		queue_log_sqlerr(q->r.db, "token_find", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_col_text(st, 0, false, &s) == -1 || !queue_id_ok(s) ||
+	    sqlite3_column_type(st, 1) != SQLITE_BLOB ||
+	    sqlite3_column_bytes(st, 1) != QUEUE_TOKEN_HASH_LEN ||
+	    (h = sqlite3_column_blob(st, 1)) == NULL ||
+	    sqlite3_column_type(st, 2) != SQLITE_BLOB ||
+	    sqlite3_column_bytes(st, 2) != QUEUE_TOKEN_CSRF_LEN ||
+	    (c = sqlite3_column_blob(st, 2)) == NULL ||
+	    queue_col_int(st, 3, 0, INT64_MAX, &out->created_at) == -1) {
+		queue_log_corrupt(s && queue_id_ok(s) ? s : "-", "token");
+		goto done;
+	}
+	mh_strlcpy(out->selector, selector, sizeof(out->selector));
+	memcpy(out->hash, h, QUEUE_TOKEN_HASH_LEN);
+	memcpy(out->csrf, c, QUEUE_TOKEN_CSRF_LEN);
+	mh_strlcpy(msg_id, s, QUEUE_ID_LEN + 1);
+	rc = 0;
+done:
+	free(s);
+	queue_stmt_done(st);
+	return rc;
+}
+
+/* Splits an LF-separated list into f->rcpts; -1 when it is malformed. */
+static int
+queue_finding_rcpts(struct queue_finding *f, const char *list)
+{
+	const char *p = list, *e;
+
+	if (*list == '\0')
+		return 0;
+	f->rcpts = xcalloc(QUEUE_FINDING_RCPTS_MAX, sizeof(*f->rcpts));
+	for (;;) {
+		e = strchr(p, '\n');
+		if (e == p || *p == '\0' ||
+		    f->nrcpts == QUEUE_FINDING_RCPTS_MAX)
+			return -1;
+		f->rcpts[f->nrcpts++] = e ? xstrndup(p, (size_t)(e - p)) :
+		    xstrdup(p);
+		if (e == NULL)
+			return 0;
+		p = e + 1;
+	}
+}
+
+int
+queue_findings_load(struct queue *q, const char *id,
+    struct queue_finding **out, size_t *n)
+{
+	struct queue_finding *v, *f;
+	sqlite3_stmt *st;
+	char *list;
+	int64_t idx;
+	int step;
+
+	*out = NULL;
+	*n = 0;
+	if (!queue_id_ok(id))
+		return -1;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_FINDINGS_LOAD)) == NULL)
+		return -1;
+	if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, QUEUE_FINDINGS_MAX) != SQLITE_OK) {
+		queue_log_sqlerr(q->r.db, "findings", id);
+		queue_stmt_done(st);
+		return -1;
+	}
+	v = xcalloc(QUEUE_FINDINGS_MAX, sizeof(*v));
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		f = &v[*n];
+		list = NULL;
+		if (queue_col_int(st, 0, (int64_t)*n, (int64_t)*n, &idx) == -1 ||
+		    queue_col_text(st, 1, false, &f->rule) == -1 ||
+		    queue_col_text(st, 2, false, &f->severity) == -1 ||
+		    queue_col_text_max(st, 3, false, QUEUE_FRCPTS_MAX,
+		    &list) == -1 ||
+		    queue_finding_rcpts(f, list) == -1 ||
+		    queue_col_text(st, 4, true, &f->suggestion) == -1 ||
+		    queue_col_text(st, 5, false, &f->msg_en) == -1 ||
+		    queue_col_text(st, 6, false, &f->msg_ja) == -1) {
+			free(list);
+			(*n)++;
+			queue_log_corrupt(id, "finding");
+			queue_stmt_done(st);
+			queue_findings_free(v, *n);
+			*n = 0;
+			return -1;
+		}
+		free(list);
+		(*n)++;
+	}
+	if (step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "findings", id);
+		queue_stmt_done(st);
+		queue_findings_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	queue_stmt_done(st);
+	*out = v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Run-time hold windows                                               */
+/* ------------------------------------------------------------------ */
+
+int
+queue_hold_set(struct queue *q, int scope, const char *key, int64_t hold,
+    int64_t resched, const char *actor, int64_t *changed, queue_done_cb *cb,
+    void *arg)
+{
+	struct queue_req *r;
+
+	if (q == NULL || q->closing || scope < 0 || scope > QUEUE_HOLD_DOMAIN ||
+	    key == NULL || strlen(key) > 255 ||
+	    (scope == QUEUE_HOLD_DEFAULT) != (*key == '\0') ||
+	    (scope == QUEUE_HOLD_DOMAIN && key[strspn(key,
+	    "abcdefghijklmnopqrstuvwxyz0123456789.-")] != '\0') ||
+	    actor == NULL || changed == NULL) {
+		log_warnx("event=queue_error op=hold_set err=\"invalid "
+		    "request\"");
+		return -1;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_HOLD;
+	r->cb = cb;
+	r->arg = arg;
+	mh_strlcpy(r->id, "-", sizeof(r->id));
+	r->u.hold.scope = scope;
+	r->u.hold.key = xstrdup(key);
+	r->u.hold.hold = hold;
+	r->u.hold.resched = resched;
+	r->u.hold.actor = xstrdup(actor);
+	r->u.hold.changed = changed;
+	queue_req_push(q, r);
+	return 0;
+}
+
+void
+queue_holds_free(struct queue_hold *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].set_by);
+	}
+	free(v);
+}
+
+int
+queue_holds_load(struct queue *q, struct queue_hold **out, size_t *n)
+{
+	struct queue_hold *v, *h;
+	sqlite3_stmt *st;
+	char *scope;
+	int step, sc;
+
+	*out = NULL;
+	*n = 0;
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_HOLDS_LOAD)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, QUEUE_HOLDS_MAX) != SQLITE_OK) {
+		queue_stmt_done(st);
+		return -1;
+	}
+	v = xcalloc(QUEUE_HOLDS_MAX, sizeof(*v));
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		h = &v[*n];
+		scope = NULL;
+		if (queue_col_text(st, 0, false, &scope) == -1) {
+			queue_log_corrupt("-", "holds.scope");
+			continue;
+		}
+		for (sc = 0; sc <= QUEUE_HOLD_DOMAIN; sc++)
+			if (strcmp(scope, queue_hold_scopes[sc]) == 0)
+				break;
+		free(scope);
+		if (sc > QUEUE_HOLD_DOMAIN ||
+		    queue_col_text(st, 1, false, &h->key) == -1 ||
+		    queue_col_int(st, 2, 0, INT64_MAX, &h->hold) == -1 ||
+		    queue_col_int(st, 3, 0, INT64_MAX, &h->set_at) == -1 ||
+		    queue_col_text(st, 4, false, &h->set_by) == -1) {
+			free(h->key);
+			free(h->set_by);
+			memset(h, 0, sizeof(*h));
+			queue_log_corrupt("-", "holds");
+			continue;
+		}
+		h->scope = sc;
+		(*n)++;
+	}
+	queue_stmt_done(st);
+	if (step != SQLITE_DONE) {
+		queue_log_sqlerr(q->r.db, "holds", NULL);
+		queue_holds_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+queue_oldest(struct queue *q, int64_t *received_at)
+{
+	sqlite3_stmt *st;
+	int rc, r = -1;
+
+	if ((st = queue_stmt(&q->r, QUEUE_SQL_OLDEST)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+			r = 1;
+		else {
+			*received_at = sqlite3_column_int64(st, 0);
+			r = 0;
+		}
+	} else
+		queue_log_sqlerr(q->r.db, "oldest", NULL);
+	queue_stmt_done(st);
+	return r;
 }

@@ -66,6 +66,36 @@ enum queue_rcpt_status {
 	QUEUE_RCPT_FAILED,
 };
 
+/*
+ * The sender's link to the page of a held message (proxy/token.h): a
+ * public selector finds the row, the secret verifier is stored only as
+ * its SHA-256 (compared in constant time by the caller), and a random
+ * CSRF value goes into the page's forms.
+ */
+#define QUEUE_TOKEN_SEL_LEN	12	/* base64url characters */
+#define QUEUE_TOKEN_HASH_LEN	32	/* SHA-256 */
+#define QUEUE_TOKEN_CSRF_LEN	16	/* random octets */
+struct queue_token {
+	char		 selector[QUEUE_TOKEN_SEL_LEN + 1];
+	unsigned char	 hash[QUEUE_TOKEN_HASH_LEN];
+	unsigned char	 csrf[QUEUE_TOKEN_CSRF_LEN];
+	int64_t		 created_at;	/* set by the queue on insert */
+};
+
+/* An enforced policy finding as stored for the alert and the page. */
+#define QUEUE_FINDINGS_MAX	64
+#define QUEUE_FINDING_RCPTS_MAX	100
+struct queue_finding {
+	char	 *rule;		/* "typo_domain", ... */
+	char	 *severity;	/* "info", "warning", "critical" */
+	char	**rcpts;	/* the recipients concerned */
+	size_t	  nrcpts;
+	char	 *suggestion;	/* likely intended address, or NULL */
+	char	 *msg_en;
+	char	 *msg_ja;
+};
+void	queue_findings_free(struct queue_finding *, size_t n);
+
 /* A message on its way in.  Built by the SMTP session. */
 struct queue_msg_new {
 	char	 id[QUEUE_ID_LEN + 1];
@@ -81,6 +111,13 @@ struct queue_msg_new {
 	enum queue_state state;	/* QUEUE_HELD or QUEUE_AWAITING_RELEASE;
 				 * for the latter release_at is the expiry */
 	char	*verdict;	/* the policy's verdict as JSON, or NULL */
+	char	*subject;	/* decoded Subject (UTF-8), or NULL */
+	struct queue_finding *findings;	/* enforced findings, for the page */
+	size_t	 nfindings;	/* at most QUEUE_FINDINGS_MAX */
+	struct queue_token *token;	/* the sender's link, or NULL */
+	/* A mail to send at once (the alert about this one), inserted in
+	 * the same transaction: both are kept or neither.  NULL if none. */
+	struct queue_msg_new *alert;
 	/* The body: the exact bytes to relay (CRLF lines, not dot-stuffed).
 	 * Either in memory (body != NULL) or, for large messages, in a
 	 * temporary file (body_fd >= 0, offset 0, body_len bytes). */
@@ -118,6 +155,8 @@ struct queue_msg {
 	int	 attempts;
 	char	*last_error;
 	char	*verdict;	/* JSON, or NULL */
+	char	*subject;	/* decoded, or NULL */
+	int64_t	 updated_at;	/* last state change */
 	struct queue_rcpt *rcpts;
 	size_t	 nrcpts;
 };
@@ -236,6 +275,53 @@ int	queue_next_expiry(struct queue *, int64_t *when);
 int	queue_expired_list(struct queue *, int64_t now, size_t max,
 	    char (*ids)[QUEUE_ID_LEN + 1], size_t *n);
 
+/*
+ * The page's look-ups.  queue_token_find: the token row with this
+ * selector and its message id; 0 found, 1 none, -1 error.
+ * queue_findings_load: the stored findings of a message, in order
+ * (freed with queue_findings_free); 0 / -1.
+ */
+int	queue_token_find(struct queue *, const char *selector,
+	    struct queue_token *out, char msg_id[QUEUE_ID_LEN + 1]);
+int	queue_findings_load(struct queue *, const char *id,
+	    struct queue_finding **out, size_t *n);
+
+/*
+ * Hold windows set at run time (mailholdctl hold set), kept in the
+ * queue database so they survive restarts.  Scope default (key ""),
+ * rule (key: rule name), user (key: sender key, lowercased) or domain
+ * (key: recipient domain, lowercased; subdomains included).
+ * queue_hold_set: hold >= 0 sets, -1 removes; resched >= 0 also moves
+ * every HELD message in the scope to received_at + resched (an audit
+ * row each; *changed gets how many, written before cb runs); one
+ * admin_audit row (actor, old and new value) per call.  0 / -1.
+ * queue_holds_load: every stored window (read connection).
+ */
+enum queue_hold_scope {
+	QUEUE_HOLD_DEFAULT = 0,
+	QUEUE_HOLD_RULE,
+	QUEUE_HOLD_USER,
+	QUEUE_HOLD_DOMAIN,
+};
+#define QUEUE_HOLDS_MAX	10000
+struct queue_hold {
+	int	 scope;		/* enum queue_hold_scope */
+	char	*key;
+	int64_t	 hold;
+	int64_t	 set_at;
+	char	*set_by;
+};
+const char *queue_hold_scope_to_str(int scope);
+int	queue_hold_set(struct queue *, int scope, const char *key,
+	    int64_t hold, int64_t resched, const char *actor,
+	    int64_t *changed, queue_done_cb *cb, void *arg);
+int	queue_holds_load(struct queue *, struct queue_hold **out, size_t *n);
+void	queue_holds_free(struct queue_hold *, size_t n);
+
+/* The received_at of the oldest message still waiting (held,
+ * awaiting_release, deferred, releasing): 0 found, 1 none, -1 error. */
+int	queue_oldest(struct queue *, int64_t *received_at);
+
 /* Counts messages per state into counts[QUEUE_STATE_MAX + 1]. */
 int	queue_count_states(struct queue *, uint64_t *counts);
 
@@ -259,6 +345,7 @@ struct queue_summary {
 	int64_t	 release_at;
 	int64_t	 next_attempt;
 	char	*verdict;	/* JSON, or NULL */
+	char	*subject;	/* decoded, or NULL */
 };
 int	queue_list(struct queue *, unsigned state_mask, const char *sender_key,
 	    size_t max, struct queue_summary **out, size_t *n);

@@ -21,6 +21,9 @@ struct sched_pending {
 	struct sched_pending *next, *prev;
 };
 
+/* Totals since start, for metrics (loop thread only). */
+static uint64_t sched_nreleased, sched_nexpired;
+
 struct sched {
 	struct event_base *base;
 	struct queue	*q;
@@ -98,6 +101,7 @@ sched_released_cb(int result, void *arg)
 		    p->id);
 	} else if (result == 0) {
 		log_info("id=%s event=released", p->id);
+		sched_nreleased++;
 		sc->release(p->id, sc->arg);
 	} else if (result == 1) {
 		/* Cancelled or released by someone else meanwhile. */
@@ -115,10 +119,19 @@ sched_expired_cb(int result, void *arg)
 {
 	char *id = arg;
 
-	if (result == 0)
+	if (result == 0) {
 		log_info("id=%s event=expired state=cancelled reason=\"not "
 		    "released by the sender within hold.max\"", id);
+		sched_nexpired++;
+	}
 	free(id);
+}
+
+void
+sched_totals(uint64_t *released, uint64_t *expired)
+{
+	*released = sched_nreleased;
+	*expired = sched_nexpired;
 }
 
 /* AWAITING_RELEASE messages never leave by timer; past their expiry

@@ -36,5 +36,8 @@ void		 sched_wakeup(struct sched *);
 /* Stop releasing (shutdown); pending state changes still complete. */
 void		 sched_stop(struct sched *);
 void		 sched_free(struct sched *);
+/* Messages handed to the relay and awaiting_release messages expired,
+ * since start (for metrics). */
+void		 sched_totals(uint64_t *released, uint64_t *expired);
 
 #endif

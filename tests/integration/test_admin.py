@@ -75,10 +75,12 @@ class AdminTest(MailholdTestCase):
         self.assertEqual(rows[q1]["state"], "held")
         self.assertEqual(rows[q1]["sender"], SENDER)
         self.assertEqual(rows[q1]["recipients"], 1)
+        self.assertEqual(rows[q1]["subject"], "admin " + t1)
         self.assertGreater(rows[q1]["next_attempt"], time.time() + 3000)
         p = m.ctl("queue")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn(q1, p.stdout)
+        self.assertIn("admin " + t1, p.stdout)
         self.assertIn("2 messages", p.stdout)
 
         # show: envelope, recipients, audit rows.
@@ -285,3 +287,194 @@ class AdminTest(MailholdTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("bogus: unknown section", p.stderr)
         self.assertEqual(m.ctl("stats").returncode, 0)
+
+    def test_admin_json_logs_after_reload(self):
+        """log.format json (set by a reload): every line after it is one
+        JSON object, and each message's lines carry its queue id."""
+        m = self.start()
+        m.update_config({"log": {"format": "json"}, "hold": {"default": "1s"}})
+        mark = m.log_mark()
+        self.assertEqual(m.ctl("reload").returncode, 0)
+        t = uuid.uuid4().hex[:10]
+        r = smtp_send(m.port, SENDER, ["rcpt@example.org"], message(t))
+        m.wait_log(r'"id":"%s","event":"sent"' % r.queue_id,
+                   timeout=DELIVERY_TIMEOUT, since=mark)
+        lines = [x for x in m.log_text(since=mark).splitlines()
+                 if x.startswith("{")]
+        self.assertTrue(lines)
+        objs = [json.loads(x) for x in lines]
+        for o in objs:
+            self.assertIn(o["level"], ("debug", "info", "warn", "error"))
+            self.assertIn("ts", o)
+        ev = {o.get("event") for o in objs if o.get("id") == r.queue_id}
+        self.assertTrue({"received", "held", "released", "sent"} <= ev, ev)
+
+
+class HoldWindowTest(AdminTest):
+    """mailholdctl hold get/set/unset (issue 6): the window is stored in
+    the queue database, survives a restart, is audit-logged, applies to
+    the next message, and with --reschedule to those already held."""
+
+    # The inherited tests run once, in AdminTest.
+    for _n in [n for n in dir(AdminTest) if n.startswith("test_")]:
+        locals()[_n] = None
+    del _n
+
+    def window(self, m, qid):
+        db = sqlite3.connect(m.queue_path, timeout=5)
+        try:
+            return db.execute("SELECT release_at - received_at FROM messages"
+                              " WHERE id=?", (qid,)).fetchone()[0]
+        finally:
+            db.close()
+
+    def test_hold_set_applies_to_next_message_and_survives_restart(self):
+        m = self.start()
+        q1 = self.send(m, uuid.uuid4().hex[:10])
+        self.assertIn(self.window(m, q1), (3600, 3601))
+        p = m.ctl("hold", "set", "10m")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("10m", p.stdout)
+        q2 = self.send(m, uuid.uuid4().hex[:10])
+        self.assertIn(self.window(m, q2), (600, 601))
+        self.assertIn(self.window(m, q1), (3600, 3601))   # untouched
+        # Audited with who did it.
+        db = sqlite3.connect(m.queue_path, timeout=5)
+        try:
+            row = db.execute("SELECT actor, what, old, new FROM admin_audit"
+                             " ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            db.close()
+        self.assertEqual(row, ("ctl:uid=%d" % os.getuid(), "hold default",
+                               None, "600"))
+        # Survives a restart.
+        m.restart()
+        q3 = self.send(m, uuid.uuid4().hex[:10])
+        self.assertIn(self.window(m, q3), (600, 601))
+        rc, a = m.ctl_json("hold", "get")
+        self.assertEqual(rc, 0, a)
+        self.assertEqual(a["result"]["config"]["default"], 3600)
+        self.assertEqual([(x["scope"], x["hold"]) for x in a["result"]["set"]],
+                         [("default", 600)])
+        # unset: the config's window again.
+        p = m.ctl("hold", "unset")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        q4 = self.send(m, uuid.uuid4().hex[:10])
+        self.assertIn(self.window(m, q4), (3600, 3601))
+
+    def test_hold_user_and_domain_windows(self):
+        m = self.start()
+        self.assertEqual(m.ctl("hold", "set", "0", "--user", "fast@example.com")
+                         .returncode, 0)
+        self.assertEqual(m.ctl("hold", "set", "20m", "--domain", "example.net")
+                         .returncode, 0)
+        t = uuid.uuid4().hex[:10]
+        r = smtp_send(m.port, "fast@example.com", ["x@example.org"],
+                      message(t, "x@example.org", "fast@example.com"))
+        m.wait_event("sent", r.queue_id, timeout=DELIVERY_TIMEOUT)
+        q = self.send(m, uuid.uuid4().hex[:10], to="y@sub.example.net")
+        self.assertIn(self.window(m, q), (1200, 1201))
+        p = m.ctl("hold", "get")
+        self.assertIn("fast@example.com", p.stdout)
+        self.assertIn("example.net", p.stdout)
+
+    def test_hold_reschedule_moves_held_messages(self):
+        m = self.start()
+        t = uuid.uuid4().hex[:10]
+        q = self.send(m, t)
+        p = m.ctl("hold", "set", "1s", "--reschedule")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("1 held message(s) rescheduled", p.stdout)
+        m.wait_event("sent", q, timeout=DELIVERY_TIMEOUT)
+        self.up.wait_for(1, DELIVERY_TIMEOUT, pred=lambda x: t.encode() in x.raw)
+
+    def test_hold_errors(self):
+        m = self.start()
+        for args, want in ((("hold", "set", "3h"), "hold.max"),
+                           (("hold", "set", "10x"), "DURATION"),
+                           (("hold", "set", "5m", "--rule", "nope"), "unknown rule"),
+                           (("hold", "set", "5m", "--user", "a", "--domain", "b.c"),
+                            "one of"),
+                           (("hold", "unset", "--reschedule"), "--reschedule"),
+                           (("hold",), "get, set")):
+            p = m.ctl(*args)
+            self.assertNotEqual(p.returncode, 0, args)
+            self.assertIn(want, p.stderr, args)
+
+
+def scrape(port, token=None, path="/metrics"):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        h = {"Authorization": "Bearer " + token} if token else {}
+        c.request("GET", path, headers=h)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def samples(text):
+    """{'name{labels}': float} of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+class MetricsTest(AdminTest):
+    """/metrics on its own loopback listener moves as messages pass."""
+
+    for _n in [n for n in dir(AdminTest) if n.startswith("test_")]:
+        locals()[_n] = None
+    del _n
+
+    def test_metrics_counters_move(self):
+        m = self.start()
+        port = int(m.config["metrics"]["port"])
+        st, text = scrape(port)
+        self.assertEqual(st, 200)
+        a = samples(text)
+        self.assertEqual(a["mailhold_messages_received_total"], 0)
+        t1, t2 = uuid.uuid4().hex[:10], uuid.uuid4().hex[:10]
+        q1, q2 = self.send(m, t1), self.send(m, t2)
+        self.assertEqual(m.ctl("release", q1).returncode, 0)
+        self.assertEqual(m.ctl("cancel", q2).returncode, 0)
+        m.wait_event("sent", q1, timeout=DELIVERY_TIMEOUT)
+        st, text = scrape(port)
+        b = samples(text)
+        self.assertEqual(b["mailhold_messages_received_total"], 2)
+        self.assertEqual(b['mailhold_messages_held_total{mode="timer"}'], 2)
+        self.assertEqual(b["mailhold_messages_released_total"], 1)
+        self.assertEqual(b["mailhold_messages_sent_total"], 1)
+        self.assertEqual(b['mailhold_messages_cancelled_total{by="ctl"}'], 1)
+        self.assertEqual(b['mailhold_queue_messages{state="cancelled"}'], 1)
+        self.assertEqual(b['mailhold_queue_messages{state="sent"}'], 1)
+        self.assertEqual(b["mailhold_upstream_latency_seconds_count"], 1)
+        self.assertIn("mailhold_smtp_sessions", b)
+        self.assertGreater(b["mailhold_start_time_seconds"], 0)
+        self.assertEqual(scrape(port, path="/")[0], 404)
+
+    def test_metrics_bearer_token(self):
+        tmp = self.mkdtemp_token()
+        m = self.mailhold(upstream_port=self.up.port, config={
+            "metrics": {"token_file": tmp}})
+        port = int(m.config["metrics"]["port"])
+        self.assertEqual(scrape(port)[0], 401)
+        self.assertEqual(scrape(port, token="x" * 32)[0], 401)
+        st, text = scrape(port, token="s3cret-token-0123456789")
+        self.assertEqual(st, 200)
+        self.assertIn("mailhold_build_info", text)
+        self.assertNotIn("s3cret-token-0123456789", m.log_text())
+
+    def mkdtemp_token(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="mhtest-tok-")
+        self.addCleanup(shutil.rmtree, d, True)
+        p = os.path.join(d, "token")
+        with open(p, "w") as f:
+            f.write("s3cret-token-0123456789\n")
+        os.chmod(p, 0o600)
+        return p

@@ -314,6 +314,26 @@ class TLSTest(TLSBase):
 
 class AuthFileTest(TLSBase):
 
+    def test_passwd_keeps_owner_group_and_mode(self):
+        """mailhold passwd rewrites the file atomically but keeps what the
+        admin gave it (group readable by the daemon), never o+r."""
+        import grp
+        f = os.path.join(self.tmp, "pw-keep")
+        with open(f, "w") as fh:
+            fh.write("")
+        gid = grp.getgrnam("mail").gr_gid
+        os.chown(f, 0, gid)
+        os.chmod(f, 0o644)          # o+r: must not survive the rewrite
+        r = subprocess.run([mailhold_bin(), "passwd", "-f", f, "dave"],
+                           input="pw-dave-123\n", capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = os.stat(f)
+        self.assertEqual(st.st_gid, gid)
+        self.assertEqual(st.st_mode & 0o777, 0o640)
+        with open(f) as fh:
+            self.assertTrue(fh.read().startswith("dave:$"))
+
     def test_swaks_plain_and_login(self):
         m = self.start()
         r = swaks(m.p_starttls, "--tls", "--tls-ca-path", self.pki.ca, "--auth", "PLAIN",

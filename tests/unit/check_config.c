@@ -191,7 +191,58 @@ static const struct load_case load_cases[] = {
 	{ .label = "unknown section", .yaml = "bogus: 1\n",
 	  .want_err = "t.yaml:1:1: bogus: unknown section (expected server, "
 	  "tls, auth, limits, timeouts, queue, hold, policy, upstream, retry, "
-	  "log or control)" },
+	  "log, metrics, notify, web or control)" },
+	{ .label = "metrics public without token",
+	  .yaml = "metrics:\n  address: 192.0.2.1\n",
+	  .want_err = "t.yaml:2:12: metrics.address: metrics on a non-loopback "
+	  "address need metrics.token_file" },
+	{ .label = "log format bad", .yaml = "log:\n  format: xml\n",
+	  .want_err = "t.yaml:2:11: log.format: must be" },
+	/* web: and notify: (the sender's page and alerts) */
+	{ .label = "web plain on a public address",
+	  .yaml = "web:\n  address: 192.0.2.1\n",
+	  .want_err = "t.yaml:2:12: web.address: plain HTTP is served only "
+	  "on a loopback address" },
+	{ .label = "web tls without a certificate",
+	  .yaml = "web:\n  tls: true\n",
+	  .want_err = "t.yaml:2:8: web.tls: needs tls.cert_file" },
+	{ .label = "web base_url scheme",
+	  .yaml = "web:\n  base_url: ftp://x.example\n",
+	  .want_err = "t.yaml:2:13: web.base_url: must start with https://" },
+	{ .label = "web base_url query",
+	  .yaml = "web:\n  base_url: \"https://x.example/?a=1\"\n",
+	  .want_err = "t.yaml:2:13: web.base_url: must be a plain URL" },
+	{ .label = "web base_url quote",
+	  .yaml = "web:\n  base_url: \"https://x.example/\\\"><b\"\n",
+	  .want_err = "t.yaml:2:13: web.base_url: must be a plain URL" },
+	{ .label = "web base_url path",
+	  .yaml = "web:\n  base_url: https://x.example/mailhold\n",
+	  .want_err = "t.yaml:2:13: web.base_url: must not have a path" },
+	{ .label = "web base_url no host",
+	  .yaml = "web:\n  base_url: https:///m\n",
+	  .want_err = "t.yaml:2:13: web.base_url: has no host" },
+	{ .label = "web address not numeric",
+	  .yaml = "web:\n  address: localhost\n",
+	  .want_err = "t.yaml:2:12: web.address: must be a numeric" },
+	{ .label = "web trusted_proxies bad",
+	  .yaml = "web:\n  trusted_proxies: [10.0.0.0/33]\n",
+	  .want_err = "t.yaml:2:21: web.trusted_proxies[0]:" },
+	{ .label = "notify alerts bad", .yaml = "notify:\n  alerts: sometimes\n",
+	  .want_err = "t.yaml:2:11: notify.alerts: must be" },
+	{ .label = "notify language bad", .yaml = "notify:\n  language: fr\n",
+	  .want_err = "t.yaml:2:13: notify.language: must be" },
+	{ .label = "notify from bad", .yaml = "notify:\n  from: \"a b@x\"\n",
+	  .want_err = "t.yaml:2:9: notify.from: must be a plain address" },
+	{ .label = "notify users_ja bad item",
+	  .yaml = "notify:\n  users_ja: [\"a b\"]\n",
+	  .want_err = "t.yaml:2:14: notify.users_ja[0]:" },
+	{ .label = "web and notify ok",
+	  .yaml = "web:\n  address: \"::1\"\n  port: 8443\n"
+	  "  base_url: https://hold.example.org/\n"
+	  "  trusted_proxies: [127.0.0.1]\n"
+	  "notify:\n  alerts: always\n  language: ja\n"
+	  "  users_en: [bob, carol@example.com]\n  from: alerts@example.org\n",
+	  .want_ok = true },
 	/* control: (mailholdctl's socket) */
 	{ .label = "control ok",
 	  .yaml = "control:\n  socket: /run/mh.sock\n  mode: 0770\n"
@@ -1411,6 +1462,13 @@ START_TEST(test_dump_every_key)
 		"upstream.helo_name", "upstream.max_connections",
 		"upstream.messages_per_connection", "retry.initial",
 		"retry.max", "retry.give_up", "log.level", "log.target",
+		"log.format", "metrics.enabled", "metrics.address",
+		"metrics.port", "metrics.token_file",
+		"notify.alerts", "notify.language", "notify.users_ja",
+		"notify.users_en", "notify.from", "web.enabled", "web.address",
+		"web.port", "web.tls", "web.base_url", "web.max_connections",
+		"web.timeout", "web.max_failures", "web.failure_window",
+		"web.trusted_proxies",
 		"control.socket", "control.mode", "control.group",
 	};
 	char err[ERRSZ], *text, *line, *nl;

@@ -118,6 +118,82 @@ START_TEST(test_parse_table)
 }
 END_TEST
 
+/* hold get / set / unset (issue 6). */
+static const struct {
+	const char	*line;
+	const char	*want_err;	/* prefix; NULL: must parse */
+	int		 op;
+	int		 scope;
+	const char	*key;
+	long long	 secs;
+	bool		 resched;
+} hold_cases[] = {
+	{ "hold get", NULL, CONTROL_HOLD_GET, QUEUE_HOLD_DEFAULT, "", -1,
+	  false },
+	{ "hold set 10m", NULL, CONTROL_HOLD_SET, QUEUE_HOLD_DEFAULT, "", 600,
+	  false },
+	{ "hold set 0 --user Scanner@Example.ORG", NULL, CONTROL_HOLD_SET,
+	  QUEUE_HOLD_USER, "scanner@example.org", 0, false },
+	{ "hold set 1d --user alice --reschedule", NULL, CONTROL_HOLD_SET,
+	  QUEUE_HOLD_USER, "alice", 86400, true },
+	{ "hold set --reschedule 2h --domain Partner.Example", NULL,
+	  CONTROL_HOLD_SET, QUEUE_HOLD_DOMAIN, "partner.example", 7200, true },
+	{ "hold set 30m --rule typo_domain", NULL, CONTROL_HOLD_SET,
+	  QUEUE_HOLD_RULE, "typo_domain", 1800, false },
+	{ "hold unset", NULL, CONTROL_HOLD_UNSET, QUEUE_HOLD_DEFAULT, "", -1,
+	  false },
+	{ "hold unset --domain a.example", NULL, CONTROL_HOLD_UNSET,
+	  QUEUE_HOLD_DOMAIN, "a.example", -1, false },
+	{ "hold", "hold needs", 0, 0, NULL, 0, false },
+	{ "hold frob", "hold needs", 0, 0, NULL, 0, false },
+	{ "hold get 5m", "unexpected argument", 0, 0, NULL, 0, false },
+	{ "hold set", "hold set needs a DURATION", 0, 0, NULL, 0, false },
+	{ "hold set 5x", "bad DURATION", 0, 0, NULL, 0, false },
+	{ "hold set 5m 6m", "unexpected argument", 0, 0, NULL, 0, false },
+	{ "hold set 5m --user", "option needs a value", 0, 0, NULL, 0, false },
+	{ "hold set 5m --rule nope", "unknown rule", 0, 0, NULL, 0, false },
+	{ "hold set 5m --user a --domain b.c", "give one of", 0, 0, NULL, 0,
+	  false },
+	{ "hold set 5m --domain a_b.example", "bad --domain", 0, 0, NULL, 0,
+	  false },
+	{ "hold set 5m --domain %.example", "bad --domain", 0, 0, NULL, 0,
+	  false },
+	{ "hold set 5m --domain .example", "bad --domain", 0, 0, NULL, 0,
+	  false },
+	{ "hold set 5m --user a\"b", "bad value", 0, 0, NULL, 0, false },
+	{ "hold unset --reschedule", "unexpected --reschedule", 0, 0, NULL, 0,
+	  false },
+	{ "hold set 5m --reschedule --reschedule", "unexpected --reschedule",
+	  0, 0, NULL, 0, false },
+};
+
+START_TEST(test_parse_hold)
+{
+	struct control_request *r = calloc(1, sizeof(*r));
+	const char *err;
+
+	ck_assert_ptr_nonnull(r);
+	err = control_parse_request(hold_cases[_i].line,
+	    strlen(hold_cases[_i].line), r);
+	if (hold_cases[_i].want_err != NULL) {
+		ck_assert_msg(err != NULL, "%s: parsed", hold_cases[_i].line);
+		ck_assert_msg(strncmp(err, hold_cases[_i].want_err,
+		    strlen(hold_cases[_i].want_err)) == 0, "%s: got \"%s\"",
+		    hold_cases[_i].line, err);
+	} else {
+		ck_assert_msg(err == NULL, "%s: %s", hold_cases[_i].line, err);
+		ck_assert_int_eq(r->cmd, CONTROL_CMD_HOLD);
+		ck_assert_int_eq(r->hold_op, hold_cases[_i].op);
+		ck_assert_int_eq(r->hold_scope, hold_cases[_i].scope);
+		ck_assert_str_eq(r->hold_key, hold_cases[_i].key);
+		if (hold_cases[_i].op == CONTROL_HOLD_SET)
+			ck_assert_int_eq(r->hold_secs, hold_cases[_i].secs);
+		ck_assert_int_eq(r->reschedule, hold_cases[_i].resched);
+	}
+	free(r);
+}
+END_TEST
+
 START_TEST(test_parse_limits)
 {
 	struct control_request *r = calloc(1, sizeof(*r));
@@ -159,6 +235,7 @@ control_suite(void)
 
 	tcase_add_loop_test(tc, test_parse_table, 0, NITEMS(parse_cases));
 	tcase_add_test(tc, test_parse_limits);
+	tcase_add_loop_test(tc, test_parse_hold, 0, NITEMS(hold_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }

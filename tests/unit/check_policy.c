@@ -76,6 +76,7 @@ struct pol_scen {
 	int64_t			 now;
 	bool			 no_msg;	/* pass no message bytes */
 	struct header_msg	 hdr;
+	const struct policy_holds *holds;	/* run-time windows */
 };
 
 /*
@@ -175,6 +176,7 @@ pol_run(struct pol_scen *s)
 	in.msg_len = s->no_msg ? 0 : s->msg.len;
 	in.hist = &hist;
 	in.now = s->now;
+	in.holds = s->holds;
 	v = policy_evaluate(p, &in);
 	policy_free(p);
 	return v;
@@ -1044,6 +1046,59 @@ START_TEST(test_pol_strictest_longest)
 }
 END_TEST
 
+/* Run-time windows (mailholdctl hold set) replace the baseline and a
+ * rule's hold; hold.max still caps them; -1 leaves the config's. */
+START_TEST(test_pol_holds)
+{
+	struct policy_holds h;
+	struct policy_verdict *v;
+	struct pol_scen s;
+	int r;
+
+	pol_scen_init(&s);
+	for (r = 0; r < POLICY_R_COUNT; r++)
+		s.cfg.rules[r].enabled = false;
+	s.cfg.hold_default = 60;
+	s.cfg.hold_max = 7200;
+	pol_sv_add(&s.rcpts, "friend@example.co.jp");
+	h.hold_default = -1;
+	for (r = 0; r < POLICY_R_COUNT; r++)
+		h.rule[r] = -1;
+	s.holds = &h;
+	v = pol_run(&s);
+	ck_assert_int_eq(v->hold, 60);		/* nothing set: config */
+	policy_verdict_free(v);
+	h.hold_default = 0;
+	v = pol_run(&s);
+	ck_assert_int_eq(v->hold, 0);		/* 0 is a real window */
+	policy_verdict_free(v);
+	h.hold_default = 99999;
+	v = pol_run(&s);
+	ck_assert_int_eq(v->hold, 7200);	/* capped by hold.max */
+	policy_verdict_free(v);
+
+	/* A rule's window replaces its configured hold. */
+	h.hold_default = 10;
+	s.cfg.rules[POLICY_R_TYPO_DOMAIN].enabled = true;
+	s.cfg.rules[POLICY_R_TYPO_DOMAIN].action = POLICY_A_HOLD_LONGER;
+	s.cfg.rules[POLICY_R_TYPO_DOMAIN].hold = 3600;
+	pol_sv_add(&s.rcpts, "friend@gmial.com");
+	v = pol_run(&s);
+	ck_assert_int_eq(v->hold, 3600);
+	policy_verdict_free(v);
+	h.rule[POLICY_R_TYPO_DOMAIN] = 300;
+	v = pol_run(&s);
+	ck_assert_int_eq(v->hold, 300);
+	policy_verdict_free(v);
+	/* A rule window of 0 means "the baseline", as in the config. */
+	h.rule[POLICY_R_TYPO_DOMAIN] = 0;
+	v = pol_run(&s);
+	ck_assert_int_eq(v->hold, 10);
+	policy_verdict_free(v);
+	pol_scen_clear(&s);
+}
+END_TEST
+
 START_TEST(test_pol_scope)
 {
 	const char *users[] = { "Someone.Else@example.co.jp" };
@@ -1692,6 +1747,7 @@ pol_suite(void)
 	tcase_add_test(tc, test_pol_mil_known);
 	tcase_add_test(tc, test_pol_strictest_longest);
 	tcase_add_test(tc, test_pol_scope);
+	tcase_add_test(tc, test_pol_holds);
 	tcase_add_loop_test(tc, test_pol_visible, 0,
 	    (int)nitems(pol_visible_cases));
 	tcase_add_test(tc, test_pol_sensitive);

@@ -359,7 +359,7 @@ START_TEST(queue_test_open_new)
 
 	ck_assert_int_eq(stat(fx.path, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
-	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 2);
+	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 3);
 	ck_assert_int_eq(queue_test_int("PRAGMA application_id", NULL),
 	    0x4d484c44);
 	queue_test_text("PRAGMA journal_mode", NULL, mode, sizeof(mode));
@@ -375,7 +375,7 @@ START_TEST(queue_test_open_new)
 	ck_assert_int_eq(queue_test_put(QUEUE_HELD, QT_T0, NULL), 0);
 	queue_close(fx.q);
 	fx.q = queue_test_open(0);
-	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 2);
+	ck_assert_int_eq(queue_test_int("PRAGMA user_version", NULL), 3);
 	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages",
 	    NULL), 1);
 	/* The -wal and -shm files get the database file's mode. */
@@ -1134,6 +1134,200 @@ queue_test_record(struct queue_attempt *a)
 	return done.res[want - 1];
 }
 
+/* ------------------------------------------------------------------ */
+/* the sender's page: subject, findings, token, alert (schema 3)       */
+/* ------------------------------------------------------------------ */
+
+static void
+queue_test_add_page(struct queue_msg_new *m, const char *sel)
+{
+	struct queue_finding *f;
+	size_t i;
+
+	m->subject = xstrdup("Quarterly figures \xe5\x9b\x9b\xe5\x8d\x8a\xe6\x9c\x9f");
+	m->verdict = xmalloc(10000);	/* longer than any other text */
+	memset(m->verdict, 'v', 9999);
+	m->verdict[9999] = '\0';
+	m->nfindings = 2;
+	m->findings = xcalloc(2, sizeof(*m->findings));
+	for (i = 0; i < 2; i++) {
+		f = &m->findings[i];
+		f->rule = xstrdup(i ? "visible_recipients" : "typo_domain");
+		f->severity = xstrdup("warning");
+		f->nrcpts = i ? 2 : 1;
+		f->rcpts = xcalloc(f->nrcpts, sizeof(*f->rcpts));
+		f->rcpts[0] = xstrdup("rcpt0@example.net");
+		if (i)
+			f->rcpts[1] = xstrdup("rcpt1@example.net");
+		f->suggestion = i ? NULL : xstrdup("rcpt0@example.com");
+		f->msg_en = xstrdup("looks like a typo");
+		f->msg_ja = xstrdup("\xe8\xaa\xa4\xe3\x82\x8a");
+	}
+	m->token = xcalloc(1, sizeof(*m->token));
+	mh_strlcpy(m->token->selector, sel, sizeof(m->token->selector));
+	memset(m->token->hash, 0xab, sizeof(m->token->hash));
+	memset(m->token->csrf, 0xcd, sizeof(m->token->csrf));
+	m->alert = queue_test_msg(NULL, QUEUE_HELD, QT_T0, 1,
+	    "Subject: alert http://x/m/SECRET\r\n\r\nSECRET\r\n");
+	m->alert->flags = QUEUE_F_NOTICE;
+	free(m->alert->sender);
+	m->alert->sender = xstrdup("");
+}
+
+START_TEST(queue_test_page_rows)
+{
+	struct queue_msg_new *m;
+	struct queue_msg *l;
+	struct queue_token row;
+	struct queue_finding *f = NULL;
+	struct queue_summary *v = NULL;
+	char id[QUEUE_ID_LEN + 1], aid[QUEUE_ID_LEN + 1], mid[QUEUE_ID_LEN + 1];
+	unsigned char want[QUEUE_TOKEN_HASH_LEN];
+	size_t n = 0;
+
+	m = queue_test_msg(NULL, QUEUE_HELD, QT_T0 + 300, 2, "x\r\n");
+	queue_test_add_page(m, "AbCd-_0123zZ");
+	mh_strlcpy(id, m->id, sizeof(id));
+	mh_strlcpy(aid, m->alert->id, sizeof(aid));
+	ck_assert_int_eq(queue_submit(fx.q, m, queue_test_cb, NULL), 0);
+	queue_test_wait(1);
+	ck_assert_int_eq(done.res[0], 0);
+
+	/* Message and alert went in together; the alert is due now. */
+	l = queue_msg_load(fx.q, aid);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(l->flags & QUEUE_F_NOTICE, QUEUE_F_NOTICE);
+	queue_msg_free(l);
+	l = queue_msg_load(fx.q, id);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_str_eq(l->subject,
+	    "Quarterly figures \xe5\x9b\x9b\xe5\x8d\x8a\xe6\x9c\x9f");
+	ck_assert_uint_eq(strlen(l->verdict), 9999);
+	ck_assert_int_gt(l->updated_at, 0);
+	queue_msg_free(l);
+
+	ck_assert_int_eq(queue_token_find(fx.q, "AbCd-_0123zZ", &row, mid), 0);
+	ck_assert_str_eq(mid, id);
+	memset(want, 0xab, sizeof(want));
+	ck_assert_mem_eq(row.hash, want, sizeof(want));
+	ck_assert_uint_eq(row.csrf[0], 0xcd);
+	ck_assert_int_eq(queue_token_find(fx.q, "AbCd-_0123zY", &row, mid), 1);
+	ck_assert_int_eq(queue_token_find(fx.q, "short", &row, mid), 1);
+	ck_assert_int_eq(queue_token_find(fx.q, "AbCd-_0123z'", &row, mid), 1);
+
+	ck_assert_int_eq(queue_findings_load(fx.q, id, &f, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(f[0].rule, "typo_domain");
+	ck_assert_str_eq(f[0].suggestion, "rcpt0@example.com");
+	ck_assert_uint_eq(f[0].nrcpts, 1);
+	ck_assert_uint_eq(f[1].nrcpts, 2);
+	ck_assert_str_eq(f[1].rcpts[1], "rcpt1@example.net");
+	ck_assert_ptr_null(f[1].suggestion);
+	ck_assert_str_eq(f[1].msg_ja, "\xe8\xaa\xa4\xe3\x82\x8a");
+	queue_findings_free(f, n);
+
+	ck_assert_int_eq(queue_list(fx.q, QT_BIT(QUEUE_HELD), NULL, 10, &v,
+	    &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_nonnull(v[0].subject != NULL ? v[0].subject :
+	    v[1].subject);
+	queue_summary_free(v, n);
+
+	/* A malformed findings row is refused, not trusted. */
+	queue_test_exec("UPDATE findings SET rcpts = 'a' || char(10) || ''"
+	    " WHERE idx = 1");
+	ck_assert_int_eq(queue_findings_load(fx.q, id, &f, &n), -1);
+	ck_assert_ptr_null(f);
+}
+END_TEST
+
+/* The alert's body (it holds the link) is zeroed once it has gone. */
+START_TEST(queue_test_notice_scrub)
+{
+	static const int idx[] = { 0 }, st[] = { QUEUE_RCPT_SENT };
+	struct queue_msg_new *m;
+	char id[QUEUE_ID_LEN + 1], aid[QUEUE_ID_LEN + 1];
+	unsigned char *b;
+	size_t len, i;
+
+	m = queue_test_msg(NULL, QUEUE_HELD, QT_T0 + 300, 2, "x\r\n");
+	queue_test_add_page(m, "AAAAAAAAAAAA");
+	mh_strlcpy(id, m->id, sizeof(id));
+	mh_strlcpy(aid, m->alert->id, sizeof(aid));
+	ck_assert_int_eq(queue_submit(fx.q, m, queue_test_cb, NULL), 0);
+	queue_test_wait(1);
+	ck_assert_int_eq(queue_test_state(aid, QT_BIT(QUEUE_HELD),
+	    QUEUE_RELEASING, -1), 0);
+	ck_assert_int_eq(queue_test_record(queue_test_attempt(aid, QUEUE_SENT,
+	    0, NULL, 1, idx, st)), 0);
+	b = queue_test_read_body(aid, 7, &len);
+	ck_assert_uint_gt(len, 0);
+	for (i = 0; i < len; i++)
+		ck_assert_uint_eq(b[i], 0);
+	free(b);
+	/* An ordinary message keeps its body. */
+	ck_assert_int_eq(queue_test_state(id, QT_BIT(QUEUE_HELD),
+	    QUEUE_RELEASING, -1), 0);
+	ck_assert_int_eq(queue_test_record(queue_test_attempt(id, QUEUE_SENT,
+	    0, NULL, 1, idx, st)), 0);
+	b = queue_test_read_body(id, 7, &len);
+	ck_assert_mem_eq(b, "x\r\n", 3);
+	free(b);
+}
+END_TEST
+
+/* Invalid companions and findings are refused before anything is
+ * written. */
+static const char *const queue_test_page_bad_cases[] = {
+	"alert of an alert", "token selector", "finding rule", "finding rcpt LF",
+	"too many finding recipients", "same id",
+};
+
+START_TEST(queue_test_page_bad)
+{
+	struct queue_msg_new *m;
+
+	m = queue_test_msg(NULL, QUEUE_HELD, QT_T0, 1, "x\r\n");
+	queue_test_add_page(m, "AAAAAAAAAAAA");
+	switch (_i) {
+	case 0:
+		m->alert->alert = queue_test_msg(NULL, QUEUE_HELD, QT_T0, 1,
+		    "y\r\n");
+		break;
+	case 1:
+		mh_strlcpy(m->token->selector, "AAAAAAAAAAA=",
+		    sizeof(m->token->selector));
+		break;
+	case 2:
+		free(m->findings[0].rule);
+		m->findings[0].rule = xstrdup("");
+		break;
+	case 3:
+		free(m->findings[1].rcpts[1]);
+		m->findings[1].rcpts[1] = xstrdup("a\nb");
+		break;
+	case 4: {
+		struct queue_finding *f = &m->findings[0];
+		size_t i;
+
+		f->rcpts = xreallocarray(f->rcpts, QUEUE_FINDING_RCPTS_MAX + 1,
+		    sizeof(*f->rcpts));
+		for (i = f->nrcpts; i <= QUEUE_FINDING_RCPTS_MAX; i++)
+			f->rcpts[i] = xstrdup("r@example.net");
+		f->nrcpts = QUEUE_FINDING_RCPTS_MAX + 1;
+		break;
+	}
+	default:
+		mh_strlcpy(m->alert->id, m->id, sizeof(m->alert->id));
+		break;
+	}
+	ck_assert_msg(queue_submit(fx.q, m, queue_test_cb, NULL) == -1, "%s",
+	    queue_test_page_bad_cases[_i]);
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages",
+	    NULL), 0);
+}
+END_TEST
+
 START_TEST(queue_test_attempt_deferred_then_sent)
 {
 	static const int idx3[] = { 0, 1, 2 }, st3[] = { QUEUE_RCPT_SENT,
@@ -1732,6 +1926,11 @@ queue_test_suite(void)
 	tcase_add_test(tc, queue_test_attempt_deferred_then_sent);
 	tcase_add_test(tc, queue_test_history);
 	tcase_add_test(tc, queue_test_expiry);
+	tcase_add_test(tc, queue_test_page_rows);
+	tcase_add_test(tc, queue_test_notice_scrub);
+	tcase_add_loop_test(tc, queue_test_page_bad, 0,
+	    (int)(sizeof(queue_test_page_bad_cases) /
+	    sizeof(queue_test_page_bad_cases[0])));
 	tcase_add_loop_test(tc, queue_test_attempt_nochange, 0,
 	    QT_N(queue_test_attempt_nochange_cases));
 	tcase_add_test(tc, queue_test_attempt_invalid);
