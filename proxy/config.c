@@ -489,6 +489,13 @@ static const struct config_entry config_table[] = {
 	  .def = "256", .min = 1, .max = 65536, .reloadable = true,
 	  CONFIG_FIELD(group_commit_max),
 	  .desc = "Most queue writes committed in one transaction." },
+	{ .name = "queue.retention", .type = CONFIG_T_DURATION, .def = "30d",
+	  .min = 0, .max = 3650 * CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(queue_retention),
+	  .desc = "How long sent, failed and cancelled messages (body, "
+	  "recipients, audit rows, page link) are kept after their last "
+	  "change; then they are deleted.  0 keeps them forever.  The "
+	  "senders' history (who wrote to whom) is kept apart and stays." },
 
 	/* hold: */
 	{ .name = "hold.default", .type = CONFIG_T_DURATION, .def = "5m",

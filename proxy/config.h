@@ -107,6 +107,7 @@ struct config {
 	/* queue: */
 	char	*queue_path;		/* queue.path, SQLite file */
 	size_t	 group_commit_max;	/* queue.group_commit_max: reqs per txn */
+	int64_t	 queue_retention;	/* queue.retention: 0 = keep forever */
 
 	/* hold: */
 	int64_t	 hold_default;		/* hold.default, seconds */

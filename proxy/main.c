@@ -64,6 +64,9 @@ struct main_ctx {
 	int64_t		 started;
 	uint64_t	 released_seen;	/* scheduler totals already counted */
 	uint64_t	 expired_seen;
+	struct event	*purge_ev;	/* queue.retention timer */
+	int64_t		 purged;	/* last purge's count */
+	bool		 purging;
 	struct event	*drain_ev;
 	int64_t		 drain_deadline;
 	bool		 stopping;
@@ -133,6 +136,7 @@ main_sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 	log_info("event=shutdown signal=%d sessions=%zu", (int)sig,
 	    smtp_server_nsessions(m->srv));
 	sched_stop(m->sched);
+	event_del(m->purge_ev);
 	web_stop(m->web);
 	smtp_server_shutdown(m->srv, main_sessions_done, m);
 }
@@ -142,6 +146,9 @@ main_sigterm_cb(evutil_socket_t sig, short ev, void *arg)
  * new TLS context and read the password file again, then swap them in.
  * Returns 0, or -1 with why in err (everything running stays as it was).
  */
+static void	main_purge_arm(struct main_ctx *, int64_t);
+static int64_t	main_purge_interval(const struct config *);
+
 static int
 main_reload(void *arg, char *err, size_t errsz)
 {
@@ -212,6 +219,9 @@ main_reload(void *arg, char *err, size_t errsz)
 	metrics_http_set_config(m->metrics, nc);
 	config_unref(m->conf);
 	m->conf = nc;
+	/* queue.retention may have changed: the next run follows it. */
+	if (!m->purging)
+		main_purge_arm(m, main_purge_interval(nc));
 	log_info("event=reload result=ok");
 	return 0;
 }
@@ -239,6 +249,62 @@ main_holds_changed(void *arg)
 	smtp_server_set_holds(m->srv, h);
 	screen_holds_free(m->holds);
 	m->holds = h;
+}
+
+#define MAIN_PURGE_BATCH	1000	/* messages deleted per transaction */
+
+/* Seconds to the next retention run: half the retention, 1 s to 10 min. */
+static int64_t
+main_purge_interval(const struct config *conf)
+{
+	int64_t s = conf->queue_retention / 2;
+
+	return conf->queue_retention == 0 || s > 600 ? 600 : s < 1 ? 1 : s;
+}
+
+static void
+main_purge_arm(struct main_ctx *m, int64_t secs)
+{
+	struct timeval tv = { (time_t)secs, 0 };
+
+	if (!m->stopping)
+		event_add(m->purge_ev, &tv);
+}
+
+static void
+main_purge_done(int result, void *arg)
+{
+	struct main_ctx *m = arg;
+
+	m->purging = false;
+	if (result != 0)
+		log_warnx("event=purge result=failed");
+	else if (m->purged > 0)
+		log_info("event=purge messages=%lld retention=%llds",
+		    (long long)m->purged, (long long)m->conf->queue_retention);
+	/* A full batch: more are due, go on soon. */
+	main_purge_arm(m, result == 0 && m->purged == MAIN_PURGE_BATCH ? 1 :
+	    main_purge_interval(m->conf));
+}
+
+/* queue.retention: sent, failed and cancelled messages go after it. */
+static void
+main_purge_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct main_ctx *m = arg;
+
+	if (m->purging || m->stopping)
+		return;
+	if (m->conf->queue_retention == 0) {
+		main_purge_arm(m, 600);
+		return;
+	}
+	m->purging = true;
+	if (queue_purge(m->q, mh_now() - m->conf->queue_retention,
+	    MAIN_PURGE_BATCH, &m->purged, main_purge_done, m) == -1) {
+		m->purging = false;
+		main_purge_arm(m, 600);
+	}
 }
 
 /* A scrape: what only the daemon knows now. */
@@ -750,6 +816,9 @@ main(int argc, char **argv)
 	}
 
 	m.started = mh_now();
+	if ((m.purge_ev = evtimer_new(m.base, main_purge_cb, &m)) == NULL)
+		fatalx("event=start error=\"evtimer_new\"");
+	main_purge_arm(&m, main_purge_interval(m.conf));
 	if (m.conf->metrics_enabled && (m.metrics = metrics_http_new(m.base,
 	    m.conf, main_gauges, &m)) == NULL)
 		fatalx("event=start error=\"cannot serve metrics on %s port "
@@ -771,6 +840,7 @@ main(int argc, char **argv)
 	 * those completions refer to goes away. */
 	metrics_http_free(m.metrics);
 	queue_close(m.q);
+	event_free(m.purge_ev);
 	web_free(m.web);
 	control_free(m.ctl);
 	smtp_server_free(m.srv);

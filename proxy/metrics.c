@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "httpconn.h"
 #include "log.h"
 #include "policy.h"
 #include "queue.h"
@@ -111,8 +112,7 @@ struct metrics_http {
 	void				*arg;
 	char				*token;		/* NULL: none */
 	int				 port;
-	struct evhttp_connection	*conns[METRICS_MAX_CONNS];
-	size_t				 nconns;
+	struct httpconn			*conns;		/* accounting */
 };
 
 /* ------------------------------------------------------------------ */
@@ -356,37 +356,13 @@ metrics_auth_ok(const char *header, const char *token)
 /* ------------------------------------------------------------------ */
 /* HTTP */
 
-static void
-metrics_conn_closed(struct evhttp_connection *evcon, void *arg)
+/* Each accepted connection, counted from accept (proxy/httpconn.h). */
+static struct bufferevent *
+metrics_bev_cb(struct event_base *base, void *arg)
 {
 	struct metrics_http *m = arg;
-	size_t i;
 
-	for (i = 0; i < m->nconns; i++)
-		if (m->conns[i] == evcon) {
-			m->conns[i] = m->conns[--m->nconns];
-			return;
-		}
-}
-
-/* Counts a connection at its first request; false when over the
- * limit (libevent 2.1 has no accept hook, as in web.c). */
-static bool
-metrics_conn_track(struct metrics_http *m, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	size_t i;
-
-	if (evcon == NULL)
-		return true;
-	for (i = 0; i < m->nconns; i++)
-		if (m->conns[i] == evcon)
-			return true;
-	if (m->nconns >= METRICS_MAX_CONNS)
-		return false;
-	m->conns[m->nconns++] = evcon;
-	evhttp_connection_set_closecb(evcon, metrics_conn_closed, m);
-	return true;
+	return httpconn_bev(m->conns, base, NULL, false);
 }
 
 static const char *
@@ -473,14 +449,6 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	struct metrics_gauges g;
 	struct mh_buf b;
 
-	if (!metrics_conn_track(m, req)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Connection", "close");
-		log_warnx("event=metrics_refused client=%s reason=\"too many "
-		    "connections\"", metrics_client(req));
-		metrics_error(req, 503, "Service Unavailable");
-		return;
-	}
 	if (path == NULL || strcmp(path, METRICS_PATH) != 0) {
 		metrics_error(req, 404, "Not Found");
 		return;
@@ -556,6 +524,9 @@ metrics_http_new(struct event_base *base, const struct config *conf,
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(m->http, "text/plain; charset=utf-8");
 	evhttp_set_gencb(m->http, metrics_request_cb, m);
+	m->conns = httpconn_new(base, "metrics", METRICS_MAX_CONNS,
+	    METRICS_TIMEOUT * 2000);
+	evhttp_set_bevcb(m->http, metrics_bev_cb, m);
 	bs = evhttp_bind_socket_with_handle(m->http, conf->metrics_address,
 	    (ev_uint16_t)conf->metrics_port);
 	m->bound = bs;
@@ -596,7 +567,8 @@ metrics_http_free(struct metrics_http *m)
 	if (m == NULL)
 		return;
 	if (m->http != NULL)
-		evhttp_free(m->http);	/* runs the close callbacks */
+		evhttp_free(m->http);	/* frees every connection */
+	httpconn_free(m->conns);
 	metrics_token_free(m->token);
 	free(m);
 }

@@ -133,8 +133,9 @@ bool	metrics_auth_ok(const char *header, const char *token);
  * metrics.token set, a scrape without "Authorization: Bearer <token>"
  * (exactly one such header) gets 401 with WWW-Authenticate and is
  * logged.  cb (may be NULL) fills the gauges on each scrape.  Requests
- * are limited to 8 KiB of header, 1 KiB of body and 10 seconds; at most
- * 16 connections that have sent a request are kept (more get 503).
+ * are limited to 8 KiB of header, 1 KiB of body and 10 seconds of
+ * silence; at most 16 connections, counted from accept (more are shut at
+ * once), each living at most 20 seconds (proxy/httpconn.h).
  * The caller checks metrics.enabled.
  */
 struct metrics_http *metrics_http_new(struct event_base *,

@@ -15,7 +15,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -24,6 +23,7 @@
 #include "alert.h"
 #include "auth.h"
 #include "config.h"
+#include "httpconn.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -50,23 +50,6 @@ enum web_action {
 	WEB_A_SEND,
 };
 
-/*
- * Every accepted connection, from the moment evhttp asks us for its
- * bufferevent (web_bev_cb): libevent 2.1 has no accept hook, so this is
- * where web.max_connections and the connection lifetime are enforced.
- * We hold a reference on the bufferevent, so it outlives evhttp's use of
- * it; evhttp's bufferevent_free() clears its callbacks, which is how the
- * sweeper sees that the connection is gone (and then drops our reference,
- * which closes the socket).
- */
-struct web_conn {
-	struct web_conn		*next;
-	struct bufferevent	*bev;
-	int64_t			 born_ms;	/* monotonic */
-	bool			 kill;		/* over the limit, or no TLS */
-	bool			 shut;		/* shutdown(2) done */
-};
-
 struct web {
 	struct event_base		*base;
 	struct evhttp			*http;
@@ -76,9 +59,7 @@ struct web {
 	struct sched			*sched;
 	SSL_CTX				*tls;
 	struct auth_limiter		*lim;
-	struct web_conn			*conns;		/* list */
-	size_t				 nconns;
-	struct event			*sweep;		/* 1 s while any */
+	struct httpconn			*conns;		/* accounting */
 };
 
 /* One POSTed action waiting for its queue transaction. */
@@ -95,56 +76,6 @@ struct web_op {
 
 /* ------------------------------------------------------------------ */
 /* connections */
-
-/* Shuts a connection down: evhttp sees EOF and frees it. */
-static void
-web_conn_shut(struct web_conn *c)
-{
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-
-	if (fd >= 0 && !c->shut) {
-		(void)shutdown(fd, SHUT_RDWR);
-		c->shut = true;
-	}
-}
-
-/* Once a second while connections exist: drop the ones evhttp has
- * freed, shut the ones over their lifetime (2 x web.timeout: a client
- * cannot hold a connection by trickling a request) or marked. */
-static void
-web_sweep_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct web *w = arg;
-	struct web_conn **pp, *c;
-	bufferevent_data_cb rcb, wcb;
-	bufferevent_event_cb ecb;
-	int64_t now = mh_mono_ms(), life = w->conf->web_timeout * 2000;
-	struct timeval tv = { 1, 0 };
-
-	for (pp = &w->conns; (c = *pp) != NULL;) {
-		bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, NULL);
-		if (rcb == NULL && wcb == NULL && ecb == NULL) {
-			*pp = c->next;
-			bufferevent_decref(c->bev);	/* closes the fd */
-			free(c);
-			w->nconns--;
-			continue;
-		}
-		if (c->kill || now - c->born_ms > life)
-			web_conn_shut(c);
-		pp = &c->next;
-	}
-	if (w->nconns > 0)
-		event_add(w->sweep, &tv);
-}
-
-/* Right after accept (evhttp has set the fd by now): shut a connection
- * marked to die at once. */
-static void
-web_kill_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	web_conn_shut(arg);
-}
 
 /* The client's address: the peer's, or the last X-Forwarded-For entry
  * when the peer is a trusted proxy. */
@@ -701,43 +632,20 @@ web_request_cb(struct evhttp_request *req, void *arg)
 /* ------------------------------------------------------------------ */
 /* set-up */
 
+/* evhttp asks for each accepted connection's bufferevent: counted
+ * there (proxy/httpconn.h), with TLS when web.tls is on. */
 static struct bufferevent *
 web_bev_cb(struct event_base *base, void *arg)
 {
 	struct web *w = arg;
-	struct bufferevent *bev;
-	struct web_conn *c;
-	struct timeval tv = { 1, 0 };
 	SSL *ssl = NULL;
-	bool kill = false;
+	bool refuse = false;
 
-	if (w->nconns >= w->conf->web_max_connections) {
-		log_warnx("event=web_refused reason=\"web.max_connections "
-		    "reached\"");
-		kill = true;
-	} else if (w->tls != NULL && (ssl = tlsctx_ssl_new(w->tls)) == NULL) {
+	if (w->tls != NULL && (ssl = tlsctx_ssl_new(w->tls)) == NULL) {
 		log_warnx("event=web_refused reason=\"no TLS session\"");
-		kill = true;	/* never answer in plain text */
+		refuse = true;	/* never answer in plain text */
 	}
-	if (ssl != NULL)
-		bev = bufferevent_openssl_socket_new(base, -1, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	else
-		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		return NULL;	/* evhttp then makes its own */
-	bufferevent_incref(bev);
-	c = xcalloc(1, sizeof(*c));
-	c->bev = bev;
-	c->born_ms = mh_mono_ms();
-	c->kill = kill;
-	c->next = w->conns;
-	w->conns = c;
-	if (w->nconns++ == 0)
-		event_add(w->sweep, &tv);
-	if (kill)
-		event_base_once(base, -1, EV_TIMEOUT, web_kill_cb, c, NULL);
-	return bev;
+	return httpconn_bev(w->conns, base, ssl, refuse);
 }
 
 static bool
@@ -768,9 +676,8 @@ web_new(struct event_base *base, struct config *conf, struct queue *q,
 	w->q = q;
 	w->sched = sched;
 	w->lim = auth_limiter_new(WEB_LIMITER_KEYS);
-	w->sweep = evtimer_new(base, web_sweep_cb, w);
-	if (w->sweep == NULL)
-		fatalx("event=web_error error=\"evtimer_new\"");
+	w->conns = httpconn_new(base, "web", conf->web_max_connections,
+	    conf->web_timeout * 2000);
 	if (conf->web_tls && tls != NULL)
 		w->tls = tlsctx_ref(tls);
 	if ((w->http = evhttp_new(base)) == NULL) {
@@ -824,6 +731,8 @@ web_set_config(struct web *w, struct config *conf)
 		return;
 	config_unref(w->conf);
 	w->conf = config_ref(conf);
+	httpconn_set_limits(w->conns, conf->web_max_connections,
+	    conf->web_timeout * 2000);
 }
 
 void
@@ -847,19 +756,11 @@ web_stop(struct web *w)
 void
 web_free(struct web *w)
 {
-	struct web_conn *c, *nx;
-
 	if (w == NULL)
 		return;
 	if (w->http != NULL)
 		evhttp_free(w->http);	/* frees every connection */
-	for (c = w->conns; c != NULL; c = nx) {
-		nx = c->next;
-		bufferevent_decref(c->bev);
-		free(c);
-	}
-	if (w->sweep != NULL)
-		event_free(w->sweep);
+	httpconn_free(w->conns);
 	auth_limiter_free(w->lim);
 	tlsctx_free(w->tls);
 	config_unref(w->conf);

@@ -211,6 +211,8 @@ enum queue_sql {
 	QUEUE_SQL_ADMIN_AUDIT,
 	QUEUE_SQL_RESCHED_AUDIT,
 	QUEUE_SQL_RESCHED,
+	QUEUE_SQL_PURGE_AUDIT,
+	QUEUE_SQL_PURGE,
 	/* read connections */
 	QUEUE_SQL_MSG_LOAD,
 	QUEUE_SQL_RCPT_LOAD,
@@ -332,6 +334,18 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	[QUEUE_SQL_OLDEST] =
 	    "SELECT min(received_at) FROM messages WHERE state IN"
 	    " ('held', 'awaiting_release', 'deferred', 'releasing')",
+	/* Retention: messages in a final state, last changed before ?1,
+	 * oldest first, at most ?2 per transaction.  Bodies, recipients,
+	 * tokens and findings go with them (ON DELETE CASCADE); audit rows
+	 * have no foreign key and are deleted first, with the same list. */
+	[QUEUE_SQL_PURGE_AUDIT] =
+	    "DELETE FROM audit WHERE msg_id IN (SELECT id FROM messages"
+	    " WHERE state IN ('sent', 'failed', 'cancelled')"
+	    " AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
+	[QUEUE_SQL_PURGE] =
+	    "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
+	    " WHERE state IN ('sent', 'failed', 'cancelled')"
+	    " AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
 	[QUEUE_SQL_HOLDS_LOAD] =
 	    "SELECT scope, key, hold, set_at, set_by FROM holds"
 	    " ORDER BY scope, key LIMIT ?1",
@@ -429,6 +443,7 @@ enum queue_req_type {
 	QUEUE_REQ_ATTEMPT,
 	QUEUE_REQ_RECOVER,
 	QUEUE_REQ_HOLD,
+	QUEUE_REQ_PURGE,
 };
 
 /*
@@ -460,6 +475,11 @@ struct queue_req {
 			int		 count;
 			bool		 finished;
 		} rec;
+		struct {
+			int64_t		 before;
+			int64_t		 max;
+			int64_t		*count;
+		} purge;
 		struct {
 			int		 scope;
 			char		*key;
@@ -813,6 +833,8 @@ queue_req_payload_free(struct queue_req *r)
 		r->u.att = NULL;
 		break;
 	case QUEUE_REQ_RECOVER:
+		break;
+	case QUEUE_REQ_PURGE:
 		break;
 	case QUEUE_REQ_HOLD:
 		free(r->u.hold.key);
@@ -1662,6 +1684,29 @@ queue_w_hold(struct queue *q, struct queue_req *r, int64_t now)
 }
 
 static int
+queue_w_purge(struct queue *q, struct queue_req *r)
+{
+	enum queue_sql steps[2] = { QUEUE_SQL_PURGE_AUDIT, QUEUE_SQL_PURGE };
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if ((st = queue_stmt(&q->w, steps[i])) == NULL)
+			return -1;
+		if ((sqlite3_bind_int64(st, 1, r->u.purge.before) |
+		    sqlite3_bind_int64(st, 2, r->u.purge.max)) != SQLITE_OK) {
+			queue_log_sqlerr(q->w.db, "purge", NULL);
+			queue_stmt_done(st);
+			return -1;
+		}
+		if (queue_stmt_exec(&q->w, st, "purge", NULL) == -1)
+			return -1;
+	}
+	*r->u.purge.count = sqlite3_changes(q->w.db);
+	return 0;
+}
+
+static int
 queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 {
 	switch (r->type) {
@@ -1675,6 +1720,8 @@ queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 		return queue_w_recover(q, r);
 	case QUEUE_REQ_HOLD:
 		return queue_w_hold(q, r, now);
+	case QUEUE_REQ_PURGE:
+		return queue_w_purge(q, r);
 	}
 	MH_BUG("queue_w_run: request type");
 	return -1;
@@ -3263,4 +3310,29 @@ queue_oldest(struct queue *q, int64_t *received_at)
 		queue_log_sqlerr(q->r.db, "oldest", NULL);
 	queue_stmt_done(st);
 	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Retention                                                           */
+/* ------------------------------------------------------------------ */
+
+int
+queue_purge(struct queue *q, int64_t before, size_t max, int64_t *count,
+    queue_done_cb *cb, void *arg)
+{
+	struct queue_req *r;
+
+	if (q == NULL || q->closing || max == 0 || count == NULL)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_PURGE;
+	r->cb = cb;
+	r->arg = arg;
+	mh_strlcpy(r->id, "-", sizeof(r->id));
+	r->u.purge.before = before;
+	r->u.purge.max = max > INT64_MAX ? INT64_MAX : (int64_t)max;
+	r->u.purge.count = count;
+	*count = 0;
+	queue_req_push(q, r);
+	return 0;
 }

@@ -318,6 +318,16 @@ int	queue_hold_set(struct queue *, int scope, const char *key,
 int	queue_holds_load(struct queue *, struct queue_hold **out, size_t *n);
 void	queue_holds_free(struct queue_hold *, size_t n);
 
+/*
+ * Retention: deletes up to max messages that are sent, failed or
+ * cancelled and were last changed before "before" (unix seconds), oldest
+ * first, with their bodies, recipients, audit rows, page token and
+ * findings, in one transaction; *count (written before cb runs) gets how
+ * many.  The senders' history table is not touched.  0 / -1.
+ */
+int	queue_purge(struct queue *, int64_t before, size_t max,
+	    int64_t *count, queue_done_cb *cb, void *arg);
+
 /* The received_at of the oldest message still waiting (held,
  * awaiting_release, deferred, releasing): 0 found, 1 none, -1 error. */
 int	queue_oldest(struct queue *, int64_t *received_at);

@@ -288,6 +288,31 @@ class AdminTest(MailholdTestCase):
         self.assertIn("bogus: unknown section", p.stderr)
         self.assertEqual(m.ctl("stats").returncode, 0)
 
+    def test_admin_retention_purges_final_messages(self):
+        """queue.retention: a sent message goes (body, recipients, audit)
+        once its retention has passed; a held one stays."""
+        m = self.start(hold={"default": "1s"})
+        m.update_config({"queue": {"retention": "2s"}})
+        self.assertEqual(m.ctl("reload").returncode, 0)
+        t = uuid.uuid4().hex[:10]
+        r = smtp_send(m.port, SENDER, ["rcpt@example.org"], message(t))
+        m.wait_event("sent", r.queue_id, timeout=DELIVERY_TIMEOUT)
+        m.update_config({"hold": {"default": "1h"}})
+        self.assertEqual(m.ctl("reload").returncode, 0)
+        q2 = self.send(m, uuid.uuid4().hex[:10])
+        m.wait_log(r"event=purge messages=1 ", timeout=15)
+        db = sqlite3.connect(m.queue_path, timeout=5)
+        try:
+            n = [db.execute(q, (r.queue_id,)).fetchone()[0] for q in (
+                "SELECT count(*) FROM messages WHERE id=?",
+                "SELECT count(*) FROM bodies WHERE msg_id=?",
+                "SELECT count(*) FROM recipients WHERE msg_id=?",
+                "SELECT count(*) FROM audit WHERE msg_id=?")]
+        finally:
+            db.close()
+        self.assertEqual(n, [0, 0, 0, 0])
+        self.assertEqual(self.state(m, q2), "held")
+
     def test_admin_json_logs_after_reload(self):
         """log.format json (set by a reload): every line after it is one
         JSON object, and each message's lines carry its queue id."""

@@ -1446,7 +1446,7 @@ START_TEST(test_dump_every_key)
 		"limits.message_size", "limits.max_junk_commands",
 		"limits.memory_per_message", "timeouts.command",
 		"timeouts.data", "timeouts.session", "timeouts.upstream",
-		"queue.path", "queue.group_commit_max", "hold.default",
+		"queue.path", "queue.group_commit_max", "queue.retention", "hold.default",
 		"hold.max", "policy.internal_domains",
 		"policy.partner_domains", "policy.builtin_providers",
 		"policy.provider_domains", "policy.blocked_domains",

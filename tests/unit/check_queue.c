@@ -1241,6 +1241,78 @@ START_TEST(queue_test_page_rows)
 }
 END_TEST
 
+/* Retention: only final messages last changed before the cut go, with
+ * every row that belongs to them; batches are bounded. */
+START_TEST(queue_test_purge)
+{
+	struct queue_msg_new *m;
+	char ids[6][QUEUE_ID_LEN + 1];
+	int64_t count = -1;
+	int i, want;
+	static const enum queue_state st[6] = { QUEUE_HELD, QUEUE_HELD,
+	    QUEUE_SENT, QUEUE_FAILED, QUEUE_CANCELLED, QUEUE_CANCELLED };
+
+	for (i = 0; i < 6; i++) {
+		m = queue_test_msg(NULL, QUEUE_HELD, QT_T0, 2, "x\r\n");
+		if (i == 5)
+			queue_test_add_page(m, "AAAAAAAAAAAA");
+		mh_strlcpy(ids[i], m->id, sizeof(ids[i]));
+		ck_assert_int_eq(queue_submit(fx.q, m, queue_test_cb, NULL), 0);
+		queue_test_wait(i + 1);
+	}
+	queue_test_exec("UPDATE messages SET updated_at = 1000");
+	for (i = 0; i < 6; i++) {
+		char sql[200];
+
+		mh_snprintf(sql, sizeof(sql), "UPDATE messages SET state = '%s'"
+		    "%s WHERE id = '%s'", queue_state_to_str(st[i]),
+		    i == 4 ? ", updated_at = 5000" : "", ids[i]);
+		queue_test_exec(sql);
+	}
+	/* Batch of 1: one message per transaction. */
+	want = done.n + 1;
+	ck_assert_int_eq(queue_purge(fx.q, 2000, 1, &count, queue_test_cb,
+	    NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(done.res[want - 1], 0);
+	ck_assert_int_eq(count, 1);
+	want = done.n + 1;
+	ck_assert_int_eq(queue_purge(fx.q, 2000, 100, &count, queue_test_cb,
+	    NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(count, 2);	/* sent, failed/cancelled-with-page */
+	/* Held ones (and the alert, held) and the newer cancelled stay. */
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages WHERE"
+	    " id IN (?1)", ids[4]), 1);
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages WHERE"
+	    " state = 'held'", NULL), 3);
+	for (i = 2; i < 6; i++) {
+		if (i == 4)
+			continue;
+		ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages"
+		    " WHERE id = ?1", ids[i]), 0);
+		ck_assert_int_eq(queue_test_int("SELECT count(*) FROM bodies"
+		    " WHERE msg_id = ?1", ids[i]), 0);
+		ck_assert_int_eq(queue_test_int("SELECT count(*) FROM recipients"
+		    " WHERE msg_id = ?1", ids[i]), 0);
+		ck_assert_int_eq(queue_test_int("SELECT count(*) FROM audit"
+		    " WHERE msg_id = ?1", ids[i]), 0);
+	}
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM tokens", NULL),
+	    0);
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM findings",
+	    NULL), 0);
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM audit WHERE"
+	    " msg_id = ?1", ids[0]), 1);
+	/* Nothing left to purge. */
+	want = done.n + 1;
+	ck_assert_int_eq(queue_purge(fx.q, 2000, 100, &count, queue_test_cb,
+	    NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(count, 0);
+}
+END_TEST
+
 /* The alert's body (it holds the link) is zeroed once it has gone. */
 START_TEST(queue_test_notice_scrub)
 {
@@ -1928,6 +2000,7 @@ queue_test_suite(void)
 	tcase_add_test(tc, queue_test_expiry);
 	tcase_add_test(tc, queue_test_page_rows);
 	tcase_add_test(tc, queue_test_notice_scrub);
+	tcase_add_test(tc, queue_test_purge);
 	tcase_add_loop_test(tc, queue_test_page_bad, 0,
 	    (int)(sizeof(queue_test_page_bad_cases) /
 	    sizeof(queue_test_page_bad_cases[0])));
