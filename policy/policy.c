@@ -1912,19 +1912,6 @@ policy_rule_sensitive(struct policy_eval *e)
 	}
 }
 
-static void
-policy_fmt_dur(int64_t s, char *buf, size_t sz)
-{
-	if (s > 0 && s % 86400 == 0)
-		(void)mh_snprintf(buf, sz, "%lldd", (long long)(s / 86400));
-	else if (s > 0 && s % 3600 == 0)
-		(void)mh_snprintf(buf, sz, "%lldh", (long long)(s / 3600));
-	else if (s > 0 && s % 60 == 0)
-		(void)mh_snprintf(buf, sz, "%lldm", (long long)(s / 60));
-	else
-		(void)mh_snprintf(buf, sz, "%llds", (long long)s);
-}
-
 /* Normalised key of a history address into buf; NULL if unusable. */
 static const char *
 policy_hist_key(const char *a, char *buf, size_t sz)
@@ -1978,7 +1965,7 @@ policy_rule_burst(struct policy_eval *e)
 	if (nmsg <= c->burst_max_messages && nrcpt <= c->burst_max_recipients &&
 	    nnew <= c->burst_max_first_time)
 		return;
-	policy_fmt_dur(c->burst_window, win, sizeof(win));
+	mh_fmt_duration(c->burst_window, win, sizeof(win));
 	f = policy_finding_new(e, POLICY_R_BURST);
 	for (i = 0; i < e->nrc; i++)
 		policy_finding_rcpt(f, e->rc[i].addr);
@@ -2434,7 +2421,7 @@ policy_verdict_explain(const struct policy_verdict *v, struct mh_buf *b)
 	size_t i, k;
 	int r = 0;
 
-	policy_fmt_dur(v->hold, d, sizeof(d));
+	mh_fmt_duration(v->hold, d, sizeof(d));
 	switch (v->action) {
 	case POLICY_A_REJECT:
 		r |= mh_buf_printf(b, "verdict: reject (%s)\n",
@@ -2456,7 +2443,7 @@ policy_verdict_explain(const struct policy_verdict *v, struct mh_buf *b)
 		r |= mh_buf_puts(b, "findings: none\n");
 	for (i = 0; i < v->nfindings; i++) {
 		f = &v->findings[i];
-		policy_fmt_dur(f->hold, d, sizeof(d));
+		mh_fmt_duration(f->hold, d, sizeof(d));
 		r |= mh_buf_printf(b, "[%zu] %s: severity %s, %s, asks %s "
 		    "(%s)\n", i + 1, policy_rule_to_str(f->rule),
 		    policy_severity_to_str(f->severity),

@@ -309,6 +309,19 @@ mh_now(void)
 	return (int64_t)time(NULL);
 }
 
+void
+mh_fmt_duration(int64_t s, char *buf, size_t sz)
+{
+	if (s > 0 && s % 86400 == 0)
+		(void)mh_snprintf(buf, sz, "%lldd", (long long)(s / 86400));
+	else if (s > 0 && s % 3600 == 0)
+		(void)mh_snprintf(buf, sz, "%lldh", (long long)(s / 3600));
+	else if (s > 0 && s % 60 == 0)
+		(void)mh_snprintf(buf, sz, "%lldm", (long long)(s / 60));
+	else
+		(void)mh_snprintf(buf, sz, "%llds", (long long)s);
+}
+
 const char *
 mh_log_addr(const char *addr, char *out, size_t sz)
 {

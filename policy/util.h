@@ -107,6 +107,9 @@ int	mh_buf_html(struct mh_buf *b, const char *s, size_t len);
  */
 const char *mh_log_addr(const char *addr, char *out, size_t sz);
 
+/* A duration for people: "2d", "3h", "5m", else "90s" (0: "0s"). */
+void	mh_fmt_duration(int64_t secs, char *buf, size_t sz);
+
 /* The value of one base64 digit (RFC 4648 section 4), or -1: shared by
  * the strict SASL decoder and the lenient MIME one. */
 int	mh_b64_val(unsigned char c);

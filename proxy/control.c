@@ -873,19 +873,6 @@ control_cmd_change(struct control_conn *c)
 /* hold get / set / unset                                              */
 /* ------------------------------------------------------------------ */
 
-static void
-control_fmt_dur(int64_t s, char *buf, size_t sz)
-{
-	if (s > 0 && s % 86400 == 0)
-		(void)mh_snprintf(buf, sz, "%lldd", (long long)(s / 86400));
-	else if (s > 0 && s % 3600 == 0)
-		(void)mh_snprintf(buf, sz, "%lldh", (long long)(s / 3600));
-	else if (s > 0 && s % 60 == 0)
-		(void)mh_snprintf(buf, sz, "%lldm", (long long)(s / 60));
-	else
-		(void)mh_snprintf(buf, sz, "%llds", (long long)s);
-}
-
 static const struct config *
 control_conf(struct control *ctl)
 {
@@ -910,12 +897,12 @@ control_cmd_hold_get(struct control_conn *c)
 	}
 	mh_buf_init(&res, CONTROL_REPLY_MAX);
 	mh_buf_init(&txt, CONTROL_REPLY_MAX);
-	control_fmt_dur(conf->hold_default, d, sizeof(d));
+	mh_fmt_duration(conf->hold_default, d, sizeof(d));
 	(void)mh_buf_printf(&res, "{\"config\":{\"default\":%lld,"
 	    "\"max\":%lld,\"rules\":{", (long long)conf->hold_default,
 	    (long long)conf->hold_max);
 	(void)mh_buf_printf(&txt, "config: hold.default %s", d);
-	control_fmt_dur(conf->hold_max, d, sizeof(d));
+	mh_fmt_duration(conf->hold_max, d, sizeof(d));
 	(void)mh_buf_printf(&txt, ", hold.max %s\n", d);
 	for (r = 0; r < POLICY_R_COUNT; r++) {
 		const struct policy_rule_config *rc = &conf->policy.rules[r];
@@ -928,7 +915,7 @@ control_cmd_hold_get(struct control_conn *c)
 	if (n == 0)
 		(void)mh_buf_puts(&txt, "no hold window set at run time\n");
 	for (i = 0; i < n; i++) {
-		control_fmt_dur(v[i].hold, d, sizeof(d));
+		mh_fmt_duration(v[i].hold, d, sizeof(d));
 		control_time_str(v[i].set_at, t, sizeof(t));
 		(void)mh_buf_printf(&res, "%s{\"scope\":\"%s\",\"key\":",
 		    i ? "," : "", queue_hold_scope_to_str(v[i].scope));
@@ -968,9 +955,14 @@ control_hold_done(int result, void *arg)
 	    r->hold_op == CONTROL_HOLD_SET ? "set" : "unset",
 	    queue_hold_scope_to_str(r->hold_scope), r->hold_key,
 	    (long long)r->hold_secs, (long long)(result == 0 ? c->changed : 0),
-	    result == 0 ? "ok" : "failed");
+	    result == 0 ? "ok" : result == 1 ? "not_set" : "failed");
 	if (c->bev == NULL) {
 		control_conn_free(c);
+		return;
+	}
+	if (result == 1) {
+		control_reply(c, "no such hold window", "no such hold window "
+		    "(see: hold get)", NULL);
 		return;
 	}
 	if (result != 0) {
@@ -978,7 +970,7 @@ control_hold_done(int result, void *arg)
 		    NULL);
 		return;
 	}
-	control_fmt_dur(r->hold_secs, d, sizeof(d));
+	mh_fmt_duration(r->hold_secs, d, sizeof(d));
 	(void)mh_snprintf(txt, sizeof(txt), "hold %s%s%s %s%s",
 	    queue_hold_scope_to_str(r->hold_scope), *r->hold_key ? " " : "",
 	    r->hold_key, r->hold_op == CONTROL_HOLD_SET ? "set to " :
@@ -1008,8 +1000,8 @@ control_cmd_hold(struct control_conn *c)
 	}
 	if (conf != NULL && r->hold_op == CONTROL_HOLD_SET &&
 	    r->hold_secs > conf->hold_max) {
-		control_fmt_dur(r->hold_secs, a, sizeof(a));
-		control_fmt_dur(conf->hold_max, b, sizeof(b));
+		mh_fmt_duration(r->hold_secs, a, sizeof(a));
+		mh_fmt_duration(conf->hold_max, b, sizeof(b));
 		(void)mh_snprintf(err, sizeof(err), "%s is longer than "
 		    "hold.max (%s)", a, b);
 		control_reply(c, err, err, NULL);

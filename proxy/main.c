@@ -146,6 +146,17 @@ main_sigterm_cb(evutil_socket_t sig, short ev, void *arg)
  * new TLS context and read the password file again, then swap them in.
  * Returns 0, or -1 with why in err (everything running stays as it was).
  */
+/* The reason quotes the config file (file:line:col, key, what is wrong):
+ * escaped, so a quote in it cannot break the log line. */
+static void
+main_reload_failed(const char *err, const char *keeping)
+{
+	char esc[4200];
+
+	log_warnx("event=reload result=failed error=\"%s\" keeping=\"%s\"",
+	    mh_log_escape(err, strlen(err), 1000, esc, sizeof(esc)), keeping);
+}
+
 static void	main_purge_arm(struct main_ctx *, int64_t);
 static int64_t	main_purge_interval(const struct config *);
 
@@ -163,22 +174,19 @@ main_reload(void *arg, char *err, size_t errsz)
 		return -1;
 	}
 	if ((nc = config_load(m->path, err, errsz)) == NULL) {
-		log_warnx("event=reload result=failed error=\"%s\" (keeping "
-		    "the running config)", err);
+		main_reload_failed(err, "the running config");
 		return -1;
 	}
 	/* Build everything new first; swap only if all of it is good. */
 	if (config_has_tls(m->conf) &&
 	    (tls = tlsctx_new(nc, err, errsz)) == NULL) {
-		log_warnx("event=reload result=failed error=\"%s\" (keeping "
-		    "the running config and certificate)", err);
+		main_reload_failed(err, "the running config and certificate");
 		config_unref(nc);
 		return -1;
 	}
 	if (m->auth != NULL && auth_reload(m->auth, nc, err, errsz) ==
 	    -1) {
-		log_warnx("event=reload result=failed error=\"%s\" (keeping "
-		    "the running config)", err);
+		main_reload_failed(err, "the running config");
 		tlsctx_free(tls);
 		config_unref(nc);
 		return -1;

@@ -1633,6 +1633,8 @@ queue_w_hold(struct queue *q, struct queue_req *r, int64_t now)
 	}
 	if (queue_stmt_exec(&q->w, st, "hold_set", NULL) == -1)
 		return -1;
+	if (r->u.hold.hold < 0 && sqlite3_changes(q->w.db) == 0)
+		return 1;	/* unset of a window that was not set */
 
 	(void)mh_snprintf(what, sizeof(what), "hold %s%s%s%s", scope,
 	    *key ? " " : "", key, r->u.hold.resched >= 0 ? " reschedule" :

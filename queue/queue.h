@@ -294,7 +294,8 @@ int	queue_findings_load(struct queue *, const char *id,
  * queue_hold_set: hold >= 0 sets, -1 removes; resched >= 0 also moves
  * every HELD message in the scope to received_at + resched (an audit
  * row each; *changed gets how many, written before cb runs); one
- * admin_audit row (actor, old and new value) per call.  0 / -1.
+ * admin_audit row (actor, old and new value) per call.  0 / -1; 1 for
+ * an unset of a window that was not set (nothing written).
  * queue_holds_load: every stored window (read connection).
  */
 enum queue_hold_scope {

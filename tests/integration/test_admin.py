@@ -287,6 +287,8 @@ class AdminTest(MailholdTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("bogus: unknown section", p.stderr)
         self.assertEqual(m.ctl("stats").returncode, 0)
+        m.wait_log(r'event=reload result=failed error="[^"]*bogus: unknown '
+                   r'section[^"]*" keeping="the running config"', timeout=2)
 
     def test_admin_retention_purges_final_messages(self):
         """queue.retention: a sent message goes (body, recipients, audit)
@@ -421,6 +423,8 @@ class HoldWindowTest(AdminTest):
                            (("hold", "set", "5m", "--user", "a", "--domain", "b.c"),
                             "one of"),
                            (("hold", "unset", "--reschedule"), "--reschedule"),
+                           (("hold", "unset", "--user", "nobody"),
+                            "no such hold window"),
                            (("hold",), "get, set")):
             p = m.ctl(*args)
             self.assertNotEqual(p.returncode, 0, args)
