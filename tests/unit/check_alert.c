@@ -32,6 +32,8 @@
 #include "queue.h"
 #include "util.h"
 
+#include "check_utf8.h"
+
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* 2026-11-23 14:05:00 +0900 (a Monday), 05:05 UTC. */
@@ -51,41 +53,6 @@ alert_test_tz(void)
 
 /* ------------------------------------------------------------------ */
 /* Helpers: taking a message apart                                     */
-
-static bool
-t_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n, k;
-	unsigned cp;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (p[i] >= 0xc2 && p[i] <= 0xdf)
-			n = 2, cp = p[i] & 0x1f;
-		else if (p[i] >= 0xe0 && p[i] <= 0xef)
-			n = 3, cp = p[i] & 0x0f;
-		else if (p[i] >= 0xf0 && p[i] <= 0xf4)
-			n = 4, cp = p[i] & 0x07;
-		else
-			return false;
-		if (len - i < n)
-			return false;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-		    || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += n;
-	}
-	return true;
-}
 
 static int
 t_b64_val(char c)
@@ -297,7 +264,7 @@ t_check_encoded_words(const char *v)
 		    "encoded word not followed by space");
 		mh_buf_init(&d, 1024);
 		ck_assert(t_b64_chunk(t, (size_t)(q - t), &d));
-		ck_assert_msg(t_utf8_valid(d.data ? d.data : "", d.len),
+		ck_assert_msg(check_utf8_valid(d.data ? d.data : "", d.len),
 		    "encoded word splits a UTF-8 character");
 		mh_buf_clear(&d);
 		p = q + 2;
@@ -647,7 +614,7 @@ START_TEST(test_enc_subject_random)
 		in[n] = '\0';
 		dec = t_encode((const char *)in, iter % 3 == 0 ? 0 :
 		    (size_t)(11 + iter % 50), NULL);
-		ck_assert(t_utf8_valid(dec, strlen(dec)));
+		ck_assert(check_utf8_valid(dec, strlen(dec)));
 		for (k = 0; dec[k] != '\0'; k++)
 			ck_assert((unsigned char)dec[k] >= 0x20 &&
 			    dec[k] != 0x7f);
@@ -891,8 +858,8 @@ t_alert(const struct alert_view *v, struct t_msg *t)
 	ck_assert_str_eq(t->part[0].cte, "base64");
 	ck_assert_str_eq(t->part[1].ctype, "text/html; charset=UTF-8");
 	ck_assert_str_eq(t->part[1].cte, "base64");
-	ck_assert(t_utf8_valid(t->part[0].body.data, t->part[0].body.len));
-	ck_assert(t_utf8_valid(t->part[1].body.data, t->part[1].body.len));
+	ck_assert(check_utf8_valid(t->part[0].body.data, t->part[0].body.len));
+	ck_assert(check_utf8_valid(t->part[1].body.data, t->part[1].body.len));
 	ck_assert_ptr_null(memchr(t->part[1].body.data, '\0',
 	    t->part[1].body.len));
 	/* Text in canonical form: CRLF lines. */
@@ -1422,7 +1389,7 @@ t_failure(const struct alert_failure_view *v, struct t_msg *t)
 	ck_assert_uint_ge(t->nparts, 2);
 	ck_assert_str_eq(t->part[0].ctype, "text/plain; charset=UTF-8");
 	ck_assert_str_eq(t->part[0].cte, "base64");
-	ck_assert(t_utf8_valid(t->part[0].body.data, t->part[0].body.len));
+	ck_assert(check_utf8_valid(t->part[0].body.data, t->part[0].body.len));
 	t_check_wire(t->part[0].body.data, t->part[0].body.len, false, 0);
 	ck_assert_str_eq(t->part[1].ctype, "message/delivery-status");
 	ck_assert_ptr_null(t->part[1].cte);

@@ -20,6 +20,8 @@
 #include "webpage.h"
 #include "util.h"
 
+#include "check_utf8.h"
+
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 /* 2026-11-23 14:00:30 +0900 */
 #define NOW		1795410030
@@ -37,42 +39,6 @@ wp_setup(void)
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
-
-static bool
-wp_utf8_ok(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n, k;
-	unsigned cp;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (p[i] >= 0xc2 && p[i] <= 0xdf)
-			n = 2, cp = p[i] & 0x1f;
-		else if (p[i] >= 0xe0 && p[i] <= 0xef)
-			n = 3, cp = p[i] & 0x0f;
-		else if (p[i] >= 0xf0 && p[i] <= 0xf4)
-			n = 4, cp = p[i] & 0x07;
-		else
-			return false;
-		if (len - i < n)
-			return false;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 3 && (cp < 0x800 ||
-		    (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += n;
-	}
-	return true;
-}
 
 static const char *
 wp_strcasestr(const char *h, const char *n)
@@ -202,7 +168,7 @@ wp_check_page(const char *h, size_t len, const char *lang)
 	/* An attribute, not the text " style=&quot;" of a hostile value. */
 	ck_assert_ptr_null(wp_strcasestr(h, " style=\""));
 	ck_assert_ptr_null(wp_strcasestr(h, "javascript:"));
-	ck_assert_msg(wp_utf8_ok(h, len), "page is not valid UTF-8");
+	ck_assert_msg(check_utf8_valid(h, len), "page is not valid UTF-8");
 	for (p = h; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 && *p != '\n')
 			ck_abort_msg("control octet 0x%02x",
@@ -1104,7 +1070,7 @@ START_TEST(test_wp_css)
 	ck_assert_ptr_null(strchr(css, '<'));
 	ck_assert_ptr_null(strstr(css, "url("));
 	ck_assert_ptr_null(strstr(css, "@import"));
-	ck_assert(wp_utf8_ok(css, len));
+	ck_assert(check_utf8_valid(css, len));
 	for (i = 0; i < nitems(want); i++)
 		ck_assert_msg(strstr(css, want[i]) != NULL, "no %s", want[i]);
 	ck_assert_ptr_eq(webpage_css(NULL), css);
