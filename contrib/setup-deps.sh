@@ -35,6 +35,8 @@
 # playwright-core: then the browser step is left out with a note, and the
 # browser tests skip.
 # wrk: the HTTP load generator of contrib/bench/web.sh.
+# msmtp, gnutls-bin (gnutls-cli), curl: the mail clients of
+# tests/integration/test_clients.py (GnuTLS as well as OpenSSL).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +45,8 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
 	libyaml-dev check postfix swaks python3 sqlite3 clang openssl
 	sasl2-bin libsasl2-modules libsasl2-modules-db
 	libcrypt-dev libnet-ssleay-perl libidn2-dev
-	chromium fonts-ipafont-gothic wrk)
+	chromium fonts-ipafont-gothic wrk
+	msmtp gnutls-bin curl)
 NODE_MIN_MAJOR=20		# playwright-core's engines.node
 
 SUDO=

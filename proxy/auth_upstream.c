@@ -387,6 +387,7 @@ auth_upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 			c->tls = c->u->conf->up_tls == CONFIG_TLS_IMPLICIT;
 			c->state = AUP_ST_BANNER;
 		}
+		tlsctx_bev_read_pending(c->bev);
 		return;
 	}
 	if (c->state == AUP_ST_QUIT && c->cb == NULL) {

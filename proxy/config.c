@@ -167,6 +167,11 @@ static const char *const config_tls_names[] = {
 	[CONFIG_TLS_IMPLICIT] = "implicit",
 	NULL
 };
+static const char *const config_bare_nl_names[] = {
+	[CONFIG_BARE_NL_NORMALIZE] = "normalize",
+	[CONFIG_BARE_NL_REJECT] = "reject",
+	NULL
+};
 static const char *const config_tlsver_names[] = {
 	[CONFIG_TLS_V12] = "1.2",
 	[CONFIG_TLS_V13] = "1.3",
@@ -319,6 +324,14 @@ static const struct config_entry config_table[] = {
 	{ .name = "server.smtputf8", .type = CONFIG_T_BOOL, .def = "true",
 	  .reloadable = true, CONFIG_FIELD(smtputf8),
 	  .desc = "Advertise SMTPUTF8 (RFC 6531)." },
+	{ .name = "server.bare_newline", .type = CONFIG_T_ENUM,
+	  .def = "normalize", .reloadable = true, CONFIG_FIELD(bare_newline),
+	  .names = config_bare_nl_names,
+	  .desc = "A bare LF (no CR before it) inside DATA, as scripts and "
+	  "curl --upload-file send: normalize stores it as CRLF (Postfix's "
+	  "smtpd_forbid_bare_newline = normalize); reject refuses the "
+	  "message with 550 5.5.0.  In both modes only CRLF \".\" CRLF "
+	  "ends the data (no SMTP smuggling), and a bare CR is refused." },
 
 	/* tls: */
 	{ .name = "tls.cert_file", .type = CONFIG_T_STRING, .def = NULL,
@@ -338,11 +351,16 @@ static const struct config_entry config_table[] = {
 	  .names = config_tlsver_names,
 	  .desc = "Oldest TLS version accepted: 1.2 or 1.3." },
 	{ .name = "tls.ciphers", .type = CONFIG_T_STRING,
-	  .def = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:"
-	  "ECDHE+AES:!aNULL:!MD5:!DSS", .min = 1, .max = 1024,
+	  .def = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	  "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"
+	  "DHE-RSA-CHACHA20-POLY1305", .min = 1, .max = 1024,
 	  .reloadable = true, CONFIG_FIELD(tls_ciphers),
 	  .check = config_check_tls_list,
-	  .desc = "OpenSSL cipher list for TLS 1.2 (ciphers(1))." },
+	  .desc = "OpenSSL cipher list for TLS 1.2 (ciphers(1)).  The "
+	  "default is Mozilla's \"intermediate\" profile: forward secrecy "
+	  "and AEAD only, no CBC suites." },
 	{ .name = "tls.ciphersuites", .type = CONFIG_T_STRING,
 	  .def = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
 	  "TLS_CHACHA20_POLY1305_SHA256", .min = 1, .max = 1024,

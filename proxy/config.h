@@ -38,6 +38,11 @@ struct config_listener {
 	bool	 require_tls;	/* starttls: MAIL/AUTH only after STARTTLS */
 };
 
+enum config_bare_newline {
+	CONFIG_BARE_NL_NORMALIZE = 0,	/* bare LF in DATA is stored as CRLF */
+	CONFIG_BARE_NL_REJECT,		/* bare LF in DATA: 550 at the end */
+};
+
 enum config_tls_version {
 	CONFIG_TLS_V12 = 0,
 	CONFIG_TLS_V13,
@@ -87,6 +92,7 @@ struct config {
 	size_t	 ntrusted;
 	bool	 received_header;	/* server.received_header */
 	bool	 smtputf8;		/* server.smtputf8: advertise SMTPUTF8 */
+	int	 bare_newline;		/* server.bare_newline: enum config_bare_newline */
 
 	/* limits: (RFC 5321 §4.5.3.1) */
 	size_t	 max_sessions;		/* limits.max_sessions */

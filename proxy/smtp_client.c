@@ -1136,6 +1136,7 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 				c->tls = true;
 			c->state = RELAY_ST_BANNER;
 		}
+		tlsctx_bev_read_pending(c->bev);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)

@@ -373,7 +373,7 @@ smtp_parse_rcpt(const char *args, size_t len, bool utf8,
  * else is copied out as it arrives.
  */
 enum smtp_dot_state {
-	SMTP_DOT_ST_BOL = 0,	/* at the start of a line (after CRLF) */
+	SMTP_DOT_ST_BOL = 0,	/* at the start of a line */
 	SMTP_DOT_ST_TEXT,	/* inside a line */
 	SMTP_DOT_ST_CR,		/* inside a line, just after CR */
 	SMTP_DOT_ST_DOT,	/* BOL "." held back */
@@ -382,11 +382,12 @@ enum smtp_dot_state {
 };
 
 void
-smtp_dot_init(struct smtp_dotreader *r, size_t maxline)
+smtp_dot_init(struct smtp_dotreader *r, size_t maxline, bool normalize)
 {
 	memset(r, 0, sizeof(*r));
 	r->st = SMTP_DOT_ST_BOL;
 	r->maxline = maxline;
+	r->normalize = normalize;
 }
 
 /* Counts one input octet against the line limit (saturating). */
@@ -400,25 +401,48 @@ smtp_dot_count(struct smtp_dotreader *r)
 }
 
 /*
- * One octet inside a line, already counted; returns the octet to write.
- * A bare LF is written and flagged but does not end the line (the line
- * only ends at CRLF), so it can never start a "." terminator line.
+ * A line ends.  crlf: it ended in CRLF, so the next line may be the
+ * terminator; otherwise it ended in a bare LF (normalize mode), and the
+ * next line never is, whatever it holds.
  */
-static char
-smtp_dot_text(struct smtp_dotreader *r, unsigned char ch)
+static void
+smtp_dot_eol(struct smtp_dotreader *r, bool crlf)
 {
+	r->st = SMTP_DOT_ST_BOL;
+	r->linelen = 0;
+	r->after_lf = !crlf;
+}
+
+/*
+ * One octet inside a line, already counted; writes what it stands for to
+ * out and returns the octets written (at most 2).  In reject mode a bare
+ * LF is written and flagged but does not end the line (the line only
+ * ends at CRLF), so it can never start a "." terminator line.  In
+ * normalize mode it ends the line and is written as CRLF.
+ */
+static size_t
+smtp_dot_text(struct smtp_dotreader *r, unsigned char ch, char *out)
+{
+	if (ch == '\n' && r->normalize) {
+		r->flags |= SMTP_DOT_LF_FIXED;
+		smtp_dot_eol(r, false);
+		out[0] = '\r';
+		out[1] = '\n';
+		return 2;
+	}
 	if (ch == '\r')
 		r->st = SMTP_DOT_ST_CR;
 	else {
 		r->st = SMTP_DOT_ST_TEXT;
 		if (ch == '\n')
-			r->flags |= SMTP_DOT_BARE_NL;
+			r->flags |= SMTP_DOT_BARE_LF;
 		else if (ch == '\0')
 			r->flags |= SMTP_DOT_NUL;
 		else if (ch >= 0x80)
 			r->flags |= SMTP_DOT_8BIT;
 	}
-	return (char)ch;
+	out[0] = (char)ch;
+	return 1;
 }
 
 enum smtp_dot_status
@@ -437,20 +461,19 @@ smtp_dot_feed(struct smtp_dotreader *r, const char *in, size_t len,
 				r->st = SMTP_DOT_ST_DOT;
 				break;
 			}
-			out[o++] = smtp_dot_text(r, ch);
+			o += smtp_dot_text(r, ch, out + o);
 			break;
 		case SMTP_DOT_ST_TEXT:
-			out[o++] = smtp_dot_text(r, ch);
+			o += smtp_dot_text(r, ch, out + o);
 			break;
 		case SMTP_DOT_ST_CR:
 			if (ch == '\n') {
 				out[o++] = '\n';
-				r->st = SMTP_DOT_ST_BOL;
-				r->linelen = 0;
+				smtp_dot_eol(r, true);
 				break;
 			}
-			r->flags |= SMTP_DOT_BARE_NL;	/* bare CR */
-			out[o++] = smtp_dot_text(r, ch);
+			r->flags |= SMTP_DOT_BARE_CR;
+			o += smtp_dot_text(r, ch, out + o);
 			break;
 		case SMTP_DOT_ST_DOT:
 			if (ch == '\r') {
@@ -459,23 +482,34 @@ smtp_dot_feed(struct smtp_dotreader *r, const char *in, size_t len,
 			}
 			/*
 			 * RFC 5321 §4.5.2: a line that starts with "." and
-			 * is not the terminator loses that first ".".
+			 * is not the terminator loses that first ".".  In
+			 * normalize mode ".\n" is such a line: an empty one.
 			 */
-			out[o++] = smtp_dot_text(r, ch);
+			o += smtp_dot_text(r, ch, out + o);
 			break;
 		case SMTP_DOT_ST_DOT_CR:
-			if (ch == '\n') {
+			if (ch == '\n' && !r->after_lf) {
 				r->st = SMTP_DOT_ST_END;
+				break;
+			}
+			if (ch == '\n') {
+				/*
+				 * LF "." CRLF: the line before ended in a bare
+				 * LF, so this is no terminator (the SMTP
+				 * smuggling class); it is an empty line.
+				 */
+				out[o++] = '\r';
+				out[o++] = '\n';
+				smtp_dot_eol(r, true);
 				break;
 			}
 			/*
 			 * "." CR <not LF>: the leading "." is removed and the
-			 * bare CR is dropped rather than written, so that
-			 * one input octet never yields two output octets.
-			 * The message is refused anyway (BARE_NL).
+			 * bare CR is dropped rather than written.  The
+			 * message is refused anyway (BARE_CR).
 			 */
-			r->flags |= SMTP_DOT_BARE_NL;
-			out[o++] = smtp_dot_text(r, ch);
+			r->flags |= SMTP_DOT_BARE_CR;
+			o += smtp_dot_text(r, ch, out + o);
 			break;
 		default:
 			break;

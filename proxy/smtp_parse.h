@@ -5,7 +5,8 @@
  * parameters, and the DATA reader: dot-unstuffing and end-of-data
  * detection that only accepts CRLF "." CRLF (never \n.\n, \r.\r\n or
  * \n.\r\n: the SMTP smuggling class), flagging bare CR, bare LF, NUL and
- * over-long lines instead of acting on them.
+ * over-long lines instead of acting on them (or, by choice, storing a
+ * bare LF as CRLF).
  *
  * Pure functions: no I/O, no globals, no fatal, no allocation.  Each
  * returns a status or an error string (static) and fills a caller struct.
@@ -84,23 +85,35 @@ const char	*smtp_parse_rcpt(const char *args, size_t len, bool utf8,
  * writes the message bytes (dot-unstuffed, CRLF line ends kept, the final
  * "." line removed) to out and stops exactly after CRLF "." CRLF.
  *
- * A line is text ending in CRLF.  The end of data is a line that is
- * exactly "." CRLF and that follows a line that itself ended in CRLF (or
- * is the first line).  Any bare LF (LF not preceded by CR) or bare CR (CR
- * not followed by LF) sets SMTP_DOT_BARE_NL; such a line never counts as
- * a line end for the end-of-data rule, so "\n.\n", "\r.\r\n", "\n.\r\n"
- * and ".\n" never end the data.  NUL sets SMTP_DOT_NUL.  A line longer
- * than maxline octets (CRLF included) sets SMTP_DOT_LONG_LINE.  The
- * caller rejects the message at the end if any flag is set (delayed
- * reject keeps the session in sync).
+ * The end of data is a line that is exactly "." CRLF and that follows a
+ * line that itself ended in CRLF (or is the first line): nothing else, in
+ * either mode, so "\n.\n", "\n.\r\n", "\r.\r\n" and ".\n" never end the
+ * data (the SMTP smuggling class).
+ *
+ * Bare LF (LF not preceded by CR), the choice of server.bare_newline:
+ *  - reject (normalize false): a bare LF ends no line; it sets
+ *    SMTP_DOT_BARE_LF and the caller refuses the message.
+ *  - normalize (true, Postfix's smtpd_forbid_bare_newline = normalize):
+ *    a bare LF ends the line and is written as CRLF (SMTP_DOT_LF_FIXED
+ *    records that it happened); dot-unstuffing applies to the next line
+ *    as to any, but that line is never the terminator.
+ * A bare CR (CR not followed by LF) sets SMTP_DOT_BARE_CR in both modes.
+ * NUL sets SMTP_DOT_NUL.  A line longer than maxline octets (line end
+ * included) sets SMTP_DOT_LONG_LINE.  The caller refuses the message at
+ * the end if BARE_LF, BARE_CR, NUL or LONG_LINE is set (a delayed reject
+ * keeps the session in sync).
  */
-#define SMTP_DOT_BARE_NL	0x01
+#define SMTP_DOT_BARE_LF	0x01
 #define SMTP_DOT_NUL		0x02
 #define SMTP_DOT_LONG_LINE	0x04
 #define SMTP_DOT_8BIT		0x08	/* saw a byte >= 0x80 (informational) */
+#define SMTP_DOT_BARE_CR	0x10
+#define SMTP_DOT_LF_FIXED	0x20	/* normalize: a bare LF became CRLF */
 
 struct smtp_dotreader {
 	int	 st;		/* private */
+	bool	 after_lf;	/* private: this line follows a bare LF */
+	bool	 normalize;	/* private: bare LF is a line end */
 	size_t	 linelen;	/* private: octets of current line so far */
 	size_t	 maxline;
 	unsigned flags;		/* SMTP_DOT_* seen so far */
@@ -109,13 +122,14 @@ struct smtp_dotreader {
 
 enum smtp_dot_status { SMTP_DOT_MORE = 0, SMTP_DOT_END };
 
-void	smtp_dot_init(struct smtp_dotreader *, size_t maxline);
+void	smtp_dot_init(struct smtp_dotreader *, size_t maxline, bool normalize);
 /*
- * Consumes input octets in[0..len).  Writes at most len octets to out
- * (the caller provides room for len) and sets *outlen; sets *consumed to
- * the octets used.  Returns SMTP_DOT_END once the terminating
- * CRLF "." CRLF has been consumed (*consumed < len when pipelined
- * commands follow); the reader must not be fed again after that.
+ * Consumes input octets in[0..len).  Writes at most 2 * len octets to out
+ * (a bare LF may become CRLF; the caller provides that room) and sets
+ * *outlen; sets *consumed to the octets used.  Returns SMTP_DOT_END once
+ * the terminating CRLF "." CRLF has been consumed (*consumed < len when
+ * pipelined commands follow); the reader must not be fed again after
+ * that.
  */
 enum smtp_dot_status smtp_dot_feed(struct smtp_dotreader *, const char *in,
 		    size_t len, char *out, size_t *outlen, size_t *consumed);

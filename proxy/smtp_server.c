@@ -95,6 +95,7 @@ enum smtp_auth_step {
 #define SMTP_SF_AUTH_DELAY	0x80	/* WAIT_AUTH: failure delay running */
 #define SMTP_SF_AUTH_CLOSE	0x100	/* after the delay: 421, close */
 #define SMTP_SF_MASK_LOG	0x200	/* next unknown line may be a secret */
+#define SMTP_SF_TLS_CLOSED	0x400	/* QUIT: close_notify sent */
 
 #define SMTP_INBUF_MAX	(256 * 1024)	/* read high-watermark */
 /* AUTH lines may carry an initial response (RFC 4954 section 4). */
@@ -229,6 +230,7 @@ static void	smtp_arm_timer_ms(struct smtp_session *, int64_t ms);
 static void	smtp_auth_fail_reply(struct smtp_session *);
 static void	smtp_starttls_begin(struct smtp_session *);
 static bool	smtp_auth_offered(const struct smtp_session *);
+static bool	smtp_starttls_offered(const struct smtp_session *);
 static void	smtp_tx_rollback(struct smtp_session *);
 static bool	smtp_addr_is_loopback(const struct sockaddr *);
 static bool	smtp_may_submit(const struct smtp_session *);
@@ -683,14 +685,21 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "250-8BITMIME");
 		if (s->conf->smtputf8)
 			smtp_reply(s, "250-SMTPUTF8");
-		if (s->mode == CONFIG_LISTEN_STARTTLS &&
-		    !(s->flags & SMTP_SF_TLS))
+		if (smtp_starttls_offered(s))
 			smtp_reply(s, "250-STARTTLS");
 		if (smtp_auth_offered(s))
 			smtp_reply(s, "250-AUTH PLAIN LOGIN");
 		smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 	}
 	smtp_enter_state(s, SMTP_ST_READY);
+}
+
+/* STARTTLS may be used now: on a starttls listener, not yet inside TLS. */
+static bool
+smtp_starttls_offered(const struct smtp_session *s)
+{
+	return s->mode == CONFIG_LISTEN_STARTTLS && s->srv->tls != NULL &&
+	    !(s->flags & SMTP_SF_TLS);
 }
 
 /* AUTH may be used now: inside TLS, or on loopback when allowed. */
@@ -828,7 +837,8 @@ smtp_proceed_data(struct smtp_session *s, const struct smtp_cmd *c)
 	struct smtp_tx *tx = s->tx;
 
 	queue_id_new(tx->id);
-	smtp_dot_init(&tx->dr, s->conf->text_line_max);
+	smtp_dot_init(&tx->dr, s->conf->text_line_max,
+	    s->conf->bare_newline == CONFIG_BARE_NL_NORMALIZE);
 	if (s->conf->received_header)
 		smtp_tx_received(s);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -868,8 +878,10 @@ smtp_proceed_vrfy(struct smtp_session *s, const struct smtp_cmd *c)
 static void
 smtp_proceed_help(struct smtp_session *s, const struct smtp_cmd *c)
 {
+	/* Only what this session may use now, as in the EHLO reply. */
 	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP STARTTLS AUTH");
+	    "NOOP QUIT VRFY HELP%s%s", smtp_starttls_offered(s) ?
+	    " STARTTLS" : "", smtp_auth_offered(s) ? " AUTH" : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1406,8 +1418,11 @@ smtp_data_end(struct smtp_session *s)
 	char rbuf[512], *subject = NULL;
 	int64_t now = mh_now();
 
-	if (tx->dr.flags & SMTP_DOT_BARE_NL)
-		reply = "550 5.5.0 Message contains bare CR or LF "
+	if (tx->dr.flags & SMTP_DOT_BARE_CR)
+		reply = "550 5.5.0 Message contains a bare CR "
+		    "(lines must end in CRLF)";
+	else if (tx->dr.flags & SMTP_DOT_BARE_LF)
+		reply = "550 5.5.0 Message contains a bare LF "
 		    "(lines must end in CRLF)";
 	else if (tx->dr.flags & SMTP_DOT_NUL)
 		reply = "550 5.6.0 Message contains NUL characters";
@@ -1530,7 +1545,9 @@ smtp_data_read(struct smtp_session *s, struct evbuffer *in)
 	while (evbuffer_get_length(in) > 0) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
-		chunk = v.iov_len < sizeof(out) ? v.iov_len : sizeof(out);
+		/* A bare LF may become CRLF: out holds twice the input. */
+		chunk = v.iov_len < sizeof(out) / 2 ? v.iov_len :
+		    sizeof(out) / 2;
 		st = smtp_dot_feed(&tx->dr, v.iov_base, chunk, out, &outlen,
 		    &used);
 		smtp_tx_append(s, out, outlen);
@@ -1752,6 +1769,8 @@ smtp_tls_ready(struct smtp_session *s)
 	smtp_enter_state(s, SMTP_ST_HELO);
 	smtp_arm_timer(s, s->conf->timeout_command);
 	smtp_flush(s);
+	/* A command that came with the client's Finished is already here. */
+	tlsctx_bev_read_pending(s->bev);
 }
 
 static void
@@ -1770,6 +1789,24 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state != SMTP_ST_QUIT)
 		return;
+	/* A write callback may be stale: bufferevent_openssl defers it,
+	 * so it can run after the last replies were queued behind the
+	 * write that scheduled it.  Free only once they are out. */
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;
+	/* The last reply is out: end TLS with a close_notify (RFC 8446
+	 * section 6.1), so that the client knows nothing was cut off.  It
+	 * goes straight to the socket, or into the plain bufferevent under
+	 * a STARTTLS filter (waited for below).  We do not wait for the
+	 * client's own close_notify. */
+	if ((s->flags & (SMTP_SF_TLS_UP | SMTP_SF_TLS_CLOSED)) ==
+	    SMTP_SF_TLS_UP) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+
+		s->flags |= SMTP_SF_TLS_CLOSED;
+		if (ssl != NULL && SSL_shutdown(ssl) < 0)
+			ERR_clear_error();
+	}
 	/* A TLS filter has only handed the records to the plain
 	 * bufferevent below it: wait until that one is empty too. */
 	if (s->under != NULL &&

@@ -17,7 +17,14 @@
 #include <arpa/inet.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -331,4 +338,33 @@ tlsctx_client_ssl_new(SSL_CTX *ctx, const char *host)
 fail:
 	SSL_free(ssl);
 	return NULL;
+}
+
+void
+tlsctx_bev_read_pending(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl == NULL)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		/* Already decrypted while the handshake finished: the
+		 * read callback ran (if at all) before the caller knew the
+		 * session was ready.  Run it again. */
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
+	} else if (under != NULL) {
+		/* Filter: still encrypted in the underlying buffer; its read
+		 * callback is the filter's, which decrypts and reads. */
+		if (SSL_has_pending(ssl) ||
+		    evbuffer_get_length(bufferevent_get_input(under)) > 0)
+			bufferevent_trigger(under, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS |
+			    BEV_TRIG_DEFER_CALLBACKS);
+	} else if (SSL_has_pending(ssl)) {
+		/* Socket: the record is inside OpenSSL, not in the kernel;
+		 * activate the read event as if the socket had spoken. */
+		event_active(&bev->ev_read, EV_READ, 1);
+	}
 }

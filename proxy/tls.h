@@ -23,6 +23,7 @@
 
 #include <openssl/ssl.h>
 
+struct bufferevent;
 struct config;
 
 SSL_CTX	*tlsctx_new(const struct config *, char *errbuf, size_t errsz);
@@ -40,6 +41,19 @@ const char *tlsctx_describe(SSL *, char *buf, size_t sz);
  * host name, IP check for an address literal (RFC 6125); whether the
  * check is enforced is the context's verify mode.  NULL on error. */
 SSL	*tlsctx_client_ssl_new(SSL_CTX *ctx, const char *host);
+
+/*
+ * Call once a bufferevent_openssl reports BEV_EVENT_CONNECTED.  A peer may
+ * send its last handshake message and its first application data in one
+ * TCP segment (GnuTLS does, for TLS 1.3 Finished + EHLO).  The handshake
+ * consumes only the handshake record; the rest then sits in the filter's
+ * underlying input buffer or inside OpenSSL, and no socket event will ever
+ * announce it: the session would wait for input it already has.  This
+ * schedules one read of the TLS bufferevent (deferred: the caller's
+ * callback returns first) when such input exists, and does nothing
+ * otherwise.  Loop thread.
+ */
+void	 tlsctx_bev_read_pending(struct bufferevent *);
 
 /* The first line of the OpenSSL error queue (which it clears) or what. */
 const char *tlsctx_error(const char *what, char *buf, size_t sz);

@@ -601,11 +601,11 @@ class RawSession:
             if m.group(2) != b"-":
                 return Reply(code, lines, raw)
 
-    def cmd(self, line, timeout=None):
-        """Send line + CRLF and read one reply."""
+    def cmd(self, line, timeout=None, eol=b"\r\n"):
+        """Send line + eol (CRLF) and read one reply."""
         if isinstance(line, str):
             line = line.encode("utf-8")
-        self.send(line + b"\r\n")
+        self.send(line + eol)
         return self.read_reply(timeout)
 
     def replies_until_close(self, timeout=5.0):
@@ -714,7 +714,10 @@ def _main(argv):
               % mailhold_bin(), flush=True)
     runner = unittest.TextTestRunner(verbosity=1 if a.q else 2, stream=sys.stdout)
     res = runner.run(suite)
-    failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
+    # One count per test: a test whose subtests fail twice failed once.
+    # A class whose setUpClass failed appears as one error of its own.
+    failed = len({getattr(t, "test_case", t).id()
+                  for t, _ in res.failures + res.errors}) + len(res.unexpectedSuccesses)
     skipped = len(res.skipped)
     passed = res.testsRun - failed - skipped
     print("integration: %d passed, %d failed, %d skipped" % (passed, failed, skipped))

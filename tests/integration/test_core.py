@@ -139,6 +139,11 @@ class UpstreamSelfTest(unittest.TestCase):
         self.assertEqual(hold.messages(), [])
 
 
+# Fake ends of data (the SMTP smuggling class); none of them may end it.
+SMUGGLE_VARIANTS = [("LF.LF", b"\n.\n"), ("CR.CRLF", b"\r.\r\n"), ("LF.CRLF", b"\n.\r\n"),
+                    ("CRLF.LF", b"\r\n.\n"), ("CRLF.CR", b"\r\n.\r"), ("CR.CR", b"\r.\r")]
+
+
 class CoreBase(MailholdTestCase):
     """One Postfix upstream per class; each test starts its own daemon."""
 
@@ -467,11 +472,12 @@ class CoreTest(CoreBase):
         self.assertEqual(got, [("p1@example.org", t1), ("p2@example.org", t2),
                                ("p3@example.org", t2)])
 
-    def test_smtp_smuggling_never_creates_a_second_message(self):
-        m = self.start()
+    def smuggle(self, bare_newline):
+        """Sends every fake end-of-data variant followed by a smuggled
+        transaction; returns {variant: (first reply, replies until close)},
+        the tag, and the messages the upstream got."""
+        m = self.start(server={"bare_newline": bare_newline})
         tag = new_tag()
-        variants = [("LF.LF", b"\n.\n"), ("CR.CRLF", b"\r.\r\n"), ("LF.CRLF", b"\n.\r\n"),
-                    ("CRLF.LF", b"\r\n.\n"), ("CRLF.CR", b"\r\n.\r"), ("CR.CR", b"\r.\r")]
         smuggled = (b"MAIL FROM:<spoof@example.com>\r\n"
                     b"RCPT TO:<victim@example.org>\r\n"
                     b"DATA\r\n"
@@ -481,7 +487,7 @@ class CoreTest(CoreBase):
                     b"smuggled body\r\n"
                     b".\r\n")
         seen = {}
-        for name, fake_end in variants:
+        for name, fake_end in SMUGGLE_VARIANTS:
             s = self.session(m)
             s.send(b"MAIL FROM:<%s>\r\nRCPT TO:<outer@example.org>\r\nDATA\r\n"
                    % SENDER.encode())
@@ -495,17 +501,73 @@ class CoreTest(CoreBase):
             seen[name] = (first, rest)
         self.send_canary(m, tag)
         time.sleep(1.5)     # one more hold period for any late release
-        msgs = self.up.messages(timeout=2)
+        msgs = [x for x in self.up.messages(timeout=2) if tag.encode() in x.raw
+                and x.recipient != "canary@example.org"]
+        # Whatever the mode: no second message, no smuggled command ran.
         self.assertEqual([x for x in msgs if x.recipient == "victim@example.org"
-                          or b"smuggled body" in x.raw], [],
+                          or b"Subject: smuggled" in x.raw.split(b"\n\n", 1)[0]], [],
                          "a smuggled message reached the upstream")
-        self.assertEqual([x for x in msgs if x.recipient == "outer@example.org"], [],
-                         "a message with bare CR/LF was relayed")
+        for name, (first, rest) in seen.items():
+            with self.subTest(variant=name):
+                self.assertEqual([r.code for r in rest], [221],
+                                 "extra replies: the smuggled commands were executed")
+        return seen, tag, msgs
+
+    def test_smtp_smuggling_reject_mode(self):
+        seen, tag, msgs = self.smuggle("reject")
+        self.assertEqual(msgs, [], "a message with bare CR/LF was relayed")
         for name, (first, rest) in seen.items():
             with self.subTest(variant=name):
                 self.assertReply(first, 550, "5.5.0")
-                self.assertEqual([r.code for r in rest], [221],
-                                 "extra replies: the smuggled commands were executed")
+                self.assertIn("bare CR" if "CR." in name or name.endswith("CR")
+                              else "bare LF", first.text)
+
+    def test_smtp_smuggling_normalize_mode(self):
+        # The default: a bare LF is a line end inside the data, but never
+        # part of the end of data, so the "smuggled" commands stay text in
+        # the outer message; a bare CR is still refused.
+        seen, tag, msgs = self.smuggle("normalize")
+        for name, (first, rest) in seen.items():
+            with self.subTest(variant=name):
+                if "\r" in dict(SMUGGLE_VARIANTS)[name].replace(b"\r\n", b"").decode():
+                    self.assertReply(first, 550, "5.5.0")
+                    self.assertIn("bare CR", first.text)
+                else:
+                    self.assertReply(first, 250, "2.0.0")
+        lf_variants = [n for n, e in SMUGGLE_VARIANTS if b"\r" not in e.replace(b"\r\n", b"")]
+        self.assertEqual(sorted(re.search(rb"Subject: outer (\S+)", x.raw).group(1).decode()
+                                for x in msgs), sorted(lf_variants))
+        for x in msgs:
+            self.assertEqual(x.recipient, "outer@example.org")
+            self.assertIn(b"smuggled body", x.raw)     # as text, inside
+
+    def test_unix_line_endings_normalized(self):
+        # A script's LF-only message, as curl --upload-file sends it (see
+        # also test_clients.py): stored and relayed with CRLF.
+        m = self.start()
+        tag = new_tag()
+        s = self.session(m)
+        s.send(b"MAIL FROM:<%s>\r\nRCPT TO:<lf@example.org>\r\nDATA\r\n" % SENDER.encode())
+        self.assertEqual([s.read_reply().code for _ in range(3)], [250, 250, 354])
+        body = (b"From: <%s>\nTo: <lf@example.org>\nSubject: lf %s\n\nline one\n"
+                b"..stuffed\nline three\n" % (SENDER.encode(), tag.encode()))
+        s.send(body + b"\r\n.\r\n")
+        self.assertReply(s.read_reply(), 250, "2.0.0")
+        (d,) = self.up.wait_for(1, DELIVERY_TIMEOUT, pred=tagged(tag))
+        sent = body.replace(b"\n..stuffed", b"\n.stuffed").replace(b"\n", b"\r\n") + b"\r\n"
+        self.assertRelayed(d, sent)
+
+    def test_bare_lf_and_cr_in_commands_refused(self):
+        m = self.start()
+        s = self.session(m)
+        # A bare LF ends the line for framing, and is refused.
+        self.assertReply(s.cmd(b"NOOP", eol=b"\n"), 500, "5.5.2")
+        # A bare CR inside a CRLF line.
+        self.assertReply(s.cmd(b"NOOP a\rb"), 500, "5.5.2")
+        self.assertReply(s.cmd(b"MAIL FROM:<a@example.com>\rRCPT TO:<b@example.org>"),
+                         500, "5.5.2")
+        # The session is still in sync.
+        self.assertReply(s.cmd("NOOP"), 250, "2.0.0")
 
     def test_dot_stuffing_round_trip(self):
         m = self.start()

@@ -1434,7 +1434,8 @@ START_TEST(test_dump_every_key)
 	static const char *const keys[] = {
 		"server.hostname", "server.listeners",
 		"server.trusted_networks", "server.received_header",
-		"server.smtputf8", "tls.cert_file", "tls.key_file",
+		"server.smtputf8", "server.bare_newline", "tls.cert_file",
+		"tls.key_file",
 		"tls.min_version", "tls.ciphers", "tls.ciphersuites",
 		"tls.groups", "tls.session_tickets", "auth.backend",
 		"auth.password_file", "auth.allow_plaintext", "auth.cache_ttl",
@@ -2552,13 +2553,18 @@ START_TEST(test_example)
 	config_example_(dump_cb, &gen);
 	have = read_text(path);
 	if (strcmp(have, gen.data) != 0) {
-		f = fopen("/tmp/config.example.yaml.new", "w");
+		char cwd[PATH_MAX];
+
+		/* In ctest's working directory (the build tree), not in a
+		 * /tmp that other checkouts share. */
+		f = fopen("config.example.yaml.new", "w");
 		if (f != NULL) {
 			fputs(gen.data, f);
 			fclose(f);
 		}
 		ck_abort_msg("config.example.yaml is out of date: see diff -u "
-		    "%s /tmp/config.example.yaml.new", path);
+		    "%s %s/config.example.yaml.new", path,
+		    getcwd(cwd, sizeof(cwd)) != NULL ? cwd : ".");
 	}
 	free(have);
 	mh_buf_clear(&gen);

@@ -383,6 +383,7 @@ struct dot_case {
 	const char		*in;
 	size_t			 inlen;
 	size_t			 maxline;	/* 0: 1000 */
+	bool			 normalize;	/* server.bare_newline */
 	enum smtp_dot_status	 want;
 	const char		*want_out;
 	size_t			 want_outlen;
@@ -447,65 +448,65 @@ static const struct dot_case dot_cases[] = {
 	/* SMTP smuggling: none of these ends the data. */
 	{ .label = "LF . LF", IN("a\n.\n" SMUGGLE_TAIL),
 	  .want = SMTP_DOT_MORE, OUT("a\n.\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "CR . CRLF", IN("a\r.\r\n" SMUGGLE_TAIL),
 	  .want = SMTP_DOT_MORE, OUT("a\r.\r\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "LF . CRLF", IN("a\n.\r\n" SMUGGLE_TAIL),
 	  .want = SMTP_DOT_MORE, OUT("a\n.\r\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "CR . CR", IN("a\r.\r" "b"), .want = SMTP_DOT_MORE,
-	  OUT("a\r.\rb"), .want_flags = SMTP_DOT_BARE_NL },
+	  OUT("a\r.\rb"), .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "CRLF . LF", IN("a\r\n.\n" SMUGGLE_TAIL),
 	  .want = SMTP_DOT_MORE, OUT("a\r\n\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "CRLF . CR x", IN("a\r\n.\r" SMUGGLE_TAIL),
 	  .want = SMTP_DOT_MORE, OUT("a\r\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "CRLF . CR CR LF", IN("a\r\n.\r\r\nb"),
 	  .want = SMTP_DOT_MORE, OUT("a\r\n\r\nb"),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = ". LF at start", IN(".\n" SMUGGLE_TAIL),
 	  .want = SMTP_DOT_MORE, OUT("\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = ". CR at start", IN(".\rx"), .want = SMTP_DOT_MORE,
-	  OUT("x"), .want_flags = SMTP_DOT_BARE_NL },
+	  OUT("x"), .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "LF . CRLF at start", IN("\n.\r\nx"),
 	  .want = SMTP_DOT_MORE, OUT("\n.\r\nx"),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "LF LF . LF LF", IN("a\n\n.\n\nb"),
 	  .want = SMTP_DOT_MORE, OUT("a\n\n.\n\nb"),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "dot line after bare-LF line", IN("a\nb\n.\r\nc\r\n"),
 	  .want = SMTP_DOT_MORE, OUT("a\nb\n.\r\nc\r\n"),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "bare LF inside a CRLF line", IN("a\nb\r\n.\r\n"),
 	  .want = SMTP_DOT_END, OUT("a\nb\r\n"),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "bare CR before CRLF", IN("a\r\r\n.\r\n"),
 	  .want = SMTP_DOT_END, OUT("a\r\r\n"),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "hidden transaction after LF.LF",
 	  IN("Subject: hi\r\n\r\nbody\n.\n" SMUGGLE_TAIL ".\r\nQUIT\r\n"),
 	  .want = SMTP_DOT_END,
 	  OUT("Subject: hi\r\n\r\nbody\n.\n" SMUGGLE_TAIL),
-	  .want_rest = 6, .want_flags = SMTP_DOT_BARE_NL },
+	  .want_rest = 6, .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "hidden transaction after LF.CRLF",
 	  IN("body\n.\r\n" SMUGGLE_TAIL ".\r\n"),
 	  .want = SMTP_DOT_END, OUT("body\n.\r\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "hidden transaction after CR.CRLF",
 	  IN("body\r.\r\n" SMUGGLE_TAIL ".\r\n"),
 	  .want = SMTP_DOT_END, OUT("body\r.\r\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "hidden transaction after CRLF.LF",
 	  IN("body\r\n.\n" SMUGGLE_TAIL ".\r\n"),
 	  .want = SMTP_DOT_END, OUT("body\r\n\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_LF },
 	{ .label = "hidden transaction after CRLF.CR",
 	  IN("body\r\n.\r" SMUGGLE_TAIL ".\r\n"),
 	  .want = SMTP_DOT_END, OUT("body\r\n" SMUGGLE_TAIL),
-	  .want_flags = SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_BARE_CR },
 	{ .label = "real end, then smuggled text",
 	  IN("body\r\n.\r\n" SMUGGLE_TAIL), .want = SMTP_DOT_END,
 	  OUT("body\r\n"), .want_rest = sizeof(SMUGGLE_TAIL) - 1 },
@@ -519,7 +520,7 @@ static const struct dot_case dot_cases[] = {
 	  .want = SMTP_DOT_END, OUT("\0\r\n"), .want_flags = SMTP_DOT_NUL },
 	{ .label = "NUL after bare CR", IN("a\r\0\r\n.\r\n"),
 	  .want = SMTP_DOT_END, OUT("a\r\0\r\n"),
-	  .want_flags = SMTP_DOT_NUL | SMTP_DOT_BARE_NL },
+	  .want_flags = SMTP_DOT_NUL | SMTP_DOT_BARE_CR },
 	{ .label = "8-bit", IN("caf\xc3\xa9\r\n.\r\n"), .want = SMTP_DOT_END,
 	  OUT("caf\xc3\xa9\r\n"), .want_flags = SMTP_DOT_8BIT },
 	{ .label = "8-bit after leading dot", IN(".\xff\r\n.\r\n"),
@@ -546,12 +547,86 @@ static const struct dot_case dot_cases[] = {
 	  .want = SMTP_DOT_END, OUT("12345678\r\n12345678\r\n12345678\r\n") },
 	{ .label = "bare LF does not end a line", IN("1234\n5678\r\n.\r\n"),
 	  .maxline = 10, .want = SMTP_DOT_END, OUT("1234\n5678\r\n"),
-	  .want_flags = SMTP_DOT_BARE_NL | SMTP_DOT_LONG_LINE },
+	  .want_flags = SMTP_DOT_BARE_LF | SMTP_DOT_LONG_LINE },
 	{ .label = "all flags",
 	  IN("\0\xff\n12345678901234567890\r\n.\r\n"), .maxline = 10,
 	  .want = SMTP_DOT_END, OUT("\0\xff\n12345678901234567890\r\n"),
-	  .want_flags = SMTP_DOT_NUL | SMTP_DOT_8BIT | SMTP_DOT_BARE_NL |
+	  .want_flags = SMTP_DOT_NUL | SMTP_DOT_8BIT | SMTP_DOT_BARE_LF |
 	  SMTP_DOT_LONG_LINE },
+
+	/*
+	 * server.bare_newline: normalize.  A bare LF ends the line and is
+	 * stored as CRLF; only CRLF "." CRLF ends the data; bare CR is
+	 * still refused.
+	 */
+	{ .label = "N: CRLF message unchanged", .normalize = true,
+	  IN("Subject: x\r\n\r\nhello\r\n.\r\n"), .want = SMTP_DOT_END,
+	  OUT("Subject: x\r\n\r\nhello\r\n") },
+	{ .label = "N: curl --upload-file of an LF file", .normalize = true,
+	  IN("Subject: x\n\nhello\n\r\n.\r\n"), .want = SMTP_DOT_END,
+	  OUT("Subject: x\r\n\r\nhello\r\n\r\n"),
+	  .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: mixed line ends", .normalize = true,
+	  IN("a\r\nb\nc\r\n.\r\n"), .want = SMTP_DOT_END,
+	  OUT("a\r\nb\r\nc\r\n"), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: unstuff after bare LF", .normalize = true,
+	  IN("a\n..b\n.c\r\n.\r\n"), .want = SMTP_DOT_END,
+	  OUT("a\r\n.b\r\nc\r\n"), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: line length restarts at a bare LF", .normalize = true,
+	  IN("12345678\n12345678\r\n.\r\n"), .maxline = 10,
+	  .want = SMTP_DOT_END, OUT("12345678\r\n12345678\r\n"),
+	  .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: long line still flagged", .normalize = true,
+	  IN("123456789012\n.\r\n.\r\n"), .maxline = 10,
+	  .want = SMTP_DOT_END, OUT("123456789012\r\n\r\n"),
+	  .want_flags = SMTP_DOT_LF_FIXED | SMTP_DOT_LONG_LINE },
+	{ .label = "N: LF . LF", .normalize = true,
+	  IN("a\n.\n" SMUGGLE_TAIL), .want = SMTP_DOT_MORE,
+	  OUT("a\r\n\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: LF . CRLF", .normalize = true,
+	  IN("a\n.\r\n" SMUGGLE_TAIL), .want = SMTP_DOT_MORE,
+	  OUT("a\r\n\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: CRLF . LF", .normalize = true,
+	  IN("a\r\n.\n" SMUGGLE_TAIL), .want = SMTP_DOT_MORE,
+	  OUT("a\r\n\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: CR . CRLF", .normalize = true,
+	  IN("a\r.\r\n" SMUGGLE_TAIL), .want = SMTP_DOT_MORE,
+	  OUT("a\r.\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_BARE_CR },
+	{ .label = "N: CRLF . CR x", .normalize = true,
+	  IN("a\r\n.\r" SMUGGLE_TAIL), .want = SMTP_DOT_MORE,
+	  OUT("a\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_BARE_CR },
+	{ .label = "N: . LF at start", .normalize = true,
+	  IN(".\n" SMUGGLE_TAIL), .want = SMTP_DOT_MORE,
+	  OUT("\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: LF . CRLF at start", .normalize = true,
+	  IN("\n.\r\nx"), .want = SMTP_DOT_MORE, OUT("\r\n\r\nx"),
+	  .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: LF LF . LF LF", .normalize = true,
+	  IN("a\n\n.\n\nb"), .want = SMTP_DOT_MORE,
+	  OUT("a\r\n\r\n\r\n\r\nb"), .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: hidden transaction after LF.LF", .normalize = true,
+	  IN("body\n.\n" SMUGGLE_TAIL ".\r\nQUIT\r\n"), .want = SMTP_DOT_END,
+	  OUT("body\r\n\r\n" SMUGGLE_TAIL), .want_rest = 6,
+	  .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: hidden transaction after LF.CRLF", .normalize = true,
+	  IN("body\n.\r\n" SMUGGLE_TAIL ".\r\n"), .want = SMTP_DOT_END,
+	  OUT("body\r\n\r\n" SMUGGLE_TAIL),
+	  .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: hidden transaction after CR.CRLF", .normalize = true,
+	  IN("body\r.\r\n" SMUGGLE_TAIL ".\r\n"), .want = SMTP_DOT_END,
+	  OUT("body\r.\r\n" SMUGGLE_TAIL), .want_flags = SMTP_DOT_BARE_CR },
+	{ .label = "N: LF . CRLF then the real end", .normalize = true,
+	  IN("a\n.\r\n.\r\nQUIT\r\n"), .want = SMTP_DOT_END,
+	  OUT("a\r\n\r\n"), .want_rest = 6, .want_flags = SMTP_DOT_LF_FIXED },
+	{ .label = "N: bare CR still refused", .normalize = true,
+	  IN("a\rb\r\n.\r\n"), .want = SMTP_DOT_END, OUT("a\rb\r\n"),
+	  .want_flags = SMTP_DOT_BARE_CR },
+	{ .label = "N: CR CR LF", .normalize = true,
+	  IN("a\r\r\n.\r\n"), .want = SMTP_DOT_END, OUT("a\r\r\n"),
+	  .want_flags = SMTP_DOT_BARE_CR },
+	{ .label = "N: NUL still refused", .normalize = true,
+	  IN("a\0\n.\r\n.\r\n"), .want = SMTP_DOT_END, OUT("a\0\r\n\r\n"),
+	  .want_flags = SMTP_DOT_NUL | SMTP_DOT_LF_FIXED },
 };
 
 struct dot_result {
@@ -567,15 +642,15 @@ struct dot_result {
  * stopping at END, and checks the per-call contract on the way.
  */
 static void
-dot_run(const char *in, size_t len, size_t maxline, const size_t *cuts,
-    size_t ncuts, struct dot_result *res)
+dot_run(const char *in, size_t len, size_t maxline, bool normalize,
+    const size_t *cuts, size_t ncuts, struct dot_result *res)
 {
 	struct smtp_dotreader r;
 	size_t k, from = 0, to, outlen, consumed;
 	char *chunk, *buf;
 
-	smtp_dot_init(&r, maxline);
-	res->out = malloc(len ? len : 1);
+	smtp_dot_init(&r, maxline, normalize);
+	res->out = malloc(len ? 2 * len : 1);
 	ck_assert_ptr_nonnull(res->out);
 	res->outlen = 0;
 	res->consumed = 0;
@@ -584,13 +659,14 @@ dot_run(const char *in, size_t len, size_t maxline, const size_t *cuts,
 		to = k < ncuts ? cuts[k] : len;
 		/* Exact-size copies so ASan sees any over-read or -write. */
 		chunk = malloc(to - from ? to - from : 1);
-		buf = malloc(to - from ? to - from : 1);
+		buf = malloc(to - from ? 2 * (to - from) : 1);
 		ck_assert(chunk != NULL && buf != NULL);
 		memcpy(chunk, in + from, to - from);
 		res->st = smtp_dot_feed(&r, chunk, to - from, buf, &outlen,
 		    &consumed);
 		ck_assert(consumed <= to - from);
-		ck_assert(outlen <= consumed);
+		ck_assert(outlen <= 2 * consumed);
+		ck_assert(normalize || outlen <= consumed);
 		if (res->st == SMTP_DOT_MORE)
 			ck_assert_uint_eq(consumed, to - from);
 		memcpy(res->out + res->outlen, buf, outlen);
@@ -635,7 +711,7 @@ START_TEST(test_dot_table)
 	struct dot_result res;
 	size_t *cuts, i;
 
-	dot_run(t->in, t->inlen, maxline, NULL, 0, &res);
+	dot_run(t->in, t->inlen, maxline, t->normalize, NULL, 0, &res);
 	dot_check(t, &res, "whole");
 	free(res.out);
 
@@ -643,20 +719,21 @@ START_TEST(test_dot_table)
 	ck_assert_ptr_nonnull(cuts);
 	for (i = 0; i < t->inlen; i++)
 		cuts[i] = i + 1;
-	dot_run(t->in, t->inlen, maxline, cuts, t->inlen ? t->inlen - 1 : 0,
-	    &res);
+	dot_run(t->in, t->inlen, maxline, t->normalize, cuts,
+	    t->inlen ? t->inlen - 1 : 0, &res);
 	dot_check(t, &res, "byte by byte");
 	free(res.out);
 
 	for (cuts[0] = 0; cuts[0] <= t->inlen; cuts[0]++) {
-		dot_run(t->in, t->inlen, maxline, cuts, 1, &res);
+		dot_run(t->in, t->inlen, maxline, t->normalize, cuts, 1, &res);
 		dot_check(t, &res, "two pieces");
 		free(res.out);
 	}
 
 	for (cuts[0] = 0; t->inlen <= 64 && cuts[0] <= t->inlen; cuts[0]++) {
 		for (cuts[1] = cuts[0]; cuts[1] <= t->inlen; cuts[1]++) {
-			dot_run(t->in, t->inlen, maxline, cuts, 2, &res);
+			dot_run(t->in, t->inlen, maxline, t->normalize, cuts,
+			    2, &res);
 			dot_check(t, &res, "three pieces");
 			free(res.out);
 		}
@@ -672,7 +749,7 @@ START_TEST(test_dot_after_end)
 	char out[16];
 	size_t outlen, consumed;
 
-	smtp_dot_init(&r, 1000);
+	smtp_dot_init(&r, 1000, false);
 	ck_assert(smtp_dot_feed(&r, ".\r\nQUIT\r\n", 9, out, &outlen,
 	    &consumed) == SMTP_DOT_END);
 	ck_assert_uint_eq(consumed, 3);
@@ -701,7 +778,7 @@ START_TEST(test_dot_big)
 	}
 	memcpy(in + len, ".\r\n", 3);
 	len += 3;
-	smtp_dot_init(&r, 1000);
+	smtp_dot_init(&r, 1000, false);
 	while (st == SMTP_DOT_MORE && off < len) {
 		size_t n = len - off < 4093 ? len - off : 4093;
 
@@ -790,7 +867,7 @@ START_TEST(test_stuff_roundtrip)
 		n2 = smtp_dot_stuff(msg + cut, len - cut, wire + n1, &bol);
 		ck_assert(bol);
 		memcpy(wire + n1 + n2, ".\r\n", 3);
-		smtp_dot_init(&r, 1000);
+		smtp_dot_init(&r, 1000, false);
 		ck_assert(smtp_dot_feed(&r, wire, n1 + n2 + 3, out, &outlen,
 		    &consumed) == SMTP_DOT_END);
 		ck_assert_uint_eq(consumed, n1 + n2 + 3);
