@@ -5,7 +5,8 @@
 #   starts a demo upstream (Postfix's smtp-sink on 127.0.0.1:2526, which
 #   stores every message it gets in var/demo-mail/), writes var/demo.yaml
 #   (mailhold on 127.0.0.1:2525, hold 30 s, queue var/queue.db) and runs
-#   mailhold in the foreground.  Ctrl-C stops both.
+#   mailhold (its log on this terminal).  Ctrl-C, or kill -TERM to this
+#   script, stops both.
 #
 #   Then, in another terminal:
 #     swaks --server 127.0.0.1:2525 --to someone@example.org
@@ -45,16 +46,26 @@ if [ "$(id -u)" = 0 ]; then
 	SINK_ARGS+=(-u nobody)
 fi
 
+# Both children are stopped however the script ends: Ctrl-C, kill -TERM
+# (or HUP) to the script's PID, or mailhold exiting by itself.  mailhold
+# runs in the background and the script waits for it, because bash runs
+# no trap while a foreground child is running.
 SINK_PID=
-cleanup() {
-	if [ -n "$SINK_PID" ] && kill -0 "$SINK_PID" 2>/dev/null; then
-		kill "$SINK_PID" 2>/dev/null || true
-		wait "$SINK_PID" 2>/dev/null || true
+MH_PID=
+stop_pid() {
+	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+		kill -TERM "$1" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
 	fi
+}
+cleanup() {
+	stop_pid "$MH_PID"
+	stop_pid "$SINK_PID"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 smtp-sink "${SINK_ARGS[@]}" "127.0.0.1:$SINK_PORT" 100 &
 SINK_PID=$!
@@ -117,5 +128,9 @@ cat <<EOF
 
 EOF
 
-# Foreground; the EXIT trap stops the sink afterwards.
-"$ROOT/build/mailhold" -c "$ROOT/var/demo.yaml"
+"$ROOT/build/mailhold" -c "$ROOT/var/demo.yaml" &
+MH_PID=$!
+rc=0
+wait "$MH_PID" || rc=$?
+MH_PID=
+exit "$rc"

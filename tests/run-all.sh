@@ -12,9 +12,11 @@
 # non-zero if anything failed or nothing ran.  Logs: tests/out/.
 #
 # Needs root (the integration tests run their own Postfix instances) and the
-# packages from contrib/setup-deps.sh.  Budget: well under 10 min on 2 cores.
+# packages from contrib/setup-deps.sh, which it runs first (it installs only
+# what is missing).  Budget: well under 10 min on 2 cores.
 #
-# Environment: JOBS (default 2), MH_SKIP_INTEGRATION=1 (unit tests only),
+# Environment: JOBS (default 2), MH_SKIP_DEPS=1 (do not run setup-deps.sh),
+#              MH_SKIP_INTEGRATION=1 (unit tests only),
 #              MH_KEEP_TMP=1 (keep the integration tests' temp dirs).
 
 set -uo pipefail
@@ -35,6 +37,18 @@ fail() { printf '\n*** run-all: FAILED: %s\n' "$*" >&2; problems+=("$*"); }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# --- dependencies: the packages of contrib/setup-deps.sh --------------------
+# Idempotent: it only checks when everything is there, and installs (apt,
+# npm ci for the browser tests) what is missing, so this script works on
+# its own on a fresh Debian 12.  MH_SKIP_DEPS=1 leaves the machine alone.
+if [ "${MH_SKIP_DEPS:-0}" != 1 ]; then
+	say "dependencies (contrib/setup-deps.sh)"
+	if ! "$ROOT/contrib/setup-deps.sh" 2>&1 | tee "$OUT/setup-deps.log"; then
+		fail "contrib/setup-deps.sh (see tests/out/setup-deps.log)"
+		failed=$((failed + 1))
+	fi
+fi
 
 # --- preflight: fail loudly on a machine that lacks the tools -------------
 missing=()

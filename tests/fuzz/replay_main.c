@@ -37,20 +37,34 @@ main(int argc, char **argv)
 		if (snprintf(path, sizeof(path), "%s/%s", argv[1],
 		    de->d_name) >= (int)sizeof(path))
 			continue;
-		if ((f = fopen(path, "rb")) == NULL)
-			continue;
+		if ((f = fopen(path, "rb")) == NULL) {
+			perror(path);
+			closedir(d);
+			return 1;
+		}
 		fseek(f, 0, SEEK_END);
 		sz = ftell(f);
 		fseek(f, 0, SEEK_SET);
 		buf = malloc(sz > 0 ? (size_t)sz : 1);
-		if (buf && fread(buf, 1, (size_t)sz, f) == (size_t)sz) {
-			LLVMFuzzerTestOneInput(buf, (size_t)sz);
-			n++;
+		if (sz < 0 || buf == NULL ||
+		    fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+			fprintf(stderr, "%s: cannot read\n", path);
+			free(buf);
+			fclose(f);
+			closedir(d);
+			return 1;
 		}
+		LLVMFuzzerTestOneInput(buf, (size_t)sz);
+		n++;
 		free(buf);
 		fclose(f);
 	}
 	closedir(d);
 	printf("replayed %d inputs from %s\n", n, argv[1]);
+	/* An empty or missing corpus tests nothing: that is a failure. */
+	if (n == 0) {
+		fprintf(stderr, "%s: no inputs\n", argv[1]);
+		return 1;
+	}
 	return 0;
 }
