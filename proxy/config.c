@@ -3469,6 +3469,31 @@ config_policy_finish(struct config_ctx *ctx)
 	return 0;
 }
 
+
+/* The default web.base_url: scheme, web.address and port. */
+static void
+config_web_url(const struct config *cfg, int port, char *url, size_t sz)
+{
+	bool v6 = strchr(cfg->web_address, ':') != NULL;
+
+	(void)mh_snprintf(url, sz, "%s://%s%s%s:%d",
+	    cfg->web_tls ? "https" : "http", v6 ? "[" : "",
+	    cfg->web_address, v6 ? "]" : "", port);
+}
+
+void
+config_web_bound(struct config *cfg, int port)
+{
+	char url[128];
+
+	if (cfg == NULL || !cfg->web_base_url_derived || port <= 0 ||
+	    port > 65535)
+		return;
+	config_web_url(cfg, port, url, sizeof(url));
+	free(cfg->web_base_url);
+	cfg->web_base_url = xstrdup(url);
+}
+
 static int
 config_web_finish(struct config_ctx *ctx)
 {
@@ -3491,12 +3516,9 @@ config_web_finish(struct config_ctx *ctx)
 		return -1;
 	}
 	if (cfg->web_base_url == NULL) {
-		bool v6 = strchr(cfg->web_address, ':') != NULL;
-
-		(void)mh_snprintf(url, sizeof(url), "%s://%s%s%s:%d",
-		    cfg->web_tls ? "https" : "http", v6 ? "[" : "",
-		    cfg->web_address, v6 ? "]" : "", cfg->web_port);
+		config_web_url(cfg, cfg->web_port, url, sizeof(url));
 		cfg->web_base_url = xstrdup(url);
+		cfg->web_base_url_derived = true;
 	}
 	len = strlen(cfg->web_base_url);
 	while (len > 8 && cfg->web_base_url[len - 1] == '/')

@@ -273,6 +273,33 @@ class AlertTest(MailholdTestCase):
         self.assertEqual(st, 200, body)
         m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
 
+    def test_web_port_zero_links_and_origin_use_the_bound_port(self):
+        # web.port: 0 ("any free port") and no base_url: the alert's link
+        # and the Origin check must name the port actually bound, not 0.
+        m = self.start(web={"port": 0})
+        mm = m.wait_log(r"event=web_listening address=\S+ port=(\d+) "
+                        r"tls=no base_url=(\S+)")
+        port = int(mm.group(1))
+        self.assertNotEqual(port, 0)
+        self.assertEqual(mm.group(2), "http://127.0.0.1:%d" % port)
+        m.page = Page(port)
+        tag = uuid.uuid4().hex[:10]
+        qid = self.submit(m, tag)
+        url, path, _tok = self.link(tag)
+        self.assertTrue(url.startswith("http://127.0.0.1:%d/m/" % port), url)
+        # Follow the link as it is, then press Cancel the way a browser
+        # does (Origin: the page's own scheme://host:port).
+        u = urllib.parse.urlsplit(url)
+        page = Page(u.port)
+        st, _h, body = page.get(u.path)
+        self.assertEqual(st, 200, body)
+        csrf = CSRF_RE.search(body).group(1)
+        st, _h, body = page.post(u.path, {"csrf": csrf, "action": "cancel"},
+                                 headers={"Origin": "http://127.0.0.1:%d" % port,
+                                          "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.state(m, qid), "cancelled")
+
     # -------------------------------------------------------------- tokens
 
     def test_unknown_and_wrong_tokens_look_the_same(self):

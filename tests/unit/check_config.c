@@ -1296,6 +1296,43 @@ START_TEST(test_value_table)
 END_TEST
 
 /*
+ * web.port: 0 -> the derived base_url follows the port bound; a base_url
+ * set in the file never changes.
+ */
+START_TEST(test_web_bound)
+{
+	static const char y0[] = "web:\n  port: 0\n";
+	static const char y6[] = "web:\n  address: \"::1\"\n  port: 0\n";
+	static const char ys[] = "web:\n  port: 0\n  base_url: "
+	    "https://mh.example.org\n";
+	char err[ERRSZ];
+	struct config *cfg;
+
+	cfg = load_str(y0, strlen(y0), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->web_base_url, "http://127.0.0.1:0");
+	config_web_bound(cfg, 41234);
+	ck_assert_str_eq(cfg->web_base_url, "http://127.0.0.1:41234");
+	config_web_bound(cfg, 0);		/* nothing bound: kept */
+	config_web_bound(cfg, 70000);
+	ck_assert_str_eq(cfg->web_base_url, "http://127.0.0.1:41234");
+	config_unref(cfg);
+
+	cfg = load_str(y6, strlen(y6), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_web_bound(cfg, 8443);
+	ck_assert_str_eq(cfg->web_base_url, "http://[::1]:8443");
+	config_unref(cfg);
+
+	cfg = load_str(ys, strlen(ys), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_web_bound(cfg, 41234);
+	ck_assert_str_eq(cfg->web_base_url, "https://mh.example.org");
+	config_unref(cfg);
+}
+END_TEST
+
+/*
  * Defaults, ref counting, dump.
  */
 
@@ -2584,6 +2621,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_defaults_equal_empty_file);
 	tcase_add_test(tc, test_refcount);
+	tcase_add_test(tc, test_web_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dump");
