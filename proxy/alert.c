@@ -601,35 +601,66 @@ alert_encode_subject(struct mh_buf *b, const char *utf8, size_t used)
 /* ------------------------------------------------------------------ */
 /* Time                                                                */
 
-void
-alert_time_str(int64_t t, int64_t now, bool with_zone, char *buf, size_t sz)
+int
+alert_time_str(int64_t t, int64_t now, enum alert_lang lang, bool with_zone,
+    char *buf, size_t sz)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char zone[16];
-	uint64_t d;
-	size_t n;
+	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm, tn;
+	time_t tt, nt;
+	char date[64], zone[24], z[32];
+	bool today = false, thisyear = false;
+	int r;
 
 	if (sz == 0)
-		return;
+		return -1;
 	buf[0] = '\0';
-	if (localtime_r(&tt, &tm) == NULL) {
-		mh_strlcpy(buf, "?", sz);
-		return;
+	tt = (time_t)t;
+	if ((int64_t)tt != t || localtime_r(&tt, &tm) == NULL ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11)
+		return -1;
+	nt = (time_t)now;
+	if ((int64_t)nt == now && localtime_r(&nt, &tn) != NULL) {
+		thisyear = tn.tm_year == tm.tm_year;
+		today = thisyear && tn.tm_yday == tm.tm_yday;
 	}
-	d = t >= now ? (uint64_t)t - (uint64_t)now :
-	    (uint64_t)now - (uint64_t)t;
-	if (d < 86400)
-		n = strftime(buf, sz, "%H:%M", &tm);
+	if (today)
+		r = mh_snprintf(date, sizeof(date), "%s", "");
+	else if (lang == ALERT_LANG_JA && thisyear)
+		r = mh_snprintf(date, sizeof(date), "%d\xe6\x9c\x88%d"
+		    "\xe6\x97\xa5 ", tm.tm_mon + 1, tm.tm_mday); /* 月 日 */
+	else if (lang == ALERT_LANG_JA)
+		r = mh_snprintf(date, sizeof(date), "%lld\xe5\xb9\xb4%d"
+		    "\xe6\x9c\x88%d\xe6\x97\xa5 ",	/* 年 月 日 */
+		    (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	else if (thisyear)
+		r = mh_snprintf(date, sizeof(date), "%d %s ", tm.tm_mday,
+		    mo[tm.tm_mon]);
 	else
-		n = strftime(buf, sz, "%Y-%m-%d %H:%M", &tm);
-	if (n == 0) {
-		buf[0] = '\0';
-		return;
+		r = mh_snprintf(date, sizeof(date), "%d %s %lld ", tm.tm_mday,
+		    mo[tm.tm_mon], (long long)tm.tm_year + 1900);
+	if (r == -1)
+		return -1;
+	z[0] = '\0';
+	if (with_zone) {
+		/* The zone's abbreviation ("JST"), else its offset. */
+		if (strftime(zone, sizeof(zone), "%Z", &tm) == 0 ||
+		    zone[0] == '\0')
+			if (strftime(zone, sizeof(zone), "%z", &tm) == 0)
+				zone[0] = '\0';
+		if (zone[0] != '\0' && mh_snprintf(z, sizeof(z),
+		    lang == ALERT_LANG_JA ? " (%s)" : " %s", zone) == -1)
+			z[0] = '\0';
 	}
-	if (with_zone && strftime(zone, sizeof(zone), " (%z)", &tm) > 0 &&
-	    mh_strlcpy(buf + n, zone, sz - n) >= sz - n)
-		buf[n] = '\0';
+	/* Without the zone when only that does not fit. */
+	if (mh_snprintf(buf, sz, "%s%02d:%02d%s", date, tm.tm_hour, tm.tm_min,
+	    z) == -1 && mh_snprintf(buf, sz, "%s%02d:%02d", date,
+	    tm.tm_hour, tm.tm_min) == -1) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 /* RFC 5322 section 3.3 date-time in local time; the names are not taken
@@ -907,8 +938,8 @@ struct alert_ctx {
 	const struct alert_ids	*x;
 	const char		*subject;	/* clean, or "(no subject)" */
 	const char		*subject_line;	/* the Subject field, UTF-8 */
-	char			 when[64];	/* "14:05" */
-	char			 whenz[64];	/* "14:05 (+0900)" */
+	char			 when[96];	/* "14:05" */
+	char			 whenz[128];	/* "14:05 JST" */
 	bool			 url_ok;
 	char			 more[32];	/* l.more as digits */
 };
@@ -1127,8 +1158,12 @@ alert_build(const struct alert_view *v, size_t *lenp)
 	mh_snprintf(c.more, sizeof(c.more), "%zu", c.l.more);
 	s = alert_clean(v->subject, ALERT_SUBJ_CHARS);
 	c.subject = s[0] != '\0' ? s : T->no_subject;
-	alert_time_str(v->release_at, v->now, false, c.when, sizeof(c.when));
-	alert_time_str(v->release_at, v->now, true, c.whenz, sizeof(c.whenz));
+	if (alert_time_str(v->release_at, v->now, v->lang, false, c.when,
+	    sizeof(c.when)) == -1)
+		mh_strlcpy(c.when, "?", sizeof(c.when));
+	if (alert_time_str(v->release_at, v->now, v->lang, true, c.whenz,
+	    sizeof(c.whenz)) == -1)
+		mh_strlcpy(c.whenz, "?", sizeof(c.whenz));
 	c.url_ok = alert_url_ok(v->url);
 
 	mh_buf_init(&subj, ALERT_HDRVAL_CHARS * 4);

@@ -178,6 +178,9 @@ struct config {
 	size_t	 nnotify_users_en;
 	char	*notify_from;		/* notify.from, default
 					   mailhold@hostname */
+	char	*notify_timezone;	/* notify.timezone: IANA name, NULL =
+					   the system's; applied once at start
+					   (TZ) by main.c */
 
 	/* web: (the sender's page, issue 5) */
 	bool	 web_enabled;		/* web.enabled */

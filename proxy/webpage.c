@@ -607,45 +607,30 @@ webpage_tpl(struct webpage_out *o, const char *tpl,
 /* Times                                                               */
 
 /*
- * t in server local time as "<time datetime=...>14:05 +0900</time>", with
- * the date in front when t is not on now's local date.  Returns -1 when t
- * is not a usable time (unset, or out of range for the C library).
+ * t for people (alert_time_str(): notify.timezone, the date only when t
+ * is not on now's date, the zone) as "<time datetime=ISO>14:05
+ * JST</time>".  Returns -1 when t is not a usable time (unset, or out of
+ * range for the C library).
  */
 static int
 webpage_time_html(int64_t t, int64_t now, enum alert_lang lang,
     char *buf, size_t sz)
 {
-	struct tm tm, tn;
-	time_t tt, nt;
-	char iso[64], hm[16], zone[16], date[64];
-	int r;
+	struct tm tm;
+	time_t tt;
+	char iso[64], shown[128];
 
 	if (t <= 0 || (int64_t)(time_t)t != t)
 		return -1;
 	tt = (time_t)t;
-	nt = (time_t)now;
-	if (localtime_r(&tt, &tm) == NULL)
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm) == 0 ||
+	    alert_time_str(t, now, lang, true, shown, sizeof(shown)) == -1)
 		return -1;
-	if (strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm) == 0 ||
-	    strftime(hm, sizeof(hm), "%H:%M", &tm) == 0 ||
-	    strftime(zone, sizeof(zone), "%z", &tm) == 0)
-		return -1;
-	date[0] = '\0';
-	if ((int64_t)(time_t)now != now || localtime_r(&nt, &tn) == NULL ||
-	    tn.tm_year != tm.tm_year || tn.tm_yday != tm.tm_yday) {
-		if (lang == ALERT_LANG_JA)
-			r = mh_snprintf(date, sizeof(date), "%lld年%d月%d日 ",
-			    (long long)tm.tm_year + 1900, tm.tm_mon + 1,
-			    tm.tm_mday);
-		else
-			r = mh_snprintf(date, sizeof(date), "%lld-%02d-%02d ",
-			    (long long)tm.tm_year + 1900, tm.tm_mon + 1,
-			    tm.tm_mday);
-		if (r == -1)
-			return -1;
-	}
-	if (mh_snprintf(buf, sz, "<time datetime=\"%s\">%s%s %s</time>", iso,
-	    date, hm, zone) == -1)
+	/* shown holds no markup: digits, month names, 年月日, the zone's
+	 * abbreviation from tzdata. */
+	if (mh_snprintf(buf, sz, "<time datetime=\"%s\">%s</time>", iso,
+	    shown) == -1)
 		return -1;
 	return 0;
 }

@@ -179,6 +179,27 @@ class AlertTest(MailholdTestCase):
         text, _html = self.parts(msg)
         self.assertIn("friend@gmail.com", text)
 
+    def test_times_in_notify_timezone(self):
+        # The machine runs in UTC; notify.timezone: Asia/Tokyo puts every
+        # time shown to people in Japan time, named as such.
+        m = self.start(notify={"timezone": "Asia/Tokyo"})
+        m.wait_log(r"event=timezone zone=Asia/Tokyo")
+        tag = uuid.uuid4().hex[:10]
+        qid = self.submit(m, tag)
+        (release_at,) = self.db(m, "SELECT release_at FROM messages WHERE id=?",
+                                (qid,))[0]
+        hm = time.strftime("%H:%M", time.gmtime(release_at + 9 * 3600))
+        want = r"(?:\d{1,2} [A-Z][a-z]{2} )?%s JST" % re.escape(hm)
+        msg, _d = self.alert_for(tag)
+        text, html = self.parts(msg)
+        self.assertRegex(text, r"It will be sent at %s unless" % want)
+        self.assertNotIn("+0000", text)
+        _url, path, _tok = self.link(tag)
+        st, _h, body = m.page.get(path)
+        self.assertEqual(st, 200)
+        self.assertRegex(body, r">%s</time>" % want)
+        self.assertNotIn("+0000<", body)
+
     def test_no_alert_without_finding(self):
         m = self.start(hold="1s")
         tag = uuid.uuid4().hex[:10]

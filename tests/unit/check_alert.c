@@ -645,29 +645,55 @@ struct time_case {
 	const char	*label;
 	const char	*tz;
 	int64_t		 t, now;
+	enum alert_lang	 lang;
 	bool		 zone;
 	size_t		 sz;		/* 0: 64 */
 	const char	*want;
+	int		 want_ret;
 };
 
+#define EN	ALERT_LANG_EN
+#define JA	ALERT_LANG_JA
+
 static const struct time_case time_cases[] = {
-	{ "soon", "JST-9", AT_T, AT_T - 300, false, 0, "14:05" },
-	{ "soon with zone", "JST-9", AT_T, AT_T - 300, true, 0,
-	  "14:05 (+0900)" },
-	{ "just under a day", "JST-9", AT_T, AT_T - 86399, false, 0,
-	  "14:05" },
-	{ "a day ahead", "JST-9", AT_T, AT_T - 86400, false, 0,
-	  "2026-11-23 14:05" },
-	{ "days ahead with zone", "JST-9", AT_T + 3 * 86400, AT_T, true, 0,
-	  "2026-11-26 14:05 (+0900)" },
-	{ "in the past", "JST-9", AT_T, AT_T + 3600, false, 0, "14:05" },
-	{ "UTC", "UTC0", AT_T, AT_T, true, 0, "05:05 (+0000)" },
-	{ "negative zone", "EST5", AT_T, AT_T, true, 0, "00:05 (-0500)" },
-	{ "buffer too small for the zone", "JST-9", AT_T, AT_T, true, 8,
-	  "14:05" },
-	{ "buffer too small at all", "JST-9", AT_T, AT_T, false, 3, "" },
-	{ "extreme values do not overflow", "JST-9", AT_T, INT64_MIN, false,
-	  0, "2026-11-23 14:05" },
+	{ "today", "JST-9", AT_T, AT_T - 300, EN, false, 0, "14:05", 0 },
+	{ "today ja", "JST-9", AT_T, AT_T - 300, JA, false, 0, "14:05", 0 },
+	{ "today with zone", "JST-9", AT_T, AT_T - 300, EN, true, 0,
+	  "14:05 JST", 0 },
+	{ "today with zone ja", "JST-9", AT_T, AT_T - 300, JA, true, 0,
+	  "14:05 (JST)", 0 },
+	{ "IANA Asia/Tokyo", "Asia/Tokyo", AT_T, AT_T, EN, true, 0,
+	  "14:05 JST", 0 },
+	{ "IANA Asia/Tokyo ja", "Asia/Tokyo", AT_T, AT_T, JA, true, 0,
+	  "14:05 (JST)", 0 },
+	{ "earlier today", "JST-9", AT_T, AT_T + 3600, EN, false, 0, "14:05",
+	  0 },
+	{ "tomorrow, less than a day away", "JST-9", AT_T, AT_T - 86399, EN,
+	  true, 0, "23 Nov 14:05 JST", 0 },
+	{ "tomorrow ja", "JST-9", AT_T, AT_T - 86399, JA, true, 0,
+	  "11月23日 14:05 (JST)", 0 },
+	{ "after midnight is another day", "JST-9", AT_T + 36000, AT_T, EN,
+	  false, 0, "24 Nov 00:05", 0 },
+	{ "yesterday ja", "JST-9", AT_T - 86400, AT_T, JA, false, 0,
+	  "11月22日 14:05", 0 },
+	{ "next year", "JST-9", AT_T + 40 * 86400, AT_T, EN, true, 0,
+	  "2 Jan 2027 14:05 JST", 0 },
+	{ "next year ja", "JST-9", AT_T + 40 * 86400, AT_T, JA, true, 0,
+	  "2027年1月2日 14:05 (JST)", 0 },
+	{ "UTC", "UTC0", AT_T, AT_T, EN, true, 0, "05:05 UTC", 0 },
+	{ "UTC is another day", "UTC0", AT_T, AT_T + 20 * 3600, EN, true, 0,
+	  "23 Nov 05:05 UTC", 0 },
+	{ "IANA Europe/Berlin", "Europe/Berlin", AT_T, AT_T, EN, true, 0,
+	  "06:05 CET", 0 },
+	{ "negative zone", "EST5", AT_T, AT_T, JA, true, 0, "00:05 (EST)",
+	  0 },
+	{ "buffer too small for the zone", "JST-9", AT_T, AT_T, EN, true, 8,
+	  "14:05", 0 },
+	{ "buffer too small at all", "JST-9", AT_T, AT_T, EN, false, 3, "",
+	  -1 },
+	{ "extreme now does not overflow", "JST-9", AT_T, INT64_MIN, EN,
+	  false, 0, "23 Nov 2026 14:05", 0 },
+	{ "unusable time", "JST-9", INT64_MAX, AT_T, EN, true, 0, "", -1 },
 };
 
 START_TEST(test_time_str)
@@ -675,13 +701,15 @@ START_TEST(test_time_str)
 	const struct time_case *c = &time_cases[_i];
 	char buf[64];
 	size_t sz = c->sz ? c->sz : sizeof(buf);
+	int r;
 
 	ck_assert_int_eq(setenv("TZ", c->tz, 1), 0);
 	tzset();
 	memset(buf, 'Z', sizeof(buf));
-	alert_time_str(c->t, c->now, c->zone, buf, sz);
+	r = alert_time_str(c->t, c->now, c->lang, c->zone, buf, sz);
 	ck_assert_msg(strcmp(buf, c->want) == 0, "%s: \"%s\", want \"%s\"",
 	    c->label, buf, c->want);
+	ck_assert_msg(r == c->want_ret, "%s: returned %d", c->label, r);
 	ck_assert_uint_lt(strlen(buf), sz);
 	ck_assert(sz == sizeof(buf) || buf[sz] == 'Z');
 }
@@ -887,9 +915,9 @@ static const struct alert_case alert_cases[] = {
 	{ .label = "en held", .lang = ALERT_LANG_EN,
 	  .want_subject = "[mailhold] Held: Quarterly report \xe2\x80\x94 "
 	  "goes out at 14:05",
-	  .want_text = { "It will be sent at 14:05 (+0900) unless you "
+	  .want_text = { "It will be sent at 14:05 JST unless you "
 	  "cancel it.", "Subject: Quarterly report",
-	  "Goes out: 14:05 (+0900)",
+	  "Goes out: 14:05 JST",
 	  "  - The domain exampel.com looks like a typo of example.com.",
 	  "Did you mean bob@example.com?",
 	  "Recipients concerned: bob@exampel.com",
@@ -909,9 +937,9 @@ static const struct alert_case alert_cases[] = {
 	  "\xe2\x80\x94 will not be sent unless you release it",
 	  .want_text = { "It will NOT be sent unless you open the page "
 	  "below and click \"Send now\".",
-	  "Dropped: 2026-11-26 14:05 (+0900)",
+	  "Dropped: 26 Nov 14:05 JST",
 	  "If you do nothing, it will not be sent: it is dropped at "
-	  "2026-11-26 14:05 (+0900).", AT_URL,
+	  "26 Nov 14:05 JST.", AT_URL,
 	  "Did you mean bob@example.com?" },
 	  .want_html = { "<strong>mailhold is holding your message. It "
 	  "will NOT be sent", "&quot;Send now&quot;",
@@ -920,8 +948,8 @@ static const struct alert_case alert_cases[] = {
 	{ .label = "ja held", .lang = ALERT_LANG_JA,
 	  .want_subject = "[mailhold] 保留中: 四半期報告 \xe2\x80\x94 14:05 "
 	  "に送信されます",
-	  .want_text = { "取り消さない限り、14:05 (+0900) に送信されます。",
-	  "件名: 四半期報告", "送信予定: 14:05 (+0900)",
+	  .want_text = { "取り消さない限り、14:05 (JST) に送信されます。",
+	  "件名: 四半期報告", "送信予定: 14:05 (JST)",
 	  "ドメイン exampel.com は example.com の入力ミスのようです。",
 	  "本来の宛先は bob@example.com ではありませんか？",
 	  "該当する宛先: bob@exampel.com", "  * bob@exampel.com",
@@ -934,9 +962,9 @@ static const struct alert_case alert_cases[] = {
 	  .want_subject = "[mailhold] 確認待ち: 四半期報告 \xe2\x80\x94 "
 	  "送信をクリックしない限り送信されません",
 	  .want_text = { "このメールは、あなたが送信をクリックしない限り"
-	  "送信されません。", "破棄予定: 2026-11-26 14:05 (+0900)",
-	  "何もしなければ、このメールは送信されず、2026-11-26 14:05 "
-	  "(+0900) に破棄されます。", "「今すぐ送信」をクリックしてください" },
+	  "送信されません。", "破棄予定: 11月26日 14:05 (JST)",
+	  "何もしなければ、このメールは送信されず、11月26日 14:05 "
+	  "(JST) に破棄されます。", "「今すぐ送信」をクリックしてください" },
 	  .want_html = { "<strong>送信前のメールを mailhold が保留しています。"
 	  "このメールは、あなたが送信をクリックしない限り送信されません。" },
 	  .deny = { "送信予定" } },

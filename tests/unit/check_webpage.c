@@ -395,54 +395,54 @@ struct wp_state_case {
 static const struct wp_state_case wp_state_cases[] = {
 	{ .label = "en held", .lang = EN, .state = WEBPAGE_HELD, .forms = true,
 	  .want = { "This message is on hold",
-	    "It goes out at 14:05 +0900 (in 4 min 30 s).",
+	    "It goes out at 14:05 JST (in 4 min 30 s).",
 	    "If something is wrong, cancel it now." } },
 	{ .label = "en awaiting", .lang = EN, .state = WEBPAGE_AWAITING,
 	  .forms = true,
 	  .want = { "This message is waiting for you",
 	    "It will NOT be sent unless you click Send now.",
-	    "If you do nothing, it will be dropped at 14:05 +0900 "
+	    "If you do nothing, it will be dropped at 14:05 JST "
 	    "(in 4 min 30 s)." },
 	  .deny = { "It goes out at" } },
 	{ .label = "en deferred", .lang = EN, .state = WEBPAGE_DEFERRED,
 	  .forms = true,
 	  .want = { "Delivery is delayed",
-	    "Next try at 14:05 +0900 (in 4 min 30 s).",
+	    "Next try at 14:05 JST (in 4 min 30 s).",
 	    "You can still cancel it." } },
 	{ .label = "en sending", .lang = EN, .state = WEBPAGE_SENDING,
 	  .want = { "Being sent", "It can no longer be cancelled." },
-	  .deny = { "+0900 (in" } },
+	  .deny = { "JST (in" } },
 	{ .label = "en sent", .lang = EN, .state = WEBPAGE_SENT,
-	  .want = { "Sent at 13:59 +0900." }, .deny = { "(in " } },
+	  .want = { "Sent at 13:59 JST." }, .deny = { "(in " } },
 	{ .label = "en failed", .lang = EN, .state = WEBPAGE_FAILED,
 	  .want = { "Not delivered",
-	    "Could not be delivered (at 13:59 +0900)." } },
+	    "Could not be delivered (at 13:59 JST)." } },
 	{ .label = "en cancelled", .lang = EN, .state = WEBPAGE_CANCELLED,
-	  .want = { "Cancelled at 13:59 +0900. It was not sent." } },
+	  .want = { "Cancelled at 13:59 JST. It was not sent." } },
 	{ .label = "ja held", .lang = JA, .state = WEBPAGE_HELD, .forms = true,
 	  .want = { "送信を保留しています",
-	    "このメールは 14:05 +0900 に送信されます（あと 4 分 30 秒）。",
+	    "このメールは 14:05 (JST) に送信されます（あと 4 分 30 秒）。",
 	    "間違いがあれば、今すぐキャンセルしてください。" } },
 	{ .label = "ja awaiting", .lang = JA, .state = WEBPAGE_AWAITING,
 	  .forms = true,
 	  .want = { "送信の確認待ちです",
 	    "「今すぐ送信」を押さない限り、このメールは送信されません。",
-	    "何もしなければ、14:05 +0900 に破棄されます"
+	    "何もしなければ、14:05 (JST) に破棄されます"
 	    "（あと 4 分 30 秒）。" },
 	  .deny = { "に送信されます" } },
 	{ .label = "ja deferred", .lang = JA, .state = WEBPAGE_DEFERRED,
 	  .forms = true,
 	  .want = { "配信が遅れています",
-	    "次は 14:05 +0900 に再送します（あと 4 分 30 秒）。",
+	    "次は 14:05 (JST) に再送します（あと 4 分 30 秒）。",
 	    "まだキャンセルできます。" } },
 	{ .label = "ja sending", .lang = JA, .state = WEBPAGE_SENDING,
 	  .want = { "送信中です", "キャンセルはできません。" } },
 	{ .label = "ja sent", .lang = JA, .state = WEBPAGE_SENT,
-	  .want = { "送信済みです", "13:59 +0900 に送信しました。" } },
+	  .want = { "送信済みです", "13:59 (JST) に送信しました。" } },
 	{ .label = "ja failed", .lang = JA, .state = WEBPAGE_FAILED,
-	  .want = { "配信できませんでした（13:59 +0900）。" } },
+	  .want = { "配信できませんでした（13:59 (JST)）。" } },
 	{ .label = "ja cancelled", .lang = JA, .state = WEBPAGE_CANCELLED,
-	  .want = { "13:59 +0900 にキャンセルしました。"
+	  .want = { "13:59 (JST) にキャンセルしました。"
 	    "このメールは送信されません。" } },
 };
 
@@ -485,8 +485,11 @@ START_TEST(test_wp_state)
 		ck_assert_ptr_nonnull(strstr(s, t->lang == JA ?
 		    "class=\"btn btn-secondary\">今すぐ送信</button>" :
 		    "class=\"btn btn-secondary\">Send now</button>"));
-		ck_assert_ptr_nonnull(strstr(h, "<time datetime=\""
-		    "2026-11-23T14:05:00+0900\">14:05 +0900</time>"));
+		ck_assert_ptr_nonnull(strstr(h, t->lang == JA ?
+		    "<time datetime=\"2026-11-23T14:05:00+0900\">"
+		    "14:05 (JST)</time>" :
+		    "<time datetime=\"2026-11-23T14:05:00+0900\">"
+		    "14:05 JST</time>"));
 	} else {
 		ck_assert_msg(c == NULL && s == NULL, "%s: forms", t->label);
 		ck_assert_ptr_null(strstr(h, "<form"));
@@ -521,19 +524,19 @@ static const struct wp_notice_case wp_notice_cases[] = {
 	  "notice-ok", "送信を開始しました。" },
 	{ "en too late: sent", EN, WEBPAGE_SENT, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "Too late: this message was already sent at "
-	  "13:59 +0900." },
+	  "13:59 JST." },
 	{ "en too late: cancelled", EN, WEBPAGE_CANCELLED, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "Too late: this message was already cancelled at "
-	  "13:59 +0900." },
+	  "13:59 JST." },
 	{ "en too late: failed", EN, WEBPAGE_FAILED, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "already failed at 13:59 +0900." },
+	  "notice-warn", "already failed at 13:59 JST." },
 	{ "en too late: sending", EN, WEBPAGE_SENDING, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "Too late: this message is already being sent." },
 	{ "ja too late: sent", JA, WEBPAGE_SENT, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "このメールは 13:59 +0900 にすでに送信されて"
+	  "notice-warn", "このメールは 13:59 (JST) にすでに送信されて"
 	  "います。" },
 	{ "ja too late: cancelled", JA, WEBPAGE_CANCELLED, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "このメールは 13:59 +0900 にすでにキャンセルされて"
+	  "notice-warn", "このメールは 13:59 (JST) にすでにキャンセルされて"
 	  "います。" },
 	{ "ja too late: sending", JA, WEBPAGE_SENDING, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "このメールはすでに送信中です。" },
@@ -596,25 +599,25 @@ static const struct wp_time_case wp_time_cases[] = {
 	{ "overdue", EN, WEBPAGE_HELD, -100, 0, "(any moment now)", NULL },
 	{ "overdue ja", JA, WEBPAGE_HELD, -1, 0, "（まもなく）", "あと" },
 	{ "1 s", EN, WEBPAGE_HELD, 1, 0, "(in 1 s)", NULL },
-	{ "59 s", EN, WEBPAGE_HELD, 59, 0, "14:01 +0900 (in 59 s)", NULL },
+	{ "59 s", EN, WEBPAGE_HELD, 59, 0, "14:01 JST (in 59 s)", NULL },
 	{ "1 min", EN, WEBPAGE_HELD, 60, 0, "(in 1 min)", "0 s" },
 	{ "1 min 1 s", EN, WEBPAGE_HELD, 61, 0, "(in 1 min 1 s)", NULL },
 	{ "1 h", EN, WEBPAGE_HELD, 3600, 0, "(in 1 h)", "(in 1 h " },
-	{ "2 h 5 min", EN, WEBPAGE_HELD, 7500, 0, "16:05 +0900 (in 2 h 5 min)",
+	{ "2 h 5 min", EN, WEBPAGE_HELD, 7500, 0, "16:05 JST (in 2 h 5 min)",
 	  NULL },
 	{ "2 h 5 min ja", JA, WEBPAGE_HELD, 7500, 0, "（あと 2 時間 5 分）",
 	  NULL },
 	{ "seconds dropped past an hour", EN, WEBPAGE_HELD, 3601 + 60, 0,
 	  "(in 1 h 1 min)", " s)" },
 	{ "tomorrow: full date", EN, WEBPAGE_HELD, 86400, 0,
-	  "2026-11-24 14:00 +0900 (in 1 day)", NULL },
+	  "24 Nov 14:00 JST (in 1 day)", NULL },
 	{ "tomorrow ja", JA, WEBPAGE_HELD, 86400 + 3600, 0,
-	  "2026年11月24日 15:00 +0900 に送信されます"
+	  "11月24日 15:00 (JST) に送信されます"
 	  "（あと 1 日 1 時間）", NULL },
 	{ "after midnight is another day", EN, WEBPAGE_HELD, 36000, 0,
-	  "2026-11-24 00:00 +0900 (in 10 h)", NULL },
+	  "24 Nov 00:00 JST (in 10 h)", NULL },
 	{ "days", EN, WEBPAGE_AWAITING, 3 * 86400 + 5, 0,
-	  "dropped at 2026-11-26 14:00 +0900 (in 3 days)", NULL },
+	  "dropped at 26 Nov 14:00 JST (in 3 days)", NULL },
 	{ "unset release: no time", EN, WEBPAGE_HELD, -NOW, 0,
 	  "It goes out soon unless you cancel it.", "goes out at" },
 	{ "unset release awaiting", EN, WEBPAGE_AWAITING, -NOW, 0,
@@ -623,9 +626,9 @@ static const struct wp_time_case wp_time_cases[] = {
 	{ "unset done ja", JA, WEBPAGE_CANCELLED, 0, 0,
 	  "キャンセルしました。このメールは送信されません。", NULL },
 	{ "yesterday", EN, WEBPAGE_SENT, 0, NOW - 86400,
-	  "Sent at 2026-11-22 14:00 +0900.", NULL },
+	  "Sent at 22 Nov 14:00 JST.", NULL },
 	{ "yesterday ja", JA, WEBPAGE_FAILED, 0, NOW - 86400,
-	  "配信できませんでした（2026年11月22日 14:00 +0900）。", NULL },
+	  "配信できませんでした（11月22日 14:00 (JST)）。", NULL },
 	{ "absurd time", EN, WEBPAGE_SENT, 0, INT64_MAX, "Sent.", "Sent at" },
 };
 
