@@ -126,7 +126,7 @@ static const struct alert_text alert_text_en = {
 	.open_held = "To cancel it, or to send it now, open this page:",
 	.open_await = "To send it, open this page and click \"Send now\" "
 	    "(you can also cancel it there):",
-	.btn_cancel = "Cancel",
+	.btn_cancel = "Cancel sending",
 	.btn_send = "Send now",
 	.page_note = "Opening the page changes nothing; only its buttons "
 	    "do.",
@@ -174,7 +174,7 @@ static const struct alert_text alert_text_ja = {
 	    "次のページを開いてください:",
 	.open_await = "送信する場合は、次のページを開いて"
 	    "「今すぐ送信」をクリックしてください (取り消すこともできます):",
-	.btn_cancel = "キャンセル",
+	.btn_cancel = "送信を取り消す",
 	.btn_send = "今すぐ送信",
 	.page_note = "ページを開くだけでは何も変更されません。"
 	    "ページ上のボタンを押したときだけ変更されます。",

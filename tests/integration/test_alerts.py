@@ -267,6 +267,13 @@ class AlertTest(MailholdTestCase):
         csrf = CSRF_RE.search(body).group(1)
         st, _h, body = m.page.post(path, {"csrf": csrf, "action": "send"})
         self.assertEqual(st, 200, body)
+        # The whole page shows the new state: no "on hold" heading, no
+        # buttons, nothing asking to cancel (issue 17 item 7).
+        self.assertIn('id="notice"', body)
+        self.assertRegex(body, r"<h1>(Being sent|Sent)</h1>")
+        self.assertNotIn("on hold", body)
+        self.assertNotIn("<button", body)
+        self.assertNotIn("cancel it now", body.lower())
         m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
         got = self.up.wait_for(1, DELIVERY_TIMEOUT, pred=lambda x: (
             x.sender == SENDER and tag.encode() in x.raw))
@@ -489,32 +496,65 @@ class BrowserTest(AlertTest):
         if not ok:
             self.skipTest(why)
 
-    def run_browser(self, lang, expect, no_js=False):
+    def run_browser(self, lang, expect, no_js=False, click="cancel",
+                    typo=None):
         from browser import page_check
-        m = self.start()
+        m = self.start(typo=typo)
         tag = uuid.uuid4().hex[:10]
         qid = self.submit(m, tag)
         url, _path, _tok = self.link(tag)
         os.makedirs(self.SHOTS, exist_ok=True)
-        shot = os.path.join(self.SHOTS, "page-%s%s.png" % (
-            lang, "-nojs" if no_js else ""))
-        r = page_check(url, lang, shot, click="cancel", expect=(expect,),
+        shot = os.path.join(self.SHOTS, "page-%s%s%s.png" % (
+            lang, "" if click == "cancel" else "-" + click,
+            "-nojs" if no_js else ""))
+        r = page_check(url, lang, shot, click=click, expect=(expect,),
                        no_js=no_js)
         self.assertTrue(os.path.getsize(shot) > 1000)
-        self.assertEqual(self.state(m, qid), "cancelled")
-        actor, _f, to, why = self.audit(m, qid)[-1]
-        self.assertEqual((actor, to), ("web:127.0.0.1", "cancelled"))
-        self.assertIn("Chrome", why)     # the browser's user agent
-        return r
+        # After the action the whole page shows the new state: the
+        # heading says it, and no button is left to press.
+        self.assertEqual(r["after_buttons"], [], r)
+        self.assertEqual(len(r["after_h1"]), 1, r)
+        if click == "cancel":
+            self.assertEqual(self.state(m, qid), "cancelled")
+            actor, _f, to, why = self.audit(m, qid)[-1]
+            self.assertEqual((actor, to), ("web:127.0.0.1", "cancelled"))
+            self.assertIn("Chrome", why)     # the browser's user agent
+        return r, m, qid
 
     def test_english_cancel(self):
-        self.run_browser("en", "Cancelled. It will not be sent.")
+        r, _m, _q = self.run_browser(
+            "en", "Done: sending cancelled. It will not be sent.")
+        self.assertEqual(r["after_h1"], ["Sending cancelled"])
+        self.assertNotIn("on hold", r["after_text"])
 
     def test_japanese_cancel(self):
-        self.run_browser("ja", "キャンセルしました。")
+        r, _m, _q = self.run_browser("ja", "送信を取り消しました。")
+        self.assertEqual(r["after_h1"], ["送信を取り消しました"])
+        self.assertNotIn("送信を保留しています", r["after_text"])
+        self.assertNotIn("今すぐ送信", r["after_text"])
 
     def test_cancel_without_javascript(self):
-        self.run_browser("en", "Cancelled", no_js=True)
+        self.run_browser("en", "sending cancelled", no_js=True)
+
+    def test_japanese_send_now(self):
+        # The defect: a green "送信を開始しました" next to the heading
+        # "送信を保留しています", live buttons and "cancel now".
+        r, m, qid = self.run_browser("ja", "送信を開始しました。",
+                                     click="send")
+        self.assertIn(r["after_h1"][0], ("送信中です", "送信済みです"), r)
+        for bad in ("送信を保留しています", "送信を取り消す", "キャンセル",
+                    "間違いがあれば"):
+            self.assertNotIn(bad, r["after_text"])
+        m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
+
+    def test_english_send_now_awaiting(self):
+        r, m, qid = self.run_browser("en", "Sent now: it is on its way.",
+                                     click="send",
+                                     typo={"action": "hold_for_release"})
+        self.assertIn(r["after_h1"][0], ("Being sent", "Sent"), r)
+        self.assertNotIn("waiting for you", r["after_text"])
+        self.assertNotIn("on hold", r["after_text"])
+        m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
 
     # The inherited tests run once, in AlertTest.
     for _n in [n for n in dir(AlertTest) if n.startswith("test_")]:
