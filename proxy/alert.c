@@ -819,29 +819,84 @@ alert_flagged(const struct alert_view *v, const char *r)
 	return false;
 }
 
-/* "a, b, c, and 4 more" of a finding's recipients. */
+/* Same explanation: equal text and suggestion (either may be NULL). */
+static bool
+alert_same_finding(const struct alert_finding *x,
+    const struct alert_finding *y)
+{
+	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
+	    strcmp(x->text, y->text) == 0)) &&
+	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
+	    y->suggestion != NULL && strcmp(x->suggestion, y->suggestion) ==
+	    0));
+}
+
+static int
+alert_addr_cmp(const void *a, const void *b)
+{
+	return mh_strcasecmp(*(const char *const *)a,
+	    *(const char *const *)b);
+}
+
+/*
+ * "a, b, c, and 4 more" of the recipients of the findings fs[0..n) (one
+ * explanation: findings with the same text are told once), each address
+ * once (ASCII case ignored).  At most ALERT_FRCPTS_SCAN addresses of each
+ * finding are compared; those past it are counted as they are.
+ */
 static char *
-alert_join_rcpts(const struct alert_text *T, const struct alert_finding *f)
+alert_join_rcpts(const struct alert_text *T,
+    const struct alert_finding *const *fs, size_t n)
 {
 	struct mh_buf b;
+	const char **all, *shown[ALERT_FRCPTS_MAX];
 	char num[32], *c;
-	size_t i, shown = 0;
+	size_t i, j, k, m, nall = 0, nshown = 0, total = 0, extra = 0;
+
+	for (i = 0; i < n; i++)
+		if (fs[i]->rcpts != NULL)
+			total += fs[i]->nrcpts < ALERT_FRCPTS_SCAN ?
+			    fs[i]->nrcpts : ALERT_FRCPTS_SCAN;
+	all = xcalloc(total + 1, sizeof(*all));
+	for (i = 0; i < n; i++) {
+		if (fs[i]->rcpts == NULL) {
+			extra += fs[i]->nrcpts;
+			continue;
+		}
+		m = fs[i]->nrcpts < ALERT_FRCPTS_SCAN ? fs[i]->nrcpts :
+		    ALERT_FRCPTS_SCAN;
+		extra += fs[i]->nrcpts - m;
+		for (j = 0; j < m; j++) {
+			if (fs[i]->rcpts[j] == NULL)
+				continue;
+			all[nall++] = fs[i]->rcpts[j];
+			for (k = 0; k < nshown && mh_strcasecmp(shown[k],
+			    fs[i]->rcpts[j]) != 0; k++)
+				;
+			if (k == nshown && nshown < ALERT_FRCPTS_MAX)
+				shown[nshown++] = fs[i]->rcpts[j];
+		}
+	}
+	/* Distinct addresses: sorted, runs counted once. */
+	qsort(all, nall, sizeof(*all), alert_addr_cmp);
+	for (i = total = 0; i < nall; i++)
+		if (i == 0 || mh_strcasecmp(all[i - 1], all[i]) != 0)
+			total++;
+	free(all);
+	total += extra;
 
 	mh_buf_init(&b, ALERT_FRCPTS_MAX * (ALERT_ADDR_CHARS * 4 + 20) + 64);
 	alert_putn(&b, "", 0);
-	for (i = 0; f->rcpts != NULL && i < f->nrcpts &&
-	    shown < ALERT_FRCPTS_MAX; i++) {
-		if (f->rcpts[i] == NULL)
-			continue;
-		c = alert_clean(f->rcpts[i], ALERT_ADDR_CHARS);
-		if (shown++ > 0)
+	for (i = 0; i < nshown; i++) {
+		c = alert_clean(shown[i], ALERT_ADDR_CHARS);
+		if (i > 0)
 			alert_put(&b, ", ");
 		alert_put(&b, c);
 		free(c);
 	}
-	if (f->nrcpts > shown) {
-		mh_snprintf(num, sizeof(num), "%zu", f->nrcpts - shown);
-		alert_put(&b, shown > 0 ? ", " : "");
+	if (total > nshown) {
+		mh_snprintf(num, sizeof(num), "%zu", total - nshown);
+		alert_put(&b, nshown > 0 ? ", " : "");
 		alert_tpl(&b, false, T->more, num, NULL);
 	}
 	return mh_buf_steal(&b, NULL);
@@ -851,7 +906,7 @@ static void
 alert_lists_init(struct alert_lists *l, const struct alert_view *v,
     const struct alert_text *T)
 {
-	size_t i, pass, nscan;
+	size_t i, j, pass, nscan, nf;
 	bool *flag;
 
 	memset(l, 0, sizeof(*l));
@@ -874,19 +929,37 @@ alert_lists_init(struct alert_lists *l, const struct alert_view *v,
 	free(flag);
 	l->more = v->nrcpts > l->nrcpt ? v->nrcpts - l->nrcpt : 0;
 
-	l->nfind = v->findings == NULL ? 0 : v->nfindings <
+	nf = v->findings == NULL ? 0 : v->nfindings <
 	    ALERT_FINDINGS_MAX ? v->nfindings : ALERT_FINDINGS_MAX;
-	l->ftext = xcalloc(l->nfind + 1, sizeof(*l->ftext));
-	l->fsugg = xcalloc(l->nfind + 1, sizeof(*l->fsugg));
-	l->frcpts = xcalloc(l->nfind + 1, sizeof(*l->frcpts));
-	for (i = 0; i < l->nfind; i++) {
-		l->ftext[i] = alert_clean(v->findings[i].text,
+	l->ftext = xcalloc(nf + 1, sizeof(*l->ftext));
+	l->fsugg = xcalloc(nf + 1, sizeof(*l->fsugg));
+	l->frcpts = xcalloc(nf + 1, sizeof(*l->frcpts));
+	/* One entry per explanation: findings with the same text (a rule
+	 * that flags many recipients alike) are told once, with all their
+	 * recipients. */
+	for (i = 0; i < nf; i++) {
+		const struct alert_finding *fs[ALERT_FINDINGS_MAX];
+		size_t n = 0;
+
+		for (j = 0; j < i && !alert_same_finding(&v->findings[j],
+		    &v->findings[i]); j++)
+			;
+		if (j < i)
+			continue;	/* told with the first one */
+		for (j = i; j < nf; j++)
+			if (alert_same_finding(&v->findings[i],
+			    &v->findings[j]))
+				fs[n++] = &v->findings[j];
+		l->ftext[l->nfind] = alert_clean(v->findings[i].text,
 		    ALERT_TEXT_CHARS);
 		if (v->findings[i].suggestion != NULL)
-			l->fsugg[i] = alert_clean(v->findings[i].suggestion,
-			    ALERT_ADDR_CHARS);
-		if (v->findings[i].nrcpts > 0)
-			l->frcpts[i] = alert_join_rcpts(T, &v->findings[i]);
+			l->fsugg[l->nfind] = alert_clean(
+			    v->findings[i].suggestion, ALERT_ADDR_CHARS);
+		for (j = 0; j < n && fs[j]->nrcpts == 0; j++)
+			;
+		if (j < n)
+			l->frcpts[l->nfind] = alert_join_rcpts(T, fs, n);
+		l->nfind++;
 	}
 }
 

@@ -1260,6 +1260,75 @@ START_TEST(test_alert_many_rcpts)
 }
 END_TEST
 
+/*
+ * 100 flagged recipients, one finding each with the same text (or one
+ * finding for all): the explanation is told once, with its recipients
+ * ("a, b, ..., and 90 more", each address once), in both parts.
+ */
+START_TEST(test_alert_grouped)
+{
+	static const size_t n = 100;
+	struct alert_finding *fs;
+	struct alert_view v;
+	struct t_msg t;
+	char **rc, *m;
+	size_t i, len, pass;
+
+	alert_test_tz();
+	rc = xcalloc(n, sizeof(*rc));
+	for (i = 0; i < n; i++) {
+		rc[i] = xmalloc(32);
+		snprintf(rc[i], 32, "user%03zu@ext.example", i);
+	}
+	fs = xcalloc(n, sizeof(*fs));
+	for (pass = 0; pass < 2; pass++) {
+		memset(fs, 0, n * sizeof(*fs));
+		for (i = 0; i < (pass == 0 ? 50 : 1); i++) {
+			fs[i].rule = "first_time_recipient";
+			fs[i].text = "初めて送信する宛先が 100 件あります。";
+			/* pass 0: 50 findings of 3 overlapping ones (the
+			 * third is the next one's first); pass 1: one of
+			 * 100 */
+			fs[i].rcpts = (const char *const *)rc + (pass == 0 ?
+			    2 * i : 0);
+			fs[i].nrcpts = pass == 1 ? n : i < 49 ? 3 : 2;
+		}
+		memset(&v, 0, sizeof(v));
+		v.lang = ALERT_LANG_JA;
+		v.hostname = AT_HOST;
+		v.from_addr = AT_FROM;
+		v.to = AT_TO;
+		v.subject = "お知らせ";
+		v.rcpts = (const char *const *)rc;
+		v.nrcpts = n;
+		v.findings = fs;
+		v.nfindings = pass == 0 ? 50 : 1;
+		v.now = AT_T - 60;
+		v.release_at = AT_T;
+		v.url = AT_URL;
+		m = alert_build(&v, &len);
+		t_msg_parse(&t, m, len);
+		ck_assert_int_eq(t_count(t.part[0].body.data,
+		    "初めて送信する宛先が"), 1);
+		ck_assert_int_eq(t_count(t.part[1].body.data,
+		    "初めて送信する宛先が"), 1);
+		t_has(t.part[0].body.data, "該当する宛先: user000@ext.example, "
+		    "user001@ext.example");
+		t_has(t.part[0].body.data, "user009@ext.example, ほか 90 件");
+		ck_assert_ptr_null(strstr(t.part[0].body.data,
+		    "first_time_recipient"));
+		ck_assert_ptr_null(strstr(t.part[1].body.data,
+		    "first_time_recipient"));
+		t_msg_clear(&t);
+		free(m);
+	}
+	free(fs);
+	for (i = 0; i < n; i++)
+		free(rc[i]);
+	free(rc);
+}
+END_TEST
+
 /* Huge subject, finding text, suggestion, address, many findings: all
  * cut, the message stays small and well formed. */
 START_TEST(test_alert_bounds)
@@ -1289,9 +1358,10 @@ START_TEST(test_alert_bounds)
 
 	fs = xcalloc(1000, sizeof(*fs));
 	for (i = 0; i < 1000; i++) {
+		/* distinct texts (same ones would be told once) */
 		fs[i].rule = "r";
-		fs[i].text = big.data;
-		fs[i].suggestion = big.data;
+		fs[i].text = big.data + i;
+		fs[i].suggestion = big.data + i;
 		fs[i].rcpts = rc;
 		fs[i].nrcpts = 1;
 	}
@@ -1875,6 +1945,7 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_minimal);
 	tcase_add_test(tc, test_alert_many_rcpts);
 	tcase_add_test(tc, test_alert_bounds);
+	tcase_add_test(tc, test_alert_grouped);
 	tcase_add_test(tc, test_alert_bad_utf8);
 	suite_add_tcase(s, tc);
 
