@@ -819,16 +819,18 @@ alert_flagged(const struct alert_view *v, const char *r)
 	return false;
 }
 
-/* Same explanation: equal text and suggestion (either may be NULL). */
+/* Same explanation: equal text and suggestion (either may be NULL), as
+ * far as alert_clean() reads them (bounded: 50 findings compare
+ * pairwise). */
 static bool
 alert_same_finding(const struct alert_finding *x,
     const struct alert_finding *y)
 {
 	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
-	    strcmp(x->text, y->text) == 0)) &&
+	    strncmp(x->text, y->text, 4 * ALERT_TEXT_CHARS + 16) == 0)) &&
 	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
-	    y->suggestion != NULL && strcmp(x->suggestion, y->suggestion) ==
-	    0));
+	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
+	    4 * ALERT_ADDR_CHARS + 16) == 0));
 }
 
 static int

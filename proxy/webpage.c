@@ -973,16 +973,17 @@ webpage_suggest(struct webpage_out *o, const struct webpage_str *L,
 	webpage_put(o, p + 2);
 }
 
-/* Same explanation: equal text and suggestion (either may be NULL). */
+/* Same explanation: equal text and suggestion (either may be NULL), as
+ * far as they are shown (bounded: 50 findings compare pairwise). */
 static bool
 webpage_same_finding(const struct alert_finding *x,
     const struct alert_finding *y)
 {
 	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
-	    strcmp(x->text, y->text) == 0)) &&
+	    strncmp(x->text, y->text, WEBPAGE_TEXT_MAX + 1) == 0)) &&
 	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
-	    y->suggestion != NULL && strcmp(x->suggestion, y->suggestion) ==
-	    0));
+	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
+	    WEBPAGE_ADDR_MAX + 1) == 0));
 }
 
 /* By group (in fi), then address: one run of distinct addresses per

@@ -1277,8 +1277,8 @@ START_TEST(test_alert_grouped)
 	alert_test_tz();
 	rc = xcalloc(n, sizeof(*rc));
 	for (i = 0; i < n; i++) {
-		rc[i] = xmalloc(32);
-		snprintf(rc[i], 32, "user%03zu@ext.example", i);
+		rc[i] = xmalloc(48);
+		snprintf(rc[i], 48, "user%03zu@ext.example", i);
 	}
 	fs = xcalloc(n, sizeof(*fs));
 	for (pass = 0; pass < 2; pass++) {
@@ -1358,10 +1358,11 @@ START_TEST(test_alert_bounds)
 
 	fs = xcalloc(1000, sizeof(*fs));
 	for (i = 0; i < 1000; i++) {
-		/* distinct texts (same ones would be told once) */
+		/* distinct texts (same ones would be told once): 1001 to
+		 * 2000 "<", each cut at 1000 */
 		fs[i].rule = "r";
-		fs[i].text = big.data + i;
-		fs[i].suggestion = big.data + i;
+		fs[i].text = big.data + big.len - (1001 + i);
+		fs[i].suggestion = fs[i].text;
 		fs[i].rcpts = rc;
 		fs[i].nrcpts = 1;
 	}

@@ -788,7 +788,7 @@ START_TEST(test_wp_grouped)
 {
 	static const size_t n = 100;
 	const char **rc;
-	char (*addr)[32];
+	char (*addr)[48];
 	struct alert_finding *f;
 	struct webpage_view v;
 	char *h, *txt;
@@ -908,7 +908,7 @@ START_TEST(test_wp_many_rcpts)
 {
 	struct webpage_view v;
 	const char **rc;
-	char (*addr)[32];
+	char (*addr)[48];
 	char *h, *txt;
 	size_t len, i, n = 600;
 
