@@ -327,6 +327,12 @@ class AlertTest(MailholdTestCase):
                                           "Sec-Fetch-Site": "same-origin"})
         self.assertEqual(st, 200, body)
         self.assertEqual(self.state(m, qid), "cancelled")
+        # A reload builds a new config: its links still name that port.
+        self.assertEqual(m.ctl("reload").returncode, 0)
+        tag = uuid.uuid4().hex[:10]
+        self.submit(m, tag)
+        url, _path, _tok = self.link(tag)
+        self.assertTrue(url.startswith("http://127.0.0.1:%d/m/" % port), url)
 
     # -------------------------------------------------------------- tokens
 
