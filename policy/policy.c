@@ -1935,7 +1935,7 @@ policy_rule_burst(struct policy_eval *e)
 	const struct policy_history *h = e->hist;
 	struct policy_finding *f;
 	struct policy_set fresh;
-	char buf[POLICY_KEY_MAX], win[32];
+	char buf[POLICY_KEY_MAX], win[32], wen[32], wja[32];
 	const char *k;
 	size_t nmsg = 1, nrcpt = e->nrc, nnew = 0, i, j;
 	int64_t from = e->in->now - c->burst_window;
@@ -1971,13 +1971,16 @@ policy_rule_burst(struct policy_eval *e)
 		policy_finding_rcpt(f, e->rc[i].addr);
 	f->detail = policy_strf("messages=%zu recipients=%zu first_time=%zu "
 	    "window=%s", nmsg, nrcpt, nnew, win);
+	/* Words, not "1h", in what people read (issue 17). */
+	mh_fmt_duration_words(c->burst_window, false, wen, sizeof(wen));
+	mh_fmt_duration_words(c->burst_window, true, wja, sizeof(wja));
 	f->msg_en = policy_strf("Unusual volume: %zu messages to %zu "
 	    "recipients (%zu never written to before) in the last %s; the "
 	    "account may be compromised or a script may be looping", nmsg,
-	    nrcpt, nnew, win);
-	f->msg_ja = policy_strf("直近 %s に %zu 通、宛先 %zu 件（うち初めての"
+	    nrcpt, nnew, wen);
+	f->msg_ja = policy_strf("直近 %sに %zu 通、宛先 %zu 件（うち初めての"
 	    "宛先 %zu 件）を送信しています。アカウントの不正利用やスクリプトの"
-	    "暴走の可能性があります。", win, nmsg, nrcpt, nnew);
+	    "暴走の可能性があります。", wja, nmsg, nrcpt, nnew);
 }
 
 struct policy_order {

@@ -322,6 +322,30 @@ mh_fmt_duration(int64_t s, char *buf, size_t sz)
 		(void)mh_snprintf(buf, sz, "%llds", (long long)s);
 }
 
+void
+mh_fmt_duration_words(int64_t s, bool ja, char *buf, size_t sz)
+{
+	static const struct {
+		int64_t		 secs;
+		const char	*en, *ens, *ja;
+	} u[] = {
+		{ 86400, "day", "days", "\xe6\x97\xa5" },		/* 日 */
+		{ 3600, "hour", "hours", "\xe6\x99\x82\xe9\x96\x93" },	/* 時間 */
+		{ 60, "minute", "minutes", "\xe5\x88\x86" },		/* 分 */
+		{ 1, "second", "seconds", "\xe7\xa7\x92" },		/* 秒 */
+	};
+	size_t i;
+	int64_t n;
+
+	if (s < 0)
+		s = 0;
+	for (i = 0; i < 3 && (s == 0 || s % u[i].secs != 0); i++)
+		;
+	n = s / u[i].secs;
+	(void)mh_snprintf(buf, sz, "%lld %s", (long long)n, ja ? u[i].ja :
+	    n == 1 ? u[i].en : u[i].ens);
+}
+
 const char *
 mh_log_addr(const char *addr, char *out, size_t sz)
 {

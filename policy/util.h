@@ -109,6 +109,9 @@ const char *mh_log_addr(const char *addr, char *out, size_t sz);
 
 /* A duration for people: "2d", "3h", "5m", else "90s" (0: "0s"). */
 void	mh_fmt_duration(int64_t secs, char *buf, size_t sz);
+/* The same in words for texts people read, in the largest whole unit:
+ * "1 hour", "2 days", "90 seconds"; ja: "1 時間", "2 日", "90 秒". */
+void	mh_fmt_duration_words(int64_t secs, bool ja, char *buf, size_t sz);
 
 /* The value of one base64 digit (RFC 4648 section 4), or -1: shared by
  * the strict SASL decoder and the lenient MIME one. */

@@ -126,7 +126,7 @@ static const struct alert_text alert_text_en = {
 	.open_held = "To cancel it, or to send it now, open this page:",
 	.open_await = "To send it, open this page and click \"Send now\" "
 	    "(you can also cancel it there):",
-	.btn_cancel = "Cancel",
+	.btn_cancel = "Cancel sending",
 	.btn_send = "Send now",
 	.page_note = "Opening the page changes nothing; only its buttons "
 	    "do.",
@@ -174,7 +174,7 @@ static const struct alert_text alert_text_ja = {
 	    "次のページを開いてください:",
 	.open_await = "送信する場合は、次のページを開いて"
 	    "「今すぐ送信」をクリックしてください (取り消すこともできます):",
-	.btn_cancel = "キャンセル",
+	.btn_cancel = "送信を取り消す",
 	.btn_send = "今すぐ送信",
 	.page_note = "ページを開くだけでは何も変更されません。"
 	    "ページ上のボタンを押したときだけ変更されます。",
@@ -601,35 +601,66 @@ alert_encode_subject(struct mh_buf *b, const char *utf8, size_t used)
 /* ------------------------------------------------------------------ */
 /* Time                                                                */
 
-void
-alert_time_str(int64_t t, int64_t now, bool with_zone, char *buf, size_t sz)
+int
+alert_time_str(int64_t t, int64_t now, enum alert_lang lang, bool with_zone,
+    char *buf, size_t sz)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char zone[16];
-	uint64_t d;
-	size_t n;
+	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm, tn;
+	time_t tt, nt;
+	char date[64], zone[24], z[32];
+	bool today = false, thisyear = false;
+	int r;
 
 	if (sz == 0)
-		return;
+		return -1;
 	buf[0] = '\0';
-	if (localtime_r(&tt, &tm) == NULL) {
-		mh_strlcpy(buf, "?", sz);
-		return;
+	tt = (time_t)t;
+	if ((int64_t)tt != t || localtime_r(&tt, &tm) == NULL ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11)
+		return -1;
+	nt = (time_t)now;
+	if ((int64_t)nt == now && localtime_r(&nt, &tn) != NULL) {
+		thisyear = tn.tm_year == tm.tm_year;
+		today = thisyear && tn.tm_yday == tm.tm_yday;
 	}
-	d = t >= now ? (uint64_t)t - (uint64_t)now :
-	    (uint64_t)now - (uint64_t)t;
-	if (d < 86400)
-		n = strftime(buf, sz, "%H:%M", &tm);
+	if (today)
+		r = mh_snprintf(date, sizeof(date), "%s", "");
+	else if (lang == ALERT_LANG_JA && thisyear)
+		r = mh_snprintf(date, sizeof(date), "%d\xe6\x9c\x88%d"
+		    "\xe6\x97\xa5 ", tm.tm_mon + 1, tm.tm_mday); /* 月 日 */
+	else if (lang == ALERT_LANG_JA)
+		r = mh_snprintf(date, sizeof(date), "%lld\xe5\xb9\xb4%d"
+		    "\xe6\x9c\x88%d\xe6\x97\xa5 ",	/* 年 月 日 */
+		    (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	else if (thisyear)
+		r = mh_snprintf(date, sizeof(date), "%d %s ", tm.tm_mday,
+		    mo[tm.tm_mon]);
 	else
-		n = strftime(buf, sz, "%Y-%m-%d %H:%M", &tm);
-	if (n == 0) {
-		buf[0] = '\0';
-		return;
+		r = mh_snprintf(date, sizeof(date), "%d %s %lld ", tm.tm_mday,
+		    mo[tm.tm_mon], (long long)tm.tm_year + 1900);
+	if (r == -1)
+		return -1;
+	z[0] = '\0';
+	if (with_zone) {
+		/* The zone's abbreviation ("JST"), else its offset. */
+		if (strftime(zone, sizeof(zone), "%Z", &tm) == 0 ||
+		    zone[0] == '\0')
+			if (strftime(zone, sizeof(zone), "%z", &tm) == 0)
+				zone[0] = '\0';
+		if (zone[0] != '\0' && mh_snprintf(z, sizeof(z),
+		    lang == ALERT_LANG_JA ? " (%s)" : " %s", zone) == -1)
+			z[0] = '\0';
 	}
-	if (with_zone && strftime(zone, sizeof(zone), " (%z)", &tm) > 0 &&
-	    mh_strlcpy(buf + n, zone, sz - n) >= sz - n)
-		buf[n] = '\0';
+	/* Without the zone when only that does not fit. */
+	if (mh_snprintf(buf, sz, "%s%02d:%02d%s", date, tm.tm_hour, tm.tm_min,
+	    z) == -1 && mh_snprintf(buf, sz, "%s%02d:%02d", date,
+	    tm.tm_hour, tm.tm_min) == -1) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 /* RFC 5322 section 3.3 date-time in local time; the names are not taken
@@ -788,29 +819,86 @@ alert_flagged(const struct alert_view *v, const char *r)
 	return false;
 }
 
-/* "a, b, c, and 4 more" of a finding's recipients. */
+/* Same explanation: equal text and suggestion (either may be NULL), as
+ * far as alert_clean() reads them (bounded: 50 findings compare
+ * pairwise). */
+static bool
+alert_same_finding(const struct alert_finding *x,
+    const struct alert_finding *y)
+{
+	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
+	    strncmp(x->text, y->text, 4 * ALERT_TEXT_CHARS + 16) == 0)) &&
+	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
+	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
+	    4 * ALERT_ADDR_CHARS + 16) == 0));
+}
+
+static int
+alert_addr_cmp(const void *a, const void *b)
+{
+	return mh_strcasecmp(*(const char *const *)a,
+	    *(const char *const *)b);
+}
+
+/*
+ * "a, b, c, and 4 more" of the recipients of the findings fs[0..n) (one
+ * explanation: findings with the same text are told once), each address
+ * once (ASCII case ignored).  At most ALERT_FRCPTS_SCAN addresses of each
+ * finding are compared; those past it are counted as they are.
+ */
 static char *
-alert_join_rcpts(const struct alert_text *T, const struct alert_finding *f)
+alert_join_rcpts(const struct alert_text *T,
+    const struct alert_finding *const *fs, size_t n)
 {
 	struct mh_buf b;
+	const char **all, *shown[ALERT_FRCPTS_MAX];
 	char num[32], *c;
-	size_t i, shown = 0;
+	size_t i, j, k, m, nall = 0, nshown = 0, total = 0, extra = 0;
+
+	for (i = 0; i < n; i++)
+		if (fs[i]->rcpts != NULL)
+			total += fs[i]->nrcpts < ALERT_FRCPTS_SCAN ?
+			    fs[i]->nrcpts : ALERT_FRCPTS_SCAN;
+	all = xcalloc(total + 1, sizeof(*all));
+	for (i = 0; i < n; i++) {
+		if (fs[i]->rcpts == NULL) {
+			extra += fs[i]->nrcpts;
+			continue;
+		}
+		m = fs[i]->nrcpts < ALERT_FRCPTS_SCAN ? fs[i]->nrcpts :
+		    ALERT_FRCPTS_SCAN;
+		extra += fs[i]->nrcpts - m;
+		for (j = 0; j < m; j++) {
+			if (fs[i]->rcpts[j] == NULL)
+				continue;
+			all[nall++] = fs[i]->rcpts[j];
+			for (k = 0; k < nshown && mh_strcasecmp(shown[k],
+			    fs[i]->rcpts[j]) != 0; k++)
+				;
+			if (k == nshown && nshown < ALERT_FRCPTS_MAX)
+				shown[nshown++] = fs[i]->rcpts[j];
+		}
+	}
+	/* Distinct addresses: sorted, runs counted once. */
+	qsort(all, nall, sizeof(*all), alert_addr_cmp);
+	for (i = total = 0; i < nall; i++)
+		if (i == 0 || mh_strcasecmp(all[i - 1], all[i]) != 0)
+			total++;
+	free(all);
+	total += extra;
 
 	mh_buf_init(&b, ALERT_FRCPTS_MAX * (ALERT_ADDR_CHARS * 4 + 20) + 64);
 	alert_putn(&b, "", 0);
-	for (i = 0; f->rcpts != NULL && i < f->nrcpts &&
-	    shown < ALERT_FRCPTS_MAX; i++) {
-		if (f->rcpts[i] == NULL)
-			continue;
-		c = alert_clean(f->rcpts[i], ALERT_ADDR_CHARS);
-		if (shown++ > 0)
+	for (i = 0; i < nshown; i++) {
+		c = alert_clean(shown[i], ALERT_ADDR_CHARS);
+		if (i > 0)
 			alert_put(&b, ", ");
 		alert_put(&b, c);
 		free(c);
 	}
-	if (f->nrcpts > shown) {
-		mh_snprintf(num, sizeof(num), "%zu", f->nrcpts - shown);
-		alert_put(&b, shown > 0 ? ", " : "");
+	if (total > nshown) {
+		mh_snprintf(num, sizeof(num), "%zu", total - nshown);
+		alert_put(&b, nshown > 0 ? ", " : "");
 		alert_tpl(&b, false, T->more, num, NULL);
 	}
 	return mh_buf_steal(&b, NULL);
@@ -820,7 +908,7 @@ static void
 alert_lists_init(struct alert_lists *l, const struct alert_view *v,
     const struct alert_text *T)
 {
-	size_t i, pass, nscan;
+	size_t i, j, pass, nscan, nf;
 	bool *flag;
 
 	memset(l, 0, sizeof(*l));
@@ -843,19 +931,37 @@ alert_lists_init(struct alert_lists *l, const struct alert_view *v,
 	free(flag);
 	l->more = v->nrcpts > l->nrcpt ? v->nrcpts - l->nrcpt : 0;
 
-	l->nfind = v->findings == NULL ? 0 : v->nfindings <
+	nf = v->findings == NULL ? 0 : v->nfindings <
 	    ALERT_FINDINGS_MAX ? v->nfindings : ALERT_FINDINGS_MAX;
-	l->ftext = xcalloc(l->nfind + 1, sizeof(*l->ftext));
-	l->fsugg = xcalloc(l->nfind + 1, sizeof(*l->fsugg));
-	l->frcpts = xcalloc(l->nfind + 1, sizeof(*l->frcpts));
-	for (i = 0; i < l->nfind; i++) {
-		l->ftext[i] = alert_clean(v->findings[i].text,
+	l->ftext = xcalloc(nf + 1, sizeof(*l->ftext));
+	l->fsugg = xcalloc(nf + 1, sizeof(*l->fsugg));
+	l->frcpts = xcalloc(nf + 1, sizeof(*l->frcpts));
+	/* One entry per explanation: findings with the same text (a rule
+	 * that flags many recipients alike) are told once, with all their
+	 * recipients. */
+	for (i = 0; i < nf; i++) {
+		const struct alert_finding *fs[ALERT_FINDINGS_MAX];
+		size_t n = 0;
+
+		for (j = 0; j < i && !alert_same_finding(&v->findings[j],
+		    &v->findings[i]); j++)
+			;
+		if (j < i)
+			continue;	/* told with the first one */
+		for (j = i; j < nf; j++)
+			if (alert_same_finding(&v->findings[i],
+			    &v->findings[j]))
+				fs[n++] = &v->findings[j];
+		l->ftext[l->nfind] = alert_clean(v->findings[i].text,
 		    ALERT_TEXT_CHARS);
 		if (v->findings[i].suggestion != NULL)
-			l->fsugg[i] = alert_clean(v->findings[i].suggestion,
-			    ALERT_ADDR_CHARS);
-		if (v->findings[i].nrcpts > 0)
-			l->frcpts[i] = alert_join_rcpts(T, &v->findings[i]);
+			l->fsugg[l->nfind] = alert_clean(
+			    v->findings[i].suggestion, ALERT_ADDR_CHARS);
+		for (j = 0; j < n && fs[j]->nrcpts == 0; j++)
+			;
+		if (j < n)
+			l->frcpts[l->nfind] = alert_join_rcpts(T, fs, n);
+		l->nfind++;
 	}
 }
 
@@ -907,8 +1013,8 @@ struct alert_ctx {
 	const struct alert_ids	*x;
 	const char		*subject;	/* clean, or "(no subject)" */
 	const char		*subject_line;	/* the Subject field, UTF-8 */
-	char			 when[64];	/* "14:05" */
-	char			 whenz[64];	/* "14:05 (+0900)" */
+	char			 when[96];	/* "14:05" */
+	char			 whenz[128];	/* "14:05 JST" */
 	bool			 url_ok;
 	char			 more[32];	/* l.more as digits */
 };
@@ -1127,8 +1233,12 @@ alert_build(const struct alert_view *v, size_t *lenp)
 	mh_snprintf(c.more, sizeof(c.more), "%zu", c.l.more);
 	s = alert_clean(v->subject, ALERT_SUBJ_CHARS);
 	c.subject = s[0] != '\0' ? s : T->no_subject;
-	alert_time_str(v->release_at, v->now, false, c.when, sizeof(c.when));
-	alert_time_str(v->release_at, v->now, true, c.whenz, sizeof(c.whenz));
+	if (alert_time_str(v->release_at, v->now, v->lang, false, c.when,
+	    sizeof(c.when)) == -1)
+		mh_strlcpy(c.when, "?", sizeof(c.when));
+	if (alert_time_str(v->release_at, v->now, v->lang, true, c.whenz,
+	    sizeof(c.whenz)) == -1)
+		mh_strlcpy(c.whenz, "?", sizeof(c.whenz));
 	c.url_ok = alert_url_ok(v->url);
 
 	mh_buf_init(&subj, ALERT_HDRVAL_CHARS * 4);

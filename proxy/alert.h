@@ -73,8 +73,8 @@ struct alert_view {
  *   "[mailhold] Held: <subject> — goes out at 14:05"
  *   "[mailhold] Waiting for you: <subject> — will not be sent unless you
  *    release it"  (awaiting)
- * and the Japanese equivalents.  Times are local time (TZ) with the UTC
- * offset in the body.  The body lists the recipients (flagged ones
+ * and the Japanese equivalents.  Times are in notify.timezone (see
+ * alert_time_str()), with the zone in the body.  The body lists the recipients (flagged ones
  * marked), each finding with its likely intended address, when the mail
  * goes out (or that it will not, and when it is dropped), and the links.
  */
@@ -106,15 +106,20 @@ char	*alert_build_failure(const struct alert_failure_view *, size_t *lenp);
  * header line passes 78 octets and no encoded word passes 75 or splits a
  * UTF-8 character (RFC 2047 section 5 rule 3); used is the octets already
  * on the first line ("Subject: ").
- * alert_time_str() formats t in local time: "14:05" when it is within a
- * day of now, else "2026-11-23 14:05"; with_zone appends " (+0900)".
+ * alert_time_str() formats t for people in the process's time zone
+ * (notify.timezone: main.c sets TZ once at start): "09:49" when t falls
+ * on now's date there, else with the date, "8 Dec 09:49" / "12月8日
+ * 09:49", and the year when it is not now's ("8 Dec 2027 09:49" /
+ * "2027年12月8日 09:49"); with_zone appends the zone's abbreviation
+ * (" JST" / " (JST)", its UTC offset when it has none), dropped when only
+ * it does not fit.  Returns 0, or -1 with buf "" (sz > 0) when t is not
+ * a usable time or does not fit.
  * alert_encode_subject() returns 0, or -1 when b is full (b is then as
- * it was); alert_time_str() always NUL-terminates (sz > 0), leaving ""
- * when even the time does not fit.
+ * it was).
  */
 struct mh_buf;
 int	alert_encode_subject(struct mh_buf *, const char *utf8, size_t used);
-void	alert_time_str(int64_t t, int64_t now, bool with_zone, char *buf,
-	    size_t sz);
+int	alert_time_str(int64_t t, int64_t now, enum alert_lang,
+	    bool with_zone, char *buf, size_t sz);
 
 #endif

@@ -137,6 +137,7 @@ struct config_entry {
 #define CONFIG_RCOUNT(m) .noff = offsetof(struct policy_rule_config, m)
 
 #define CONFIG_DOMAINS_MAX	10000	/* entries of a domain list */
+#define CONFIG_ZONEINFO		"/usr/share/zoneinfo"	/* glibc's TZDIR */
 #define CONFIG_RULES_BASE	offsetof(struct config, policy.rules)
 
 static const char *config_check_hostname(const char *);
@@ -151,6 +152,7 @@ static const char *config_item_user(char *);
 static const char *config_check_ipaddr(const char *);
 static const char *config_check_url(const char *);
 static const char *config_check_mailbox(const char *);
+static const char *config_check_timezone(const char *);
 
 static const char *const config_bool_names[] = {
 	"false", "true", "no", "yes", "off", "on", NULL
@@ -795,6 +797,14 @@ static const struct config_entry config_table[] = {
 	  .item = config_item_user,
 	  .desc = "Users who get English mails whatever notify.language "
 	  "says." },
+	{ .name = "notify.timezone", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 64, .reloadable = false,
+	  CONFIG_FIELD(notify_timezone), .check = config_check_timezone,
+	  .flags = CONFIG_F_OPTIONAL, .example = "Asia/Tokyo",
+	  .desc = "Time zone of every time shown to people (alerts, the "
+	  "page, the Received: date): an IANA name from "
+	  CONFIG_ZONEINFO ", e.g. Asia/Tokyo.  Default: the system's "
+	  "(TZ, else /etc/localtime)." },
 	{ .name = "notify.from", .type = CONFIG_T_STRING, .def = NULL,
 	  .min = 3, .max = 254, .reloadable = true, CONFIG_FIELD(notify_from),
 	  .check = config_check_mailbox, .flags = CONFIG_F_DERIVED,
@@ -1531,6 +1541,43 @@ config_check_url(const char *s)
 }
 
 /* local@domain: printable ASCII, no spaces, quotes or brackets. */
+/*
+ * An IANA zone name (tz database "Area/Location", e.g. Asia/Tokyo, UTC,
+ * America/Argentina/Buenos_Aires, Etc/GMT-9) that names a TZif file under
+ * CONFIG_ZONEINFO: parts of [A-Za-z0-9._+-] joined by '/', none starting
+ * with '.', so the name cannot leave the directory.
+ */
+static const char *
+config_check_timezone(const char *s)
+{
+	char path[sizeof(CONFIG_ZONEINFO) + 80], magic[4];
+	const char *p;
+	struct stat st;
+	size_t n;
+	FILE *f;
+	bool ok;
+
+	for (p = s; *p != '\0'; p += n + (p[n] == '/')) {
+		n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789._+-");
+		if (n == 0 || p[0] == '.' || (p[n] != '/' && p[n] != '\0') ||
+		    (p[n] == '/' && p[n + 1] == '\0'))
+			return "must be a time zone name such as Asia/Tokyo "
+			    "or UTC";
+	}
+	if (mh_snprintf(path, sizeof(path), "%s/%s", CONFIG_ZONEINFO, s) == -1)
+		return "is too long";
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+		return "names no time zone in " CONFIG_ZONEINFO " (is "
+		    "tzdata installed?)";
+	if ((f = fopen(path, "rb")) == NULL)
+		return "cannot be read in " CONFIG_ZONEINFO;
+	ok = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+	    memcmp(magic, "TZif", 4) == 0;
+	fclose(f);
+	return ok ? NULL : "names a file that is not a time zone (TZif)";
+}
+
 static const char *
 config_check_mailbox(const char *s)
 {
@@ -3487,6 +3534,31 @@ config_policy_finish(struct config_ctx *ctx)
 	return 0;
 }
 
+
+/* The default web.base_url: scheme, web.address and port. */
+static void
+config_web_url(const struct config *cfg, int port, char *url, size_t sz)
+{
+	bool v6 = strchr(cfg->web_address, ':') != NULL;
+
+	(void)mh_snprintf(url, sz, "%s://%s%s%s:%d",
+	    cfg->web_tls ? "https" : "http", v6 ? "[" : "",
+	    cfg->web_address, v6 ? "]" : "", port);
+}
+
+void
+config_web_bound(struct config *cfg, int port)
+{
+	char url[128];
+
+	if (cfg == NULL || !cfg->web_base_url_derived || port <= 0 ||
+	    port > 65535)
+		return;
+	config_web_url(cfg, port, url, sizeof(url));
+	free(cfg->web_base_url);
+	cfg->web_base_url = xstrdup(url);
+}
+
 static int
 config_web_finish(struct config_ctx *ctx)
 {
@@ -3509,12 +3581,9 @@ config_web_finish(struct config_ctx *ctx)
 		return -1;
 	}
 	if (cfg->web_base_url == NULL) {
-		bool v6 = strchr(cfg->web_address, ':') != NULL;
-
-		(void)mh_snprintf(url, sizeof(url), "%s://%s%s%s:%d",
-		    cfg->web_tls ? "https" : "http", v6 ? "[" : "",
-		    cfg->web_address, v6 ? "]" : "", cfg->web_port);
+		config_web_url(cfg, cfg->web_port, url, sizeof(url));
 		cfg->web_base_url = xstrdup(url);
+		cfg->web_base_url_derived = true;
 	}
 	len = strlen(cfg->web_base_url);
 	while (len > 8 && cfg->web_base_url[len - 1] == '/')

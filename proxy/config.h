@@ -184,6 +184,9 @@ struct config {
 	size_t	 nnotify_users_en;
 	char	*notify_from;		/* notify.from, default
 					   mailhold@hostname */
+	char	*notify_timezone;	/* notify.timezone: IANA name, NULL =
+					   the system's; applied once at start
+					   (TZ) by main.c */
 
 	/* web: (the sender's page, issue 5) */
 	bool	 web_enabled;		/* web.enabled */
@@ -192,6 +195,8 @@ struct config {
 	bool	 web_tls;		/* web.tls: HTTPS with tls.cert_file */
 	char	*web_base_url;		/* web.base_url, no final '/';
 					   default from address and port */
+	bool	 web_base_url_derived;	/* not set in the file: built from
+					   web.address and the port bound */
 	size_t	 web_max_connections;	/* web.max_connections */
 	int64_t	 web_timeout;		/* web.timeout: per request */
 	size_t	 web_max_failures;	/* web.max_failures: per client */
@@ -240,6 +245,15 @@ bool	config_has_tls(const struct config *);
  * case-insensitive), else notify.language.  Either may be NULL. */
 int	config_user_lang(const struct config *, const char *auth_user,
 	    const char *sender);
+/*
+ * When web.base_url was not set (derived from web.address and web.port),
+ * rebuilds it with the port the page actually listens on, so that
+ * web.port: 0 gives links and an Origin check that name the real port.
+ * Called by web.c right after binding and for each reloaded config,
+ * before the config is handed to anyone else (configs are immutable once
+ * shared).  A set base_url, or port <= 0, leaves it alone.
+ */
+void	config_web_bound(struct config *, int port);
 /* The auth.senders entry of user (exact match), or NULL. */
 const struct config_sender *config_sender_find(const struct config *,
 	    const char *user);

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -157,6 +158,25 @@ main_reload_failed(const char *err, const char *keeping)
 	    mh_log_escape(err, strlen(err), 1000, esc, sizeof(esc)), keeping);
 }
 
+/*
+ * notify.timezone: every time shown to people (alerts, the page, the
+ * Received: date) is formatted with localtime_r(), so the zone is the
+ * process's TZ, set here once, before any thread exists: setenv() is not
+ * safe while another thread may read the environment, which is why the
+ * key takes effect only at start (main_reload() says so).  Logs stay in
+ * UTC (log.c uses gmtime_r()).
+ */
+static void
+main_timezone(const struct config *conf)
+{
+	if (conf->notify_timezone != NULL &&
+	    setenv("TZ", conf->notify_timezone, 1) == -1)
+		fatal("event=start error=\"cannot set TZ\"");
+	tzset();
+	log_info("event=timezone zone=%s", conf->notify_timezone != NULL ?
+	    conf->notify_timezone : "system");
+}
+
 static void	main_purge_arm(struct main_ctx *, int64_t);
 static int64_t	main_purge_interval(const struct config *);
 
@@ -215,6 +235,12 @@ main_reload(void *arg, char *err, size_t errsz)
 		log_warnx("event=reload note=\"metrics.enabled, "
 		    "metrics.address and metrics.port take effect after a "
 		    "restart\"");
+	if ((nc->notify_timezone == NULL) !=
+	    (m->conf->notify_timezone == NULL) ||
+	    (nc->notify_timezone != NULL &&
+	    strcmp(nc->notify_timezone, m->conf->notify_timezone) != 0))
+		log_warnx("event=reload note=\"notify.timezone takes effect "
+		    "after a restart\"");
 	if (strcmp(nc->control_socket, m->conf->control_socket) != 0 ||
 	    strcmp(nc->control_mode, m->conf->control_mode) != 0)
 		log_warnx("event=reload note=\"control.* takes effect after a "
@@ -766,6 +792,7 @@ main(int argc, char **argv)
 	log_setlevel(m.debug ? LOG_LVL_DEBUG : m.conf->log_level);
 	log_setformat(m.conf->log_format);
 	signal(SIGPIPE, SIG_IGN);
+	main_timezone(m.conf);
 
 	if (evthread_use_pthreads() == -1)
 		fatalx("event=start error=\"libevent threads\"");

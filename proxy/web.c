@@ -60,6 +60,7 @@ struct web {
 	SSL_CTX				*tls;
 	struct auth_limiter		*lim;
 	struct httpconn			*conns;		/* accounting */
+	int				 port;		/* bound */
 };
 
 /* One POSTed action waiting for its queue transaction. */
@@ -712,6 +713,10 @@ web_new(struct event_base *base, struct config *conf, struct queue *q,
 		port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
+	/* web.port: 0 binds any free port: a derived base_url (alert links,
+	 * the Origin check) must name that one, not 0. */
+	w->port = port;
+	config_web_bound(conf, port);
 	log_info("event=web_listening address=%s port=%d tls=%s base_url=%s",
 	    conf->web_address, port, w->tls ? "yes" : "no",
 	    conf->web_base_url);
@@ -729,6 +734,9 @@ web_set_config(struct web *w, struct config *conf)
 {
 	if (w == NULL)
 		return;
+	/* web.port is not reloadable: the new config names the running
+	 * listener's port. */
+	config_web_bound(conf, w->port);
 	config_unref(w->conf);
 	w->conf = config_ref(conf);
 	httpconn_set_limits(w->conns, conf->web_max_connections,

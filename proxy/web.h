@@ -50,7 +50,10 @@ struct sched;
 struct web;
 
 /* Binds web.address:web.port and serves.  tls: the server context when
- * web.tls is on (a reference is taken), else NULL. */
+ * web.tls is on (a reference is taken), else NULL.  When web.base_url is
+ * derived, it is rewritten to name the port actually bound (web.port: 0
+ * picks any free port), here and in each config given to
+ * web_set_config() (config_web_bound()). */
 struct web	*web_new(struct event_base *, struct config *, struct queue *,
 		    struct sched *, SSL_CTX *tls);
 void		 web_set_config(struct web *, struct config *);

@@ -28,9 +28,9 @@
 #define WEBPAGE_BUDGET		(3u * 1024 * 1024)
 /*
  * What one list item can take at most: an escaped octet grows to at most
- * 6 ("&quot;"), so a finding item is about 6 * (TEXT + ADDR + RULE +
- * FINDING_RCPTS * ADDR) plus markup (~75 KiB), a recipient item about
- * 6 * (ADDR + REASONS * (TEXT + ADDR)) (~30 KiB).  The budget leaves far
+ * 6 ("&quot;"), so a finding item is about 6 * (TEXT + ADDR +
+ * FINDING_RCPTS * ADDR) plus markup (~70 KiB), a recipient item about
+ * 6 * ADDR (~3 KiB).  The budget leaves far
  * more than that (and the page's tail) below WEBPAGE_MAX.
  */
 #define WEBPAGE_ITEM_MAX	(128u * 1024)
@@ -39,13 +39,11 @@
 #define WEBPAGE_FINDINGS_MAX	50	/* findings listed and matched */
 #define WEBPAGE_FINDING_RCPTS_MAX 20	/* recipients named per finding */
 #define WEBPAGE_MATCH_MAX	1000	/* recipients matched per finding */
-#define WEBPAGE_REASONS_MAX	3	/* reasons shown per recipient */
 
 /* Octets of a value shown before it is cut (at a UTF-8 boundary). */
 #define WEBPAGE_SUBJECT_MAX	1000
 #define WEBPAGE_ADDR_MAX	512
 #define WEBPAGE_TEXT_MAX	1000
-#define WEBPAGE_RULE_MAX	64
 #define WEBPAGE_ID_MAX		64
 #define WEBPAGE_TOKEN_MAX	512
 
@@ -97,9 +95,7 @@ struct webpage_str {
 	const char	*flag;
 	const char	*did_you_mean;			/* %S */
 	const char	*concerns;
-	const char	*rule;
 	const char	*and_more;			/* %N */
-	const char	*more_reasons;			/* %N */
 	/* time left */
 	const char	*soon;
 	const char	*in_pre;
@@ -126,7 +122,7 @@ static const struct webpage_str webpage_en = {
 		[WEBPAGE_SENDING] = "Being sent",
 		[WEBPAGE_SENT] = "Sent",
 		[WEBPAGE_FAILED] = "Not delivered",
-		[WEBPAGE_CANCELLED] = "Cancelled",
+		[WEBPAGE_CANCELLED] = "Sending cancelled",
 	},
 	.line = {
 		[WEBPAGE_HELD] = "It goes out at %T (%C).",
@@ -153,25 +149,27 @@ static const struct webpage_str webpage_en = {
 		[WEBPAGE_CANCELLED] = "Cancelled. It was not sent.",
 	},
 	.extra = {
-		[WEBPAGE_HELD] = "If something is wrong, cancel it now.",
+		[WEBPAGE_HELD] = "If something is wrong, press Cancel sending "
+		    "now.",
 		[WEBPAGE_AWAITING] = "If you do nothing, it will be dropped "
 		    "at %T (%C).",
-		[WEBPAGE_DEFERRED] = "You can still cancel it.",
+		[WEBPAGE_DEFERRED] = "You can still cancel sending it.",
 	},
 	.extra_notime = {
-		[WEBPAGE_HELD] = "If something is wrong, cancel it now.",
+		[WEBPAGE_HELD] = "If something is wrong, press Cancel sending "
+		    "now.",
 		[WEBPAGE_AWAITING] = "If you do nothing, it will be dropped.",
-		[WEBPAGE_DEFERRED] = "You can still cancel it.",
+		[WEBPAGE_DEFERRED] = "You can still cancel sending it.",
 	},
-	.hint_held = "Cancel stops this message for good. Send now sends it "
-	    "right away.",
-	.hint_awaiting = "Cancel drops this message now. Send now sends it "
-	    "as it is.",
-	.btn_cancel = "Cancel",
+	.hint_held = "Cancel sending stops this message for good. Send now "
+	    "sends it right away.",
+	.hint_awaiting = "Cancel sending drops this message now. Send now "
+	    "sends it as it is.",
+	.btn_cancel = "Cancel sending",
 	.btn_send = "Send now",
 	.actions_label = "Actions",
 	.countdown_note = "The time left is as of when this page was loaded.",
-	.n_cancelled = "Cancelled. It will not be sent.",
+	.n_cancelled = "Done: sending cancelled. It will not be sent.",
 	.n_released = "Sent now: it is on its way.",
 	.n_too_late = {
 		[WEBPAGE_HELD] = "That came too late; nothing changed.",
@@ -211,11 +209,8 @@ static const struct webpage_str webpage_en = {
 	.h_rcpts = "Recipients (%N)",
 	.flag = "\xe2\x9a\xa0 Check this address",
 	.did_you_mean = "Did you mean %S?",
-	.concerns = "Concerns:",
-	.rule = "Rule:",
+	.concerns = "Recipients concerned:",
 	.and_more = "and %N more",
-	.more_reasons = "and %N more reasons (see <a href=\"#why\">Why it "
-	    "was held</a>)",
 	.soon = "any moment now",
 	.in_pre = "in ",
 	.in_post = "",
@@ -256,7 +251,7 @@ static const struct webpage_str webpage_ja = {
 		[WEBPAGE_SENDING] = "送信中です",
 		[WEBPAGE_SENT] = "送信済みです",
 		[WEBPAGE_FAILED] = "配信できませんでした",
-		[WEBPAGE_CANCELLED] = "キャンセルしました",
+		[WEBPAGE_CANCELLED] = "送信を取り消しました",
 	},
 	.line = {
 		[WEBPAGE_HELD] = "このメールは %T に送信されます（%C）。",
@@ -265,49 +260,49 @@ static const struct webpage_str webpage_ja = {
 		[WEBPAGE_DEFERRED] = "送信先のサーバーがまだ"
 		    "受け付けていません。次は %T に再送します（%C）。",
 		[WEBPAGE_SENDING] = "このメールは現在送信中です。"
-		    "キャンセルはできません。",
+		    "もう取り消せません。",
 		[WEBPAGE_SENT] = "%T に送信しました。",
 		[WEBPAGE_FAILED] = "配信できませんでした（%T）。",
-		[WEBPAGE_CANCELLED] = "%T にキャンセルしました。"
+		[WEBPAGE_CANCELLED] = "%T に送信を取り消しました。"
 		    "このメールは送信されません。",
 	},
 	.line_notime = {
-		[WEBPAGE_HELD] = "キャンセルしない限り、"
+		[WEBPAGE_HELD] = "取り消さない限り、"
 		    "このメールはまもなく送信されます。",
 		[WEBPAGE_AWAITING] = "「今すぐ送信」を押さない限り、"
 		    "このメールは<strong>送信されません</strong>。",
 		[WEBPAGE_DEFERRED] = "送信先のサーバーがまだ"
 		    "受け付けていません。後で再送します。",
 		[WEBPAGE_SENDING] = "このメールは現在送信中です。"
-		    "キャンセルはできません。",
+		    "もう取り消せません。",
 		[WEBPAGE_SENT] = "送信しました。",
 		[WEBPAGE_FAILED] = "配信できませんでした。",
-		[WEBPAGE_CANCELLED] = "キャンセルしました。"
+		[WEBPAGE_CANCELLED] = "送信を取り消しました。"
 		    "このメールは送信されません。",
 	},
 	.extra = {
 		[WEBPAGE_HELD] = "間違いがあれば、"
-		    "今すぐキャンセルしてください。",
+		    "今すぐ「送信を取り消す」を押してください。",
 		[WEBPAGE_AWAITING] = "何もしなければ、%T に破棄されます"
 		    "（%C）。",
-		[WEBPAGE_DEFERRED] = "まだキャンセルできます。",
+		[WEBPAGE_DEFERRED] = "まだ送信を取り消せます。",
 	},
 	.extra_notime = {
 		[WEBPAGE_HELD] = "間違いがあれば、"
-		    "今すぐキャンセルしてください。",
+		    "今すぐ「送信を取り消す」を押してください。",
 		[WEBPAGE_AWAITING] = "何もしなければ、"
 		    "このメールは破棄されます。",
-		[WEBPAGE_DEFERRED] = "まだキャンセルできます。",
+		[WEBPAGE_DEFERRED] = "まだ送信を取り消せます。",
 	},
-	.hint_held = "「キャンセル」で送信を取り消します。"
-	    "「今すぐ送信」で待たずに送信します。",
-	.hint_awaiting = "「キャンセル」でこのメールを破棄します。"
-	    "「今すぐ送信」でこのまま送信します。",
-	.btn_cancel = "キャンセル",
+	.hint_held = "「送信を取り消す」を押すと、このメールは送信されません。"
+	    "「今すぐ送信」を押すと、待たずに送信します。",
+	.hint_awaiting = "「送信を取り消す」を押すと、このメールを破棄します。"
+	    "「今すぐ送信」を押すと、このまま送信します。",
+	.btn_cancel = "送信を取り消す",
 	.btn_send = "今すぐ送信",
 	.actions_label = "操作",
 	.countdown_note = "残り時間はこのページを開いた時点のものです。",
-	.n_cancelled = "キャンセルしました。このメールは送信されません。",
+	.n_cancelled = "送信を取り消しました。このメールは送信されません。",
 	.n_released = "送信を開始しました。",
 	.n_too_late = {
 		[WEBPAGE_HELD] = "操作が間に合いませんでした。"
@@ -323,7 +318,7 @@ static const struct webpage_str webpage_ja = {
 		[WEBPAGE_FAILED] = "間に合いませんでした。"
 		    "このメールは %T にすでに配信に失敗しています。",
 		[WEBPAGE_CANCELLED] = "このメールは %T に"
-		    "すでにキャンセルされています。",
+		    "すでに送信を取り消されています。",
 	},
 	.n_too_late_notime = {
 		[WEBPAGE_HELD] = "操作が間に合いませんでした。"
@@ -339,7 +334,7 @@ static const struct webpage_str webpage_ja = {
 		[WEBPAGE_FAILED] = "間に合いませんでした。"
 		    "このメールはすでに配信に失敗しています。",
 		[WEBPAGE_CANCELLED] = "このメールはすでに"
-		    "キャンセルされています。",
+		    "送信を取り消されています。",
 	},
 	.n_bad_csrf = "フォームの有効期限が切れました。"
 	    "このページのボタンからもう一度操作してください。",
@@ -355,11 +350,8 @@ static const struct webpage_str webpage_ja = {
 	.h_rcpts = "宛先（%N 件）",
 	.flag = "\xe2\x9a\xa0 要確認",
 	.did_you_mean = "正しくは %S ではありませんか？",
-	.concerns = "対象:",
-	.rule = "ルール:",
+	.concerns = "該当する宛先:",
 	.and_more = "ほか %N 件",
-	.more_reasons = "ほか %N 件の理由（<a href=\"#why\">保留の理由</a>"
-	    "を参照）",
 	.soon = "まもなく",
 	.in_pre = "あと ",
 	.in_post = "",
@@ -493,10 +485,8 @@ static const char webpage_stylesheet[] =
 	"}\n"
 	".flag { display: inline-block; color: var(--flag); font-weight: 700;"
 	" }\n"
-	".reasons { margin: 0.25rem 0 0; padding-left: 1.25rem; }\n"
+	".frcpts { margin: 0.25rem 0 0; padding-left: 1.25rem; }\n"
 	".suggestion { font-weight: 700; }\n"
-	".reasons .hint { display: block; }\n"
-	".rule { color: var(--muted); font-size: 0.9rem; }\n"
 	".more { color: var(--muted); font-style: italic; }\n"
 	".footer { color: var(--muted); font-size: 0.85rem; }\n"
 	"@media (max-width: 30rem) {\n"
@@ -607,45 +597,30 @@ webpage_tpl(struct webpage_out *o, const char *tpl,
 /* Times                                                               */
 
 /*
- * t in server local time as "<time datetime=...>14:05 +0900</time>", with
- * the date in front when t is not on now's local date.  Returns -1 when t
- * is not a usable time (unset, or out of range for the C library).
+ * t for people (alert_time_str(): notify.timezone, the date only when t
+ * is not on now's date, the zone) as "<time datetime=ISO>14:05
+ * JST</time>".  Returns -1 when t is not a usable time (unset, or out of
+ * range for the C library).
  */
 static int
 webpage_time_html(int64_t t, int64_t now, enum alert_lang lang,
     char *buf, size_t sz)
 {
-	struct tm tm, tn;
-	time_t tt, nt;
-	char iso[64], hm[16], zone[16], date[64];
-	int r;
+	struct tm tm;
+	time_t tt;
+	char iso[64], shown[128];
 
 	if (t <= 0 || (int64_t)(time_t)t != t)
 		return -1;
 	tt = (time_t)t;
-	nt = (time_t)now;
-	if (localtime_r(&tt, &tm) == NULL)
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm) == 0 ||
+	    alert_time_str(t, now, lang, true, shown, sizeof(shown)) == -1)
 		return -1;
-	if (strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm) == 0 ||
-	    strftime(hm, sizeof(hm), "%H:%M", &tm) == 0 ||
-	    strftime(zone, sizeof(zone), "%z", &tm) == 0)
-		return -1;
-	date[0] = '\0';
-	if ((int64_t)(time_t)now != now || localtime_r(&nt, &tn) == NULL ||
-	    tn.tm_year != tm.tm_year || tn.tm_yday != tm.tm_yday) {
-		if (lang == ALERT_LANG_JA)
-			r = mh_snprintf(date, sizeof(date), "%lld年%d月%d日 ",
-			    (long long)tm.tm_year + 1900, tm.tm_mon + 1,
-			    tm.tm_mday);
-		else
-			r = mh_snprintf(date, sizeof(date), "%lld-%02d-%02d ",
-			    (long long)tm.tm_year + 1900, tm.tm_mon + 1,
-			    tm.tm_mday);
-		if (r == -1)
-			return -1;
-	}
-	if (mh_snprintf(buf, sz, "<time datetime=\"%s\">%s%s %s</time>", iso,
-	    date, hm, zone) == -1)
+	/* shown holds no markup: digits, month names, 年月日, the zone's
+	 * abbreviation from tzdata. */
+	if (mh_snprintf(buf, sz, "<time datetime=\"%s\">%s</time>", iso,
+	    shown) == -1)
 		return -1;
 	return 0;
 }
@@ -998,22 +973,77 @@ webpage_suggest(struct webpage_out *o, const struct webpage_str *L,
 	webpage_put(o, p + 2);
 }
 
+/* Same explanation: equal text and suggestion (either may be NULL), as
+ * far as they are shown (bounded: 50 findings compare pairwise). */
+static bool
+webpage_same_finding(const struct alert_finding *x,
+    const struct alert_finding *y)
+{
+	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
+	    strncmp(x->text, y->text, WEBPAGE_TEXT_MAX + 1) == 0)) &&
+	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
+	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
+	    WEBPAGE_ADDR_MAX + 1) == 0));
+}
+
+/* By group (in fi), then address: one run of distinct addresses per
+ * group. */
+static int
+webpage_gpair_cmp(const void *a, const void *b)
+{
+	const struct webpage_pair *x = a, *y = b;
+
+	if (x->fi != y->fi)
+		return x->fi < y->fi ? -1 : 1;
+	return x->addr == y->addr ? 0 : mh_strcasecmp(x->addr, y->addr);
+}
+
+/*
+ * "Why it was held": each explanation once, with the recipients it is
+ * about listed under it.  Findings with the same text (a rule that
+ * flags each of 100 recipients alike) make one group, so a page with 100
+ * flagged recipients does not repeat one explanation 100 times.  p holds
+ * the (recipient, finding) pairs of webpage_pairs_new().
+ */
 static void
 webpage_findings(struct webpage_out *o, const struct webpage_view *v,
-    const struct webpage_str *L, size_t nf)
+    const struct webpage_str *L, size_t nf, const struct webpage_pair *p,
+    size_t np)
 {
 	const struct alert_finding *f;
-	size_t i, j, k, shown;
+	struct webpage_pair *gp = NULL;
+	size_t grp[WEBPAGE_FINDINGS_MAX];
+	size_t i, j, k, ngp = 0, shown;
 
 	if (nf == 0)
 		return;
+	for (i = 0; i < nf; i++) {
+		for (j = 0; j < i && !webpage_same_finding(&v->findings[j],
+		    &v->findings[i]); j++)
+			;
+		grp[i] = j;	/* the group's first finding */
+	}
+	if (np > 0) {
+		gp = xreallocarray(NULL, np, sizeof(*gp));
+		for (i = 0; i < np; i++) {
+			gp[i].addr = p[i].addr;
+			gp[i].fi = grp[p[i].fi];
+		}
+		qsort(gp, np, sizeof(*gp), webpage_gpair_cmp);
+		for (i = ngp = 0; i < np; i++)
+			if (ngp == 0 || webpage_gpair_cmp(&gp[ngp - 1],
+			    &gp[i]) != 0)
+				gp[ngp++] = gp[i];
+	}
 	webpage_put(o, "<section class=\"card\" aria-labelledby=\"why\">\n"
 	    "<h2 id=\"why\">");
 	webpage_put(o, L->h_findings);
 	webpage_put(o, "</h2>\n<ul class=\"findings\">\n");
-	for (i = 0; i < nf; i++) {
+	for (i = k = 0; i < nf; i++) {
 		if (o->b.len > WEBPAGE_BUDGET)
 			break;
+		if (grp[i] != i)
+			continue;	/* shown with its group */
 		f = &v->findings[i];
 		webpage_put(o, "<li>\n<p>");
 		webpage_esc(o, f->text != NULL ? f->text : "",
@@ -1026,94 +1056,48 @@ webpage_findings(struct webpage_out *o, const struct webpage_view *v,
 			webpage_suggest(o, L, f->suggestion);
 			webpage_put(o, "</p>\n");
 		}
-		if (f->rcpts != NULL && f->nrcpts > 0) {
-			webpage_put(o, "<p>");
-			webpage_put(o, L->concerns);
-			shown = 0;
-			for (j = k = 0; j < f->nrcpts &&
-			    k < WEBPAGE_FINDING_RCPTS_MAX; j++) {
-				if (f->rcpts[j] == NULL)
-					continue;
-				webpage_put(o, k > 0 ? ", " : " ");
-				webpage_put(o, "<span class=\"addr\">");
-				webpage_esc(o, f->rcpts[j], WEBPAGE_ADDR_MAX);
-				webpage_put(o, "</span>");
-				k++;
+		/* The group's run in gp (sorted by group). */
+		while (k < ngp && gp[k].fi < i)
+			k++;
+		for (j = k, shown = 0; j < ngp && gp[j].fi == i; j++) {
+			if (shown == WEBPAGE_FINDING_RCPTS_MAX)
+				continue;
+			if (shown++ == 0) {
+				webpage_put(o, "<p>");
+				webpage_put(o, L->concerns);
+				webpage_put(o, "</p>\n<ul class=\"frcpts\">\n");
 			}
-			shown = j;
-			if (shown < f->nrcpts) {
-				webpage_put(o, " ");
-				webpage_more(o, L, f->nrcpts - shown, "span");
+			webpage_put(o, "<li><span class=\"addr\">");
+			webpage_esc(o, gp[j].addr, WEBPAGE_ADDR_MAX);
+			webpage_put(o, "</span></li>\n");
+		}
+		if (shown > 0) {
+			if (j - k > shown) {
+				webpage_put(o, "<li>");
+				webpage_more(o, L, j - k - shown, "span");
+				webpage_put(o, "</li>\n");
 			}
-			webpage_put(o, "</p>\n");
+			webpage_put(o, "</ul>\n");
 		}
-		if (f->rule != NULL && f->rule[0] != '\0') {
-			webpage_put(o, "<p class=\"rule\">");
-			webpage_put(o, L->rule);
-			webpage_put(o, " <code>");
-			webpage_esc(o, f->rule, WEBPAGE_RULE_MAX);
-			webpage_put(o, "</code></p>\n");
-		}
+		k = j;
 		webpage_put(o, "</li>\n");
 	}
-	if (i < v->nfindings) {
+	if (i < nf || nf < v->nfindings) {
 		webpage_put(o, "<li>");
 		webpage_more(o, L, v->nfindings - i, "p");
 		webpage_put(o, "</li>\n");
 	}
 	webpage_put(o, "</ul>\n</section>\n");
+	free(gp);
 }
 
-/* The reasons for one flagged recipient (pairs from pi on). */
-static void
-webpage_reasons(struct webpage_out *o, const struct webpage_view *v,
-    const struct webpage_str *L, const struct webpage_pair *p, size_t np,
-    size_t pi)
-{
-	const struct alert_finding *f;
-	size_t k, n = 0, more = 0;
-	const char *addr = p[pi].addr;
-	char num[32];
-	struct webpage_args a = { .n = num };
-
-	webpage_put(o, " <strong class=\"flag\">");
-	webpage_put(o, L->flag);
-	webpage_put(o, "</strong>\n<ul class=\"reasons\">\n");
-	for (k = pi; k < np && mh_strcasecmp(p[k].addr, addr) == 0; k++) {
-		if (n == WEBPAGE_REASONS_MAX) {
-			more++;
-			continue;
-		}
-		f = &v->findings[p[k].fi];
-		webpage_put(o, "<li>");
-		webpage_esc(o, f->text != NULL ? f->text : "",
-		    WEBPAGE_TEXT_MAX);
-		if (f->suggestion != NULL && f->suggestion[0] != '\0' &&
-		    (f->text == NULL || strstr(f->text, f->suggestion) ==
-		    NULL)) {
-			webpage_put(o, " <span class=\"hint\">");
-			webpage_suggest(o, L, f->suggestion);
-			webpage_put(o, "</span>");
-		}
-		webpage_put(o, "</li>\n");
-		n++;
-	}
-	if (more > 0) {
-		if (mh_snprintf(num, sizeof(num), "%zu", more) == -1)
-			o->full = true;
-		webpage_put(o, "<li class=\"more\">");
-		webpage_tpl(o, L->more_reasons, &a);
-		webpage_put(o, "</li>\n");
-	}
-	webpage_put(o, "</ul>\n");
-}
-
+/* The recipients, the flagged ones marked; why is said once above. */
 static void
 webpage_rcpts(struct webpage_out *o, const struct webpage_view *v,
-    const struct webpage_str *L, size_t nf)
+    const struct webpage_str *L, const struct webpage_pair *p, size_t np)
 {
-	struct webpage_pair *p;
-	size_t np, i, pi, n;
+	size_t i, n;
+	bool flagged;
 	const char *r;
 	char num[32];
 	struct webpage_args a = { .n = num };
@@ -1129,20 +1113,22 @@ webpage_rcpts(struct webpage_out *o, const struct webpage_view *v,
 		webpage_put(o, "</section>\n");
 		return;
 	}
-	p = webpage_pairs_new(v, nf, &np);
 	webpage_put(o, "<ul class=\"rcpts\">\n");
 	for (i = 0; i < n && i < WEBPAGE_RCPTS_MAX; i++) {
 		if (o->b.len > WEBPAGE_BUDGET)
 			break;
 		r = v->rcpts[i] != NULL ? v->rcpts[i] : "";
-		pi = webpage_pairs_find(p, np, r);
-		webpage_put(o, pi < np ? "<li class=\"rcpt flagged\">" :
+		flagged = webpage_pairs_find(p, np, r) < np;
+		webpage_put(o, flagged ? "<li class=\"rcpt flagged\">" :
 		    "<li class=\"rcpt\">");
 		webpage_put(o, "<span class=\"addr\">");
 		webpage_esc(o, r, WEBPAGE_ADDR_MAX);
 		webpage_put(o, "</span>");
-		if (pi < np)
-			webpage_reasons(o, v, L, p, np, pi);
+		if (flagged) {
+			webpage_put(o, " <a class=\"flag\" href=\"#why\">");
+			webpage_put(o, L->flag);
+			webpage_put(o, "</a>");
+		}
 		webpage_put(o, "</li>\n");
 	}
 	if (i < n) {
@@ -1151,7 +1137,6 @@ webpage_rcpts(struct webpage_out *o, const struct webpage_view *v,
 		webpage_put(o, "</li>\n");
 	}
 	webpage_put(o, "</ul>\n</section>\n");
-	free(p);
 }
 
 static void
@@ -1193,7 +1178,8 @@ webpage_render(const struct webpage_view *v, size_t *lenp)
 	struct webpage_args a;
 	char t[256], cd[96], c[160];
 	int64_t when;
-	size_t nf;
+	struct webpage_pair *p;
+	size_t nf, np;
 
 	if (vv.lang != ALERT_LANG_JA)
 		vv.lang = ALERT_LANG_EN;
@@ -1203,6 +1189,15 @@ webpage_render(const struct webpage_view *v, size_t *lenp)
 		    lenp);
 	}
 	L = webpage_strings(vv.lang);
+	/*
+	 * A held message whose time has come is the relay's now: "Send now"
+	 * sets release_at to now, and so does the timer.  Saying "on hold",
+	 * with the buttons and "cancel it now", next to "Sent now" would
+	 * contradict it: the page shows it being sent.
+	 */
+	if (vv.state == WEBPAGE_HELD && vv.release_at > 0 &&
+	    vv.release_at <= vv.now)
+		vv.state = WEBPAGE_SENDING;
 	nf = vv.findings != NULL ? vv.nfindings : 0;
 	if (nf > WEBPAGE_FINDINGS_MAX)
 		nf = WEBPAGE_FINDINGS_MAX;
@@ -1245,8 +1240,10 @@ webpage_render(const struct webpage_view *v, size_t *lenp)
 	webpage_summary(&o, &vv, L);
 	webpage_status(&o, &vv, L, &a);
 	webpage_put(&o, "</section>\n");
-	webpage_findings(&o, &vv, L, nf);
-	webpage_rcpts(&o, &vv, L, nf);
+	p = webpage_pairs_new(&vv, nf, &np);
+	webpage_findings(&o, &vv, L, nf, p, np);
+	webpage_rcpts(&o, &vv, L, p, np);
+	free(p);
 	webpage_footer(&o, &vv, L);
 	webpage_tail(&o);
 	if (o.full) {

@@ -13,7 +13,8 @@
  *
  *   <form method="post" action="/m/TOKEN">
  *     <input type="hidden" name="csrf" value="...">
- *     <button type="submit" name="action" value="cancel">Cancel</button>
+ *     <button type="submit" name="action" value="cancel">Cancel
+ *     sending</button>
  *   </form>   (and the same with value="send")
  *
  * Ownership: webpage_render*() return a malloc'd NUL-terminated buffer
@@ -32,7 +33,9 @@
 
 /* What the page says about the message. */
 enum webpage_state {
-	WEBPAGE_HELD = 0,	/* goes out at release_at unless cancelled */
+	WEBPAGE_HELD = 0,	/* goes out at release_at unless cancelled;
+				   shown as SENDING once release_at <= now
+				   (after "send now", or due) */
 	WEBPAGE_AWAITING,	/* goes out only on "send now"; dropped at
 				   release_at */
 	WEBPAGE_DEFERRED,	/* upstream refused for now; retried at
@@ -76,10 +79,13 @@ struct webpage_view {
 	enum webpage_notice	 notice;
 };
 
-/* The page (status 200).  Shows subject, sender, recipients with the
- * flagged ones marked and why, the send time with the countdown computed
- * now ("in 4 min 30 s"; no script), and, in the HELD, AWAITING and
- * DEFERRED states, the buttons Cancel and Send now. */
+/* The page (status 200).  Heading, text and buttons all follow the
+ * state (after an action, the new one; the notice only adds the
+ * outcome).  Shows subject, sender, why it was held (each explanation
+ * once, with the recipients it concerns under it), the recipients with
+ * the flagged ones marked, the send time with the countdown computed now
+ * ("in 4 min 30 s"; no script), and, in the HELD, AWAITING and DEFERRED
+ * states, the buttons "Cancel sending" and "Send now". */
 char	*webpage_render(const struct webpage_view *, size_t *lenp);
 
 enum webpage_error {

@@ -20,8 +20,10 @@
 //   3. with --click cancel|send: press <button name="action" value=...>
 //      (exactly one must exist), wait for the navigation (the POST), check
 //      HTTP 200, that #notice exists and holds every --expect-text, and take
-//      OUT-after.png;  with --click none (the default) every --expect-text
-//      must be in the page's text instead;
+//      OUT-after.png; the result reports the page's <h1> texts
+//      (after_h1), the values of the buttons left (after_buttons) and its
+//      text (after_text);  with --click none (the default) every
+//      --expect-text must be in the page's text instead;
 //   4. throughout: any console error (CSP violations are reported there),
 //      uncaught page error, failed request, HTTP error on a sub-resource
 //      (but /favicon.ico), or request to another origin fails the check.
@@ -247,7 +249,14 @@ async function run() {
   result.screenshot_after = shotAfter;
   await page.screenshot({ path: shotAfter, fullPage: true });
 
-  // --- 3. the notice
+  // --- 3. the page after the action: its heading and the buttons left
+  //        (the caller checks they agree with the new state)
+  result.after_h1 = (await page.locator('h1').allInnerTexts()).map((t) => t.trim());
+  result.after_buttons = await page.locator('button').evaluateAll(
+    (bs) => bs.map((b) => b.value || b.textContent.trim()));
+  result.after_text = (await page.locator('body').innerText()).trim();
+
+  // --- 4. the notice
   const notice = page.locator('#notice');
   const nn = await notice.count();
   check(nn === 1, `expected one #notice after ${opts.click}, found ${nn}`);

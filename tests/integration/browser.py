@@ -6,8 +6,9 @@ it checks) and hands back its one-line JSON result.
 
     ok, why = browser_available()       # skip the test when not ok
     r = page_check(url, "ja", screenshot_path, click="cancel",
-                   expect=("キャンセルしました",))
-    r["notice"], r["status"], r["after_status"], r["screenshot_after"], ...
+                   expect=("送信を取り消しました",))
+    r["notice"], r["status"], r["after_status"], r["screenshot_after"],
+    r["after_h1"], r["after_buttons"], r["after_text"], ...
 
 page_check() raises AssertionError, with the command, its exit status,
 stdout and stderr, when a check failed (console error, CSP violation,

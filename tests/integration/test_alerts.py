@@ -179,6 +179,27 @@ class AlertTest(MailholdTestCase):
         text, _html = self.parts(msg)
         self.assertIn("friend@gmail.com", text)
 
+    def test_times_in_notify_timezone(self):
+        # The machine runs in UTC; notify.timezone: Asia/Tokyo puts every
+        # time shown to people in Japan time, named as such.
+        m = self.start(notify={"timezone": "Asia/Tokyo"})
+        m.wait_log(r"event=timezone zone=Asia/Tokyo")
+        tag = uuid.uuid4().hex[:10]
+        qid = self.submit(m, tag)
+        (release_at,) = self.db(m, "SELECT release_at FROM messages WHERE id=?",
+                                (qid,))[0]
+        hm = time.strftime("%H:%M", time.gmtime(release_at + 9 * 3600))
+        want = r"(?:\d{1,2} [A-Z][a-z]{2} )?%s JST" % re.escape(hm)
+        msg, _d = self.alert_for(tag)
+        text, html = self.parts(msg)
+        self.assertRegex(text, r"It will be sent at %s unless" % want)
+        self.assertNotIn("+0000", text)
+        _url, path, _tok = self.link(tag)
+        st, _h, body = m.page.get(path)
+        self.assertEqual(st, 200)
+        self.assertRegex(body, r">%s</time>" % want)
+        self.assertNotIn("+0000<", body)
+
     def test_no_alert_without_finding(self):
         m = self.start(hold="1s")
         tag = uuid.uuid4().hex[:10]
@@ -246,6 +267,13 @@ class AlertTest(MailholdTestCase):
         csrf = CSRF_RE.search(body).group(1)
         st, _h, body = m.page.post(path, {"csrf": csrf, "action": "send"})
         self.assertEqual(st, 200, body)
+        # The whole page shows the new state: no "on hold" heading, no
+        # buttons, nothing asking to cancel (issue 17 item 7).
+        self.assertIn('id="notice"', body)
+        self.assertRegex(body, r"<h1>(Being sent|Sent)</h1>")
+        self.assertNotIn("on hold", body)
+        self.assertNotIn("<button", body)
+        self.assertNotIn("cancel it now", body.lower())
         m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
         got = self.up.wait_for(1, DELIVERY_TIMEOUT, pred=lambda x: (
             x.sender == SENDER and tag.encode() in x.raw))
@@ -272,6 +300,39 @@ class AlertTest(MailholdTestCase):
         st, _h, body = m.page.post(path, {"csrf": csrf, "action": "send"})
         self.assertEqual(st, 200, body)
         m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
+
+    def test_web_port_zero_links_and_origin_use_the_bound_port(self):
+        # web.port: 0 ("any free port") and no base_url: the alert's link
+        # and the Origin check must name the port actually bound, not 0.
+        m = self.start(web={"port": 0})
+        mm = m.wait_log(r"event=web_listening address=\S+ port=(\d+) "
+                        r"tls=no base_url=(\S+)")
+        port = int(mm.group(1))
+        self.assertNotEqual(port, 0)
+        self.assertEqual(mm.group(2), "http://127.0.0.1:%d" % port)
+        m.page = Page(port)
+        tag = uuid.uuid4().hex[:10]
+        qid = self.submit(m, tag)
+        url, path, _tok = self.link(tag)
+        self.assertTrue(url.startswith("http://127.0.0.1:%d/m/" % port), url)
+        # Follow the link as it is, then press Cancel the way a browser
+        # does (Origin: the page's own scheme://host:port).
+        u = urllib.parse.urlsplit(url)
+        page = Page(u.port)
+        st, _h, body = page.get(u.path)
+        self.assertEqual(st, 200, body)
+        csrf = CSRF_RE.search(body).group(1)
+        st, _h, body = page.post(u.path, {"csrf": csrf, "action": "cancel"},
+                                 headers={"Origin": "http://127.0.0.1:%d" % port,
+                                          "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.state(m, qid), "cancelled")
+        # A reload builds a new config: its links still name that port.
+        self.assertEqual(m.ctl("reload").returncode, 0)
+        tag = uuid.uuid4().hex[:10]
+        self.submit(m, tag)
+        url, _path, _tok = self.link(tag)
+        self.assertTrue(url.startswith("http://127.0.0.1:%d/m/" % port), url)
 
     # -------------------------------------------------------------- tokens
 
@@ -441,32 +502,65 @@ class BrowserTest(AlertTest):
         if not ok:
             self.skipTest(why)
 
-    def run_browser(self, lang, expect, no_js=False):
+    def run_browser(self, lang, expect, no_js=False, click="cancel",
+                    typo=None):
         from browser import page_check
-        m = self.start()
+        m = self.start(typo=typo)
         tag = uuid.uuid4().hex[:10]
         qid = self.submit(m, tag)
         url, _path, _tok = self.link(tag)
         os.makedirs(self.SHOTS, exist_ok=True)
-        shot = os.path.join(self.SHOTS, "page-%s%s.png" % (
-            lang, "-nojs" if no_js else ""))
-        r = page_check(url, lang, shot, click="cancel", expect=(expect,),
+        shot = os.path.join(self.SHOTS, "page-%s%s%s.png" % (
+            lang, "" if click == "cancel" else "-" + click,
+            "-nojs" if no_js else ""))
+        r = page_check(url, lang, shot, click=click, expect=(expect,),
                        no_js=no_js)
         self.assertTrue(os.path.getsize(shot) > 1000)
-        self.assertEqual(self.state(m, qid), "cancelled")
-        actor, _f, to, why = self.audit(m, qid)[-1]
-        self.assertEqual((actor, to), ("web:127.0.0.1", "cancelled"))
-        self.assertIn("Chrome", why)     # the browser's user agent
-        return r
+        # After the action the whole page shows the new state: the
+        # heading says it, and no button is left to press.
+        self.assertEqual(r["after_buttons"], [], r)
+        self.assertEqual(len(r["after_h1"]), 1, r)
+        if click == "cancel":
+            self.assertEqual(self.state(m, qid), "cancelled")
+            actor, _f, to, why = self.audit(m, qid)[-1]
+            self.assertEqual((actor, to), ("web:127.0.0.1", "cancelled"))
+            self.assertIn("Chrome", why)     # the browser's user agent
+        return r, m, qid
 
     def test_english_cancel(self):
-        self.run_browser("en", "Cancelled. It will not be sent.")
+        r, _m, _q = self.run_browser(
+            "en", "Done: sending cancelled. It will not be sent.")
+        self.assertEqual(r["after_h1"], ["Sending cancelled"])
+        self.assertNotIn("on hold", r["after_text"])
 
     def test_japanese_cancel(self):
-        self.run_browser("ja", "キャンセルしました。")
+        r, _m, _q = self.run_browser("ja", "送信を取り消しました。")
+        self.assertEqual(r["after_h1"], ["送信を取り消しました"])
+        self.assertNotIn("送信を保留しています", r["after_text"])
+        self.assertNotIn("今すぐ送信", r["after_text"])
 
     def test_cancel_without_javascript(self):
-        self.run_browser("en", "Cancelled", no_js=True)
+        self.run_browser("en", "sending cancelled", no_js=True)
+
+    def test_japanese_send_now(self):
+        # The defect: a green "送信を開始しました" next to the heading
+        # "送信を保留しています", live buttons and "cancel now".
+        r, m, qid = self.run_browser("ja", "送信を開始しました。",
+                                     click="send")
+        self.assertIn(r["after_h1"][0], ("送信中です", "送信済みです"), r)
+        for bad in ("送信を保留しています", "送信を取り消す", "キャンセル",
+                    "間違いがあれば"):
+            self.assertNotIn(bad, r["after_text"])
+        m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
+
+    def test_english_send_now_awaiting(self):
+        r, m, qid = self.run_browser("en", "Sent now: it is on its way.",
+                                     click="send",
+                                     typo={"action": "hold_for_release"})
+        self.assertIn(r["after_h1"][0], ("Being sent", "Sent"), r)
+        self.assertNotIn("waiting for you", r["after_text"])
+        self.assertNotIn("on hold", r["after_text"])
+        m.wait_event("sent", qid, timeout=DELIVERY_TIMEOUT)
 
     # The inherited tests run once, in AlertTest.
     for _n in [n for n in dir(AlertTest) if n.startswith("test_")]:

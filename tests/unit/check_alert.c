@@ -645,29 +645,55 @@ struct time_case {
 	const char	*label;
 	const char	*tz;
 	int64_t		 t, now;
+	enum alert_lang	 lang;
 	bool		 zone;
 	size_t		 sz;		/* 0: 64 */
 	const char	*want;
+	int		 want_ret;
 };
 
+#define EN	ALERT_LANG_EN
+#define JA	ALERT_LANG_JA
+
 static const struct time_case time_cases[] = {
-	{ "soon", "JST-9", AT_T, AT_T - 300, false, 0, "14:05" },
-	{ "soon with zone", "JST-9", AT_T, AT_T - 300, true, 0,
-	  "14:05 (+0900)" },
-	{ "just under a day", "JST-9", AT_T, AT_T - 86399, false, 0,
-	  "14:05" },
-	{ "a day ahead", "JST-9", AT_T, AT_T - 86400, false, 0,
-	  "2026-11-23 14:05" },
-	{ "days ahead with zone", "JST-9", AT_T + 3 * 86400, AT_T, true, 0,
-	  "2026-11-26 14:05 (+0900)" },
-	{ "in the past", "JST-9", AT_T, AT_T + 3600, false, 0, "14:05" },
-	{ "UTC", "UTC0", AT_T, AT_T, true, 0, "05:05 (+0000)" },
-	{ "negative zone", "EST5", AT_T, AT_T, true, 0, "00:05 (-0500)" },
-	{ "buffer too small for the zone", "JST-9", AT_T, AT_T, true, 8,
-	  "14:05" },
-	{ "buffer too small at all", "JST-9", AT_T, AT_T, false, 3, "" },
-	{ "extreme values do not overflow", "JST-9", AT_T, INT64_MIN, false,
-	  0, "2026-11-23 14:05" },
+	{ "today", "JST-9", AT_T, AT_T - 300, EN, false, 0, "14:05", 0 },
+	{ "today ja", "JST-9", AT_T, AT_T - 300, JA, false, 0, "14:05", 0 },
+	{ "today with zone", "JST-9", AT_T, AT_T - 300, EN, true, 0,
+	  "14:05 JST", 0 },
+	{ "today with zone ja", "JST-9", AT_T, AT_T - 300, JA, true, 0,
+	  "14:05 (JST)", 0 },
+	{ "IANA Asia/Tokyo", "Asia/Tokyo", AT_T, AT_T, EN, true, 0,
+	  "14:05 JST", 0 },
+	{ "IANA Asia/Tokyo ja", "Asia/Tokyo", AT_T, AT_T, JA, true, 0,
+	  "14:05 (JST)", 0 },
+	{ "earlier today", "JST-9", AT_T, AT_T + 3600, EN, false, 0, "14:05",
+	  0 },
+	{ "tomorrow, less than a day away", "JST-9", AT_T, AT_T - 86399, EN,
+	  true, 0, "23 Nov 14:05 JST", 0 },
+	{ "tomorrow ja", "JST-9", AT_T, AT_T - 86399, JA, true, 0,
+	  "11月23日 14:05 (JST)", 0 },
+	{ "after midnight is another day", "JST-9", AT_T + 36000, AT_T, EN,
+	  false, 0, "24 Nov 00:05", 0 },
+	{ "yesterday ja", "JST-9", AT_T - 86400, AT_T, JA, false, 0,
+	  "11月22日 14:05", 0 },
+	{ "next year", "JST-9", AT_T + 40 * 86400, AT_T, EN, true, 0,
+	  "2 Jan 2027 14:05 JST", 0 },
+	{ "next year ja", "JST-9", AT_T + 40 * 86400, AT_T, JA, true, 0,
+	  "2027年1月2日 14:05 (JST)", 0 },
+	{ "UTC", "UTC0", AT_T, AT_T, EN, true, 0, "05:05 UTC", 0 },
+	{ "UTC is another day", "UTC0", AT_T, AT_T + 20 * 3600, EN, true, 0,
+	  "23 Nov 05:05 UTC", 0 },
+	{ "IANA Europe/Berlin", "Europe/Berlin", AT_T, AT_T, EN, true, 0,
+	  "06:05 CET", 0 },
+	{ "negative zone", "EST5", AT_T, AT_T, JA, true, 0, "00:05 (EST)",
+	  0 },
+	{ "buffer too small for the zone", "JST-9", AT_T, AT_T, EN, true, 8,
+	  "14:05", 0 },
+	{ "buffer too small at all", "JST-9", AT_T, AT_T, EN, false, 3, "",
+	  -1 },
+	{ "extreme now does not overflow", "JST-9", AT_T, INT64_MIN, EN,
+	  false, 0, "23 Nov 2026 14:05", 0 },
+	{ "unusable time", "JST-9", INT64_MAX, AT_T, EN, true, 0, "", -1 },
 };
 
 START_TEST(test_time_str)
@@ -675,13 +701,15 @@ START_TEST(test_time_str)
 	const struct time_case *c = &time_cases[_i];
 	char buf[64];
 	size_t sz = c->sz ? c->sz : sizeof(buf);
+	int r;
 
 	ck_assert_int_eq(setenv("TZ", c->tz, 1), 0);
 	tzset();
 	memset(buf, 'Z', sizeof(buf));
-	alert_time_str(c->t, c->now, c->zone, buf, sz);
+	r = alert_time_str(c->t, c->now, c->lang, c->zone, buf, sz);
 	ck_assert_msg(strcmp(buf, c->want) == 0, "%s: \"%s\", want \"%s\"",
 	    c->label, buf, c->want);
+	ck_assert_msg(r == c->want_ret, "%s: returned %d", c->label, r);
 	ck_assert_uint_lt(strlen(buf), sz);
 	ck_assert(sz == sizeof(buf) || buf[sz] == 'Z');
 }
@@ -887,9 +915,9 @@ static const struct alert_case alert_cases[] = {
 	{ .label = "en held", .lang = ALERT_LANG_EN,
 	  .want_subject = "[mailhold] Held: Quarterly report \xe2\x80\x94 "
 	  "goes out at 14:05",
-	  .want_text = { "It will be sent at 14:05 (+0900) unless you "
+	  .want_text = { "It will be sent at 14:05 JST unless you "
 	  "cancel it.", "Subject: Quarterly report",
-	  "Goes out: 14:05 (+0900)",
+	  "Goes out: 14:05 JST",
 	  "  - The domain exampel.com looks like a typo of example.com.",
 	  "Did you mean bob@example.com?",
 	  "Recipients concerned: bob@exampel.com",
@@ -899,7 +927,7 @@ static const struct alert_case alert_cases[] = {
 	  AT_URL "\r\n", "Opening the page changes nothing",
 	  "queue id " AT_ID },
 	  .want_html = { "<html lang=\"en\">",
-	  "<a href=\"" AT_URL "\"", ">Cancel</a>", ">Send now</a>",
+	  "<a href=\"" AT_URL "\"", ">Cancel sending</a>", ">Send now</a>",
 	  "\xe2\x9a\xa0 bob@exampel.com</strong> (please check)",
 	  "<li>alice@example.com</li>", "Did you mean bob@example.com?",
 	  "<title>[mailhold] Held: Quarterly report" },
@@ -909,9 +937,9 @@ static const struct alert_case alert_cases[] = {
 	  "\xe2\x80\x94 will not be sent unless you release it",
 	  .want_text = { "It will NOT be sent unless you open the page "
 	  "below and click \"Send now\".",
-	  "Dropped: 2026-11-26 14:05 (+0900)",
+	  "Dropped: 26 Nov 14:05 JST",
 	  "If you do nothing, it will not be sent: it is dropped at "
-	  "2026-11-26 14:05 (+0900).", AT_URL,
+	  "26 Nov 14:05 JST.", AT_URL,
 	  "Did you mean bob@example.com?" },
 	  .want_html = { "<strong>mailhold is holding your message. It "
 	  "will NOT be sent", "&quot;Send now&quot;",
@@ -920,23 +948,23 @@ static const struct alert_case alert_cases[] = {
 	{ .label = "ja held", .lang = ALERT_LANG_JA,
 	  .want_subject = "[mailhold] 保留中: 四半期報告 \xe2\x80\x94 14:05 "
 	  "に送信されます",
-	  .want_text = { "取り消さない限り、14:05 (+0900) に送信されます。",
-	  "件名: 四半期報告", "送信予定: 14:05 (+0900)",
+	  .want_text = { "取り消さない限り、14:05 (JST) に送信されます。",
+	  "件名: 四半期報告", "送信予定: 14:05 (JST)",
 	  "ドメイン exampel.com は example.com の入力ミスのようです。",
 	  "本来の宛先は bob@example.com ではありませんか？",
 	  "該当する宛先: bob@exampel.com", "  * bob@exampel.com",
 	  "送信を取り消す場合や、今すぐ送信する場合は", AT_URL,
 	  "キュー ID: " AT_ID },
-	  .want_html = { "<html lang=\"ja\">", ">キャンセル</a>",
+	  .want_html = { "<html lang=\"ja\">", ">送信を取り消す</a>",
 	  ">今すぐ送信</a>", "bob@exampel.com</strong> (要確認)" },
 	  .deny = { "破棄", "Held" } },
 	{ .label = "ja awaiting", .lang = ALERT_LANG_JA, .awaiting = true,
 	  .want_subject = "[mailhold] 確認待ち: 四半期報告 \xe2\x80\x94 "
 	  "送信をクリックしない限り送信されません",
 	  .want_text = { "このメールは、あなたが送信をクリックしない限り"
-	  "送信されません。", "破棄予定: 2026-11-26 14:05 (+0900)",
-	  "何もしなければ、このメールは送信されず、2026-11-26 14:05 "
-	  "(+0900) に破棄されます。", "「今すぐ送信」をクリックしてください" },
+	  "送信されません。", "破棄予定: 11月26日 14:05 (JST)",
+	  "何もしなければ、このメールは送信されず、11月26日 14:05 "
+	  "(JST) に破棄されます。", "「今すぐ送信」をクリックしてください" },
 	  .want_html = { "<strong>送信前のメールを mailhold が保留しています。"
 	  "このメールは、あなたが送信をクリックしない限り送信されません。" },
 	  .deny = { "送信予定" } },
@@ -1232,6 +1260,75 @@ START_TEST(test_alert_many_rcpts)
 }
 END_TEST
 
+/*
+ * 100 flagged recipients, one finding each with the same text (or one
+ * finding for all): the explanation is told once, with its recipients
+ * ("a, b, ..., and 90 more", each address once), in both parts.
+ */
+START_TEST(test_alert_grouped)
+{
+	static const size_t n = 100;
+	struct alert_finding *fs;
+	struct alert_view v;
+	struct t_msg t;
+	char **rc, *m;
+	size_t i, len, pass;
+
+	alert_test_tz();
+	rc = xcalloc(n, sizeof(*rc));
+	for (i = 0; i < n; i++) {
+		rc[i] = xmalloc(48);
+		snprintf(rc[i], 48, "user%03zu@ext.example", i);
+	}
+	fs = xcalloc(n, sizeof(*fs));
+	for (pass = 0; pass < 2; pass++) {
+		memset(fs, 0, n * sizeof(*fs));
+		for (i = 0; i < (pass == 0 ? 50 : 1); i++) {
+			fs[i].rule = "first_time_recipient";
+			fs[i].text = "初めて送信する宛先が 100 件あります。";
+			/* pass 0: 50 findings of 3 overlapping ones (the
+			 * third is the next one's first); pass 1: one of
+			 * 100 */
+			fs[i].rcpts = (const char *const *)rc + (pass == 0 ?
+			    2 * i : 0);
+			fs[i].nrcpts = pass == 1 ? n : i < 49 ? 3 : 2;
+		}
+		memset(&v, 0, sizeof(v));
+		v.lang = ALERT_LANG_JA;
+		v.hostname = AT_HOST;
+		v.from_addr = AT_FROM;
+		v.to = AT_TO;
+		v.subject = "お知らせ";
+		v.rcpts = (const char *const *)rc;
+		v.nrcpts = n;
+		v.findings = fs;
+		v.nfindings = pass == 0 ? 50 : 1;
+		v.now = AT_T - 60;
+		v.release_at = AT_T;
+		v.url = AT_URL;
+		m = alert_build(&v, &len);
+		t_msg_parse(&t, m, len);
+		ck_assert_int_eq(t_count(t.part[0].body.data,
+		    "初めて送信する宛先が"), 1);
+		ck_assert_int_eq(t_count(t.part[1].body.data,
+		    "初めて送信する宛先が"), 1);
+		t_has(t.part[0].body.data, "該当する宛先: user000@ext.example, "
+		    "user001@ext.example");
+		t_has(t.part[0].body.data, "user009@ext.example, ほか 90 件");
+		ck_assert_ptr_null(strstr(t.part[0].body.data,
+		    "first_time_recipient"));
+		ck_assert_ptr_null(strstr(t.part[1].body.data,
+		    "first_time_recipient"));
+		t_msg_clear(&t);
+		free(m);
+	}
+	free(fs);
+	for (i = 0; i < n; i++)
+		free(rc[i]);
+	free(rc);
+}
+END_TEST
+
 /* Huge subject, finding text, suggestion, address, many findings: all
  * cut, the message stays small and well formed. */
 START_TEST(test_alert_bounds)
@@ -1261,9 +1358,11 @@ START_TEST(test_alert_bounds)
 
 	fs = xcalloc(1000, sizeof(*fs));
 	for (i = 0; i < 1000; i++) {
+		/* distinct texts (same ones would be told once): 1001 to
+		 * 2000 "<", each cut at 1000 */
 		fs[i].rule = "r";
-		fs[i].text = big.data;
-		fs[i].suggestion = big.data;
+		fs[i].text = big.data + big.len - (1001 + i);
+		fs[i].suggestion = fs[i].text;
 		fs[i].rcpts = rc;
 		fs[i].nrcpts = 1;
 	}
@@ -1847,6 +1946,7 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_minimal);
 	tcase_add_test(tc, test_alert_many_rcpts);
 	tcase_add_test(tc, test_alert_bounds);
+	tcase_add_test(tc, test_alert_grouped);
 	tcase_add_test(tc, test_alert_bad_utf8);
 	suite_add_tcase(s, tc);
 

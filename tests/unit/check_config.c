@@ -206,6 +206,39 @@ static const struct load_case load_cases[] = {
 	{ .label = "web tls without a certificate",
 	  .yaml = "web:\n  tls: true\n",
 	  .want_err = "t.yaml:2:8: web.tls: needs tls.cert_file" },
+	{ .label = "notify timezone IANA",
+	  .yaml = "notify:\n  timezone: Asia/Tokyo\n", .want_ok = true },
+	{ .label = "notify timezone three parts",
+	  .yaml = "notify:\n  timezone: America/Argentina/Buenos_Aires\n",
+	  .want_ok = true },
+	{ .label = "notify timezone UTC",
+	  .yaml = "notify:\n  timezone: UTC\n", .want_ok = true },
+	{ .label = "notify timezone unknown",
+	  .yaml = "notify:\n  timezone: Asia/Atlantis\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: names no time zone in "
+	  "/usr/share/zoneinfo" },
+	{ .label = "notify timezone directory",
+	  .yaml = "notify:\n  timezone: Asia\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: names no time zone" },
+	{ .label = "notify timezone not TZif",
+	  .yaml = "notify:\n  timezone: zone1970.tab\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: names a file that is "
+	  "not a time zone" },
+	{ .label = "notify timezone climbs out",
+	  .yaml = "notify:\n  timezone: ../../../etc/passwd\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: must be a time zone "
+	  "name" },
+	{ .label = "notify timezone absolute",
+	  .yaml = "notify:\n  timezone: /etc/localtime\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: must be a time zone "
+	  "name" },
+	{ .label = "notify timezone POSIX string",
+	  .yaml = "notify:\n  timezone: \"JST-9\"\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: names no time zone" },
+	{ .label = "notify timezone empty part",
+	  .yaml = "notify:\n  timezone: Asia//Tokyo\n",
+	  .want_err = "t.yaml:2:13: notify.timezone: must be a time zone "
+	  "name" },
 	{ .label = "web base_url scheme",
 	  .yaml = "web:\n  base_url: ftp://x.example\n",
 	  .want_err = "t.yaml:2:13: web.base_url: must start with https://" },
@@ -1296,6 +1329,43 @@ START_TEST(test_value_table)
 END_TEST
 
 /*
+ * web.port: 0 -> the derived base_url follows the port bound; a base_url
+ * set in the file never changes.
+ */
+START_TEST(test_web_bound)
+{
+	static const char y0[] = "web:\n  port: 0\n";
+	static const char y6[] = "web:\n  address: \"::1\"\n  port: 0\n";
+	static const char ys[] = "web:\n  port: 0\n  base_url: "
+	    "https://mh.example.org\n";
+	char err[ERRSZ];
+	struct config *cfg;
+
+	cfg = load_str(y0, strlen(y0), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->web_base_url, "http://127.0.0.1:0");
+	config_web_bound(cfg, 41234);
+	ck_assert_str_eq(cfg->web_base_url, "http://127.0.0.1:41234");
+	config_web_bound(cfg, 0);		/* nothing bound: kept */
+	config_web_bound(cfg, 70000);
+	ck_assert_str_eq(cfg->web_base_url, "http://127.0.0.1:41234");
+	config_unref(cfg);
+
+	cfg = load_str(y6, strlen(y6), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_web_bound(cfg, 8443);
+	ck_assert_str_eq(cfg->web_base_url, "http://[::1]:8443");
+	config_unref(cfg);
+
+	cfg = load_str(ys, strlen(ys), err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_web_bound(cfg, 41234);
+	ck_assert_str_eq(cfg->web_base_url, "https://mh.example.org");
+	config_unref(cfg);
+}
+END_TEST
+
+/*
  * Defaults, ref counting, dump.
  */
 
@@ -1466,7 +1536,8 @@ START_TEST(test_dump_every_key)
 		"log.format", "metrics.enabled", "metrics.address",
 		"metrics.port", "metrics.token_file",
 		"notify.alerts", "notify.language", "notify.users_ja",
-		"notify.users_en", "notify.from", "web.enabled", "web.address",
+		"notify.users_en", "notify.timezone", "notify.from", "web.enabled",
+		"web.address",
 		"web.port", "web.tls", "web.base_url", "web.max_connections",
 		"web.timeout", "web.max_failures", "web.failure_window",
 		"web.trusted_proxies",
@@ -2590,6 +2661,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_defaults_equal_empty_file);
 	tcase_add_test(tc, test_refcount);
+	tcase_add_test(tc, test_web_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dump");

@@ -672,13 +672,41 @@ START_TEST(test_pol_incident_details)
 	f = pol_find(v, POLICY_R_BURST);
 	ck_assert_str_eq(f->detail, "messages=500 recipients=500 "
 	    "first_time=500 window=1h");
-	ck_assert(strstr(f->msg_ja, "直近 1h に 500 通") != NULL);
+	/* Plain words: no "1h" in what people read. */
+	ck_assert(strstr(f->msg_ja, "直近 1 時間に 500 通") != NULL);
+	ck_assert(strstr(f->msg_en, "in the last 1 hour;") != NULL);
+	ck_assert(strstr(f->msg_ja, "1h") == NULL);
 	policy_verdict_free(v);
 	pol_scen_clear(&s);
 }
 END_TEST
 
 /* The earlier messages of the 658 run: only from the fourth on. */
+/* Durations in words for texts people read (mh_fmt_duration_words). */
+static const struct {
+	int64_t		 secs;
+	const char	*en, *ja;
+} pol_words_cases[] = {
+	{ 3600, "1 hour", "1 時間" }, { 7200, "2 hours", "2 時間" },
+	{ 86400, "1 day", "1 日" }, { 3 * 86400, "3 days", "3 日" },
+	{ 90 * 60, "90 minutes", "90 分" }, { 60, "1 minute", "1 分" },
+	{ 90, "90 seconds", "90 秒" }, { 1, "1 second", "1 秒" },
+	{ 0, "0 seconds", "0 秒" }, { -5, "0 seconds", "0 秒" },
+};
+
+START_TEST(test_pol_duration_words)
+{
+	char buf[32];
+
+	mh_fmt_duration_words(pol_words_cases[_i].secs, false, buf,
+	    sizeof(buf));
+	ck_assert_str_eq(buf, pol_words_cases[_i].en);
+	mh_fmt_duration_words(pol_words_cases[_i].secs, true, buf,
+	    sizeof(buf));
+	ck_assert_str_eq(buf, pol_words_cases[_i].ja);
+}
+END_TEST
+
 START_TEST(test_pol_carryover_start)
 {
 	struct policy_verdict *v;
@@ -1764,6 +1792,8 @@ pol_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("output");
+	tcase_add_loop_test(tc, test_pol_duration_words, 0,
+	    (int)(sizeof(pol_words_cases) / sizeof(pol_words_cases[0])));
 	tcase_add_test(tc, test_pol_json);
 	tcase_add_loop_test(tc, test_pol_config, 0, (int)nitems(pol_cfg_cases));
 	tcase_add_test(tc, test_pol_names);

@@ -395,54 +395,55 @@ struct wp_state_case {
 static const struct wp_state_case wp_state_cases[] = {
 	{ .label = "en held", .lang = EN, .state = WEBPAGE_HELD, .forms = true,
 	  .want = { "This message is on hold",
-	    "It goes out at 14:05 +0900 (in 4 min 30 s).",
-	    "If something is wrong, cancel it now." } },
+	    "It goes out at 14:05 JST (in 4 min 30 s).",
+	    "If something is wrong, press Cancel sending now." } },
 	{ .label = "en awaiting", .lang = EN, .state = WEBPAGE_AWAITING,
 	  .forms = true,
 	  .want = { "This message is waiting for you",
 	    "It will NOT be sent unless you click Send now.",
-	    "If you do nothing, it will be dropped at 14:05 +0900 "
+	    "If you do nothing, it will be dropped at 14:05 JST "
 	    "(in 4 min 30 s)." },
 	  .deny = { "It goes out at" } },
 	{ .label = "en deferred", .lang = EN, .state = WEBPAGE_DEFERRED,
 	  .forms = true,
 	  .want = { "Delivery is delayed",
-	    "Next try at 14:05 +0900 (in 4 min 30 s).",
-	    "You can still cancel it." } },
+	    "Next try at 14:05 JST (in 4 min 30 s).",
+	    "You can still cancel sending it." } },
 	{ .label = "en sending", .lang = EN, .state = WEBPAGE_SENDING,
 	  .want = { "Being sent", "It can no longer be cancelled." },
-	  .deny = { "+0900 (in" } },
+	  .deny = { "JST (in" } },
 	{ .label = "en sent", .lang = EN, .state = WEBPAGE_SENT,
-	  .want = { "Sent at 13:59 +0900." }, .deny = { "(in " } },
+	  .want = { "Sent at 13:59 JST." }, .deny = { "(in " } },
 	{ .label = "en failed", .lang = EN, .state = WEBPAGE_FAILED,
 	  .want = { "Not delivered",
-	    "Could not be delivered (at 13:59 +0900)." } },
+	    "Could not be delivered (at 13:59 JST)." } },
 	{ .label = "en cancelled", .lang = EN, .state = WEBPAGE_CANCELLED,
-	  .want = { "Cancelled at 13:59 +0900. It was not sent." } },
+	  .want = { "Cancelled at 13:59 JST. It was not sent." } },
 	{ .label = "ja held", .lang = JA, .state = WEBPAGE_HELD, .forms = true,
 	  .want = { "送信を保留しています",
-	    "このメールは 14:05 +0900 に送信されます（あと 4 分 30 秒）。",
-	    "間違いがあれば、今すぐキャンセルしてください。" } },
+	    "このメールは 14:05 (JST) に送信されます（あと 4 分 30 秒）。",
+	    "間違いがあれば、今すぐ「送信を取り消す」を押してください。" } },
 	{ .label = "ja awaiting", .lang = JA, .state = WEBPAGE_AWAITING,
 	  .forms = true,
 	  .want = { "送信の確認待ちです",
 	    "「今すぐ送信」を押さない限り、このメールは送信されません。",
-	    "何もしなければ、14:05 +0900 に破棄されます"
+	    "何もしなければ、14:05 (JST) に破棄されます"
 	    "（あと 4 分 30 秒）。" },
 	  .deny = { "に送信されます" } },
 	{ .label = "ja deferred", .lang = JA, .state = WEBPAGE_DEFERRED,
 	  .forms = true,
 	  .want = { "配信が遅れています",
-	    "次は 14:05 +0900 に再送します（あと 4 分 30 秒）。",
-	    "まだキャンセルできます。" } },
+	    "次は 14:05 (JST) に再送します（あと 4 分 30 秒）。",
+	    "まだ送信を取り消せます。" } },
 	{ .label = "ja sending", .lang = JA, .state = WEBPAGE_SENDING,
-	  .want = { "送信中です", "キャンセルはできません。" } },
+	  .want = { "送信中です", "もう取り消せません。" } },
 	{ .label = "ja sent", .lang = JA, .state = WEBPAGE_SENT,
-	  .want = { "送信済みです", "13:59 +0900 に送信しました。" } },
+	  .want = { "送信済みです", "13:59 (JST) に送信しました。" } },
 	{ .label = "ja failed", .lang = JA, .state = WEBPAGE_FAILED,
-	  .want = { "配信できませんでした（13:59 +0900）。" } },
+	  .want = { "配信できませんでした（13:59 (JST)）。" } },
 	{ .label = "ja cancelled", .lang = JA, .state = WEBPAGE_CANCELLED,
-	  .want = { "13:59 +0900 にキャンセルしました。"
+	  .want = { "送信を取り消しました",
+	    "13:59 (JST) に送信を取り消しました。"
 	    "このメールは送信されません。" } },
 };
 
@@ -480,13 +481,16 @@ START_TEST(test_wp_state)
 		ck_assert_uint_eq(wp_count(h, "</form>"), 2);
 		ck_assert_uint_eq(wp_count(h, "<button "), 2);
 		ck_assert_ptr_nonnull(strstr(c, t->lang == JA ?
-		    "class=\"btn btn-primary\">キャンセル</button>" :
-		    "class=\"btn btn-primary\">Cancel</button>"));
+		    "class=\"btn btn-primary\">送信を取り消す</button>" :
+		    "class=\"btn btn-primary\">Cancel sending</button>"));
 		ck_assert_ptr_nonnull(strstr(s, t->lang == JA ?
 		    "class=\"btn btn-secondary\">今すぐ送信</button>" :
 		    "class=\"btn btn-secondary\">Send now</button>"));
-		ck_assert_ptr_nonnull(strstr(h, "<time datetime=\""
-		    "2026-11-23T14:05:00+0900\">14:05 +0900</time>"));
+		ck_assert_ptr_nonnull(strstr(h, t->lang == JA ?
+		    "<time datetime=\"2026-11-23T14:05:00+0900\">"
+		    "14:05 (JST)</time>" :
+		    "<time datetime=\"2026-11-23T14:05:00+0900\">"
+		    "14:05 JST</time>"));
 	} else {
 		ck_assert_msg(c == NULL && s == NULL, "%s: forms", t->label);
 		ck_assert_ptr_null(strstr(h, "<form"));
@@ -512,28 +516,28 @@ struct wp_notice_case {
 
 static const struct wp_notice_case wp_notice_cases[] = {
 	{ "en cancelled", EN, WEBPAGE_CANCELLED, WEBPAGE_N_CANCELLED,
-	  "notice-ok", "Cancelled. It will not be sent." },
+	  "notice-ok", "Done: sending cancelled. It will not be sent." },
 	{ "ja cancelled", JA, WEBPAGE_CANCELLED, WEBPAGE_N_CANCELLED,
-	  "notice-ok", "キャンセルしました。このメールは送信されません。" },
+	  "notice-ok", "送信を取り消しました。このメールは送信されません。" },
 	{ "en released", EN, WEBPAGE_SENDING, WEBPAGE_N_RELEASED,
 	  "notice-ok", "Sent now: it is on its way." },
 	{ "ja released", JA, WEBPAGE_SENDING, WEBPAGE_N_RELEASED,
 	  "notice-ok", "送信を開始しました。" },
 	{ "en too late: sent", EN, WEBPAGE_SENT, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "Too late: this message was already sent at "
-	  "13:59 +0900." },
+	  "13:59 JST." },
 	{ "en too late: cancelled", EN, WEBPAGE_CANCELLED, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "Too late: this message was already cancelled at "
-	  "13:59 +0900." },
+	  "13:59 JST." },
 	{ "en too late: failed", EN, WEBPAGE_FAILED, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "already failed at 13:59 +0900." },
+	  "notice-warn", "already failed at 13:59 JST." },
 	{ "en too late: sending", EN, WEBPAGE_SENDING, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "Too late: this message is already being sent." },
 	{ "ja too late: sent", JA, WEBPAGE_SENT, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "このメールは 13:59 +0900 にすでに送信されて"
+	  "notice-warn", "このメールは 13:59 (JST) にすでに送信されて"
 	  "います。" },
 	{ "ja too late: cancelled", JA, WEBPAGE_CANCELLED, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "このメールは 13:59 +0900 にすでにキャンセルされて"
+	  "notice-warn", "このメールは 13:59 (JST) にすでに送信を取り消されて"
 	  "います。" },
 	{ "ja too late: sending", JA, WEBPAGE_SENDING, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "このメールはすでに送信中です。" },
@@ -578,6 +582,72 @@ START_TEST(test_wp_notice)
 }
 END_TEST
 
+/*
+ * After an action the whole page shows the new state: heading, text and
+ * buttons agree with the notice.  "Send now" leaves the message held with
+ * release_at = now (web.c), which must read as being sent.
+ */
+struct wp_after_case {
+	const char		*label;
+	enum alert_lang		 lang;
+	enum webpage_state	 state;
+	int64_t			 release;	/* offset from NOW */
+	enum webpage_notice	 notice;
+	const char		*h1;
+	const char		*want;
+	const char		*deny[4];
+};
+
+static const struct wp_after_case wp_after_cases[] = {
+	{ "ja send now", JA, WEBPAGE_HELD, 0, WEBPAGE_N_RELEASED,
+	  "<h1>送信中です</h1>", "送信を開始しました。",
+	  { "送信を保留しています", "送信を取り消す", "キャンセル",
+	    "間違いがあれば" } },
+	{ "en send now", EN, WEBPAGE_HELD, 0, WEBPAGE_N_RELEASED,
+	  "<h1>Being sent</h1>", "Sent now: it is on its way.",
+	  { "on hold", "Cancel sending", "cancel it now",
+	    "If something is wrong" } },
+	{ "ja send now, a second later", JA, WEBPAGE_HELD, -1,
+	  WEBPAGE_N_RELEASED, "<h1>送信中です</h1>", "もう取り消せません。",
+	  { "送信を保留しています", "あと " } },
+	{ "ja already sent", JA, WEBPAGE_SENT, 0, WEBPAGE_N_RELEASED,
+	  "<h1>送信済みです</h1>", "に送信しました。",
+	  { "送信を保留しています", "送信を取り消す" } },
+	{ "ja cancel", JA, WEBPAGE_CANCELLED, 0, WEBPAGE_N_CANCELLED,
+	  "<h1>送信を取り消しました</h1>", "このメールは送信されません。",
+	  { "送信を保留しています", "今すぐ送信", "間違いがあれば" } },
+	{ "en cancel", EN, WEBPAGE_CANCELLED, 0, WEBPAGE_N_CANCELLED,
+	  "<h1>Sending cancelled</h1>", "It was not sent.",
+	  { "on hold", "Send now", "If something is wrong" } },
+};
+
+START_TEST(test_wp_after_action)
+{
+	const struct wp_after_case *t = &wp_after_cases[_i];
+	struct wp_fixture x;
+	char *h, *txt;
+	size_t len, i;
+
+	wp_view(&x, t->lang, t->state);
+	x.v.release_at = NOW + t->release;
+	x.v.notice = t->notice;
+	h = wp_render(&x.v, &len);
+	txt = wp_text(h);
+	ck_assert_msg(strstr(h, t->h1) != NULL, "%s: no %s", t->label,
+	    t->h1);
+	ck_assert_msg(strstr(txt, t->want) != NULL, "%s: no \"%s\" in\n%s",
+	    t->label, t->want, txt);
+	for (i = 0; i < nitems(t->deny) && t->deny[i] != NULL; i++)
+		ck_assert_msg(strstr(txt, t->deny[i]) == NULL,
+		    "%s: \"%s\" in\n%s", t->label, t->deny[i], txt);
+	ck_assert_ptr_null(strstr(h, "<form"));
+	ck_assert_ptr_null(strstr(h, "<button"));
+	ck_assert_uint_eq(wp_count(h, "id=\"notice\""), 1);
+	free(txt);
+	free(h);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Times and the countdown                                             */
 
@@ -592,40 +662,48 @@ struct wp_time_case {
 };
 
 static const struct wp_time_case wp_time_cases[] = {
-	{ "due now", EN, WEBPAGE_HELD, 0, 0, "(any moment now)", "(in " },
-	{ "overdue", EN, WEBPAGE_HELD, -100, 0, "(any moment now)", NULL },
-	{ "overdue ja", JA, WEBPAGE_HELD, -1, 0, "（まもなく）", "あと" },
+	/* Held and due (after "Send now", or the timer): being sent, not
+	 * "on hold ... cancel it now". */
+	{ "due now", EN, WEBPAGE_HELD, 0, 0, "Being sent", "on hold" },
+	{ "overdue", EN, WEBPAGE_HELD, -100, 0, "It can no longer be "
+	  "cancelled.", "Cancel sending" },
+	{ "overdue ja", JA, WEBPAGE_HELD, -1, 0, "送信中です",
+	  "送信を保留しています" },
+	{ "deferred retry due", EN, WEBPAGE_DEFERRED, -5, 0,
+	  "(any moment now)", "(in " },
+	{ "deferred retry due ja", JA, WEBPAGE_DEFERRED, 0, 0, "（まもなく）",
+	  "あと" },
 	{ "1 s", EN, WEBPAGE_HELD, 1, 0, "(in 1 s)", NULL },
-	{ "59 s", EN, WEBPAGE_HELD, 59, 0, "14:01 +0900 (in 59 s)", NULL },
+	{ "59 s", EN, WEBPAGE_HELD, 59, 0, "14:01 JST (in 59 s)", NULL },
 	{ "1 min", EN, WEBPAGE_HELD, 60, 0, "(in 1 min)", "0 s" },
 	{ "1 min 1 s", EN, WEBPAGE_HELD, 61, 0, "(in 1 min 1 s)", NULL },
 	{ "1 h", EN, WEBPAGE_HELD, 3600, 0, "(in 1 h)", "(in 1 h " },
-	{ "2 h 5 min", EN, WEBPAGE_HELD, 7500, 0, "16:05 +0900 (in 2 h 5 min)",
+	{ "2 h 5 min", EN, WEBPAGE_HELD, 7500, 0, "16:05 JST (in 2 h 5 min)",
 	  NULL },
 	{ "2 h 5 min ja", JA, WEBPAGE_HELD, 7500, 0, "（あと 2 時間 5 分）",
 	  NULL },
 	{ "seconds dropped past an hour", EN, WEBPAGE_HELD, 3601 + 60, 0,
 	  "(in 1 h 1 min)", " s)" },
 	{ "tomorrow: full date", EN, WEBPAGE_HELD, 86400, 0,
-	  "2026-11-24 14:00 +0900 (in 1 day)", NULL },
+	  "24 Nov 14:00 JST (in 1 day)", NULL },
 	{ "tomorrow ja", JA, WEBPAGE_HELD, 86400 + 3600, 0,
-	  "2026年11月24日 15:00 +0900 に送信されます"
+	  "11月24日 15:00 (JST) に送信されます"
 	  "（あと 1 日 1 時間）", NULL },
 	{ "after midnight is another day", EN, WEBPAGE_HELD, 36000, 0,
-	  "2026-11-24 00:00 +0900 (in 10 h)", NULL },
+	  "24 Nov 00:00 JST (in 10 h)", NULL },
 	{ "days", EN, WEBPAGE_AWAITING, 3 * 86400 + 5, 0,
-	  "dropped at 2026-11-26 14:00 +0900 (in 3 days)", NULL },
+	  "dropped at 26 Nov 14:00 JST (in 3 days)", NULL },
 	{ "unset release: no time", EN, WEBPAGE_HELD, -NOW, 0,
 	  "It goes out soon unless you cancel it.", "goes out at" },
 	{ "unset release awaiting", EN, WEBPAGE_AWAITING, -NOW, 0,
 	  "If you do nothing, it will be dropped.", "(in " },
 	{ "unset done: sent", EN, WEBPAGE_SENT, 0, 0, "Sent.", "Sent at" },
 	{ "unset done ja", JA, WEBPAGE_CANCELLED, 0, 0,
-	  "キャンセルしました。このメールは送信されません。", NULL },
+	  "送信を取り消しました。このメールは送信されません。", NULL },
 	{ "yesterday", EN, WEBPAGE_SENT, 0, NOW - 86400,
-	  "Sent at 2026-11-22 14:00 +0900.", NULL },
+	  "Sent at 22 Nov 14:00 JST.", NULL },
 	{ "yesterday ja", JA, WEBPAGE_FAILED, 0, NOW - 86400,
-	  "配信できませんでした（2026年11月22日 14:00 +0900）。", NULL },
+	  "配信できませんでした（11月22日 14:00 (JST)）。", NULL },
 	{ "absurd time", EN, WEBPAGE_SENT, 0, INT64_MAX, "Sent.", "Sent at" },
 };
 
@@ -666,17 +744,21 @@ START_TEST(test_wp_flagged)
 	ck_assert_ptr_nonnull(strstr(h, "<li class=\"rcpt\"><span class="
 	    "\"addr\">a@example.com</span></li>"));
 	ck_assert_ptr_nonnull(strstr(h, "<li class=\"rcpt flagged\"><span "
-	    "class=\"addr\">b@example.con</span> <strong class=\"flag\">"
-	    "\xe2\x9a\xa0 Check this address</strong>"));
+	    "class=\"addr\">b@example.con</span> <a class=\"flag\" "
+	    "href=\"#why\">\xe2\x9a\xa0 Check this address</a></li>"));
 	ck_assert_ptr_nonnull(strstr(h, "<li class=\"rcpt\"><span class="
 	    "\"addr\">c@example.org</span></li>"));
 	ck_assert_uint_eq(wp_count(h, "rcpt flagged"), 1);
 	ck_assert_ptr_nonnull(strstr(txt, "Recipients (3)"));
 	ck_assert_ptr_nonnull(strstr(txt, "Why it was held"));
-	ck_assert_ptr_nonnull(strstr(txt, "example.con looks like a typo "
-	    "Did you mean b@example.com?"));
-	ck_assert_ptr_nonnull(strstr(txt, "Concerns: b@example.con"));
-	ck_assert_ptr_nonnull(strstr(txt, "Rule: typo_domain"));
+	ck_assert_ptr_nonnull(strstr(h, "<p>example.con looks like a typo</p>"
+	    "\n<p>Did you mean <span class=\"suggestion addr\">b@example.com"
+	    "</span>?</p>\n<p>Recipients concerned:</p>\n<ul class=\"frcpts\">"
+	    "\n<li><span class=\"addr\">b@example.con</span></li>\n</ul>"));
+	/* The explanation once; no rule names. */
+	ck_assert_uint_eq(wp_count(txt, "example.con looks like a typo"), 1);
+	ck_assert_ptr_null(strstr(txt, "typo_domain"));
+	ck_assert_ptr_null(strstr(txt, "Rule"));
 	free(txt);
 	free(h);
 
@@ -686,13 +768,88 @@ START_TEST(test_wp_flagged)
 	ck_assert_ptr_nonnull(strstr(txt, "\xe2\x9a\xa0 要確認"));
 	ck_assert_ptr_nonnull(strstr(txt, "宛先（3 件）"));
 	ck_assert_ptr_nonnull(strstr(txt, "保留の理由"));
+	ck_assert_ptr_nonnull(strstr(txt, "該当する宛先:"));
 	ck_assert_ptr_nonnull(strstr(txt, "正しくは b@example.com ではあり"
 	    "ませんか？"));
+	ck_assert_ptr_null(strstr(txt, "typo_domain"));
+	ck_assert_ptr_null(strstr(txt, "ルール"));
 	free(txt);
 	free(h);
 }
 END_TEST
 
+/*
+ * 100 flagged recipients: the explanation is shown once, with its
+ * recipients under it (20 named, then "and 80 more"), whether the policy
+ * gave one finding for all of them or one finding each with the same
+ * text; each recipient in the list is only marked.
+ */
+START_TEST(test_wp_grouped)
+{
+	static const size_t n = 100;
+	const char **rc;
+	char (*addr)[48];
+	struct alert_finding *f;
+	struct webpage_view v;
+	char *h, *txt;
+	size_t len, i, pass;
+
+	rc = xreallocarray(NULL, n + 1, sizeof(*rc));
+	addr = xreallocarray(NULL, n + 1, sizeof(*addr));
+	for (i = 0; i <= n; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "user%03zu@ext.example", i);
+		rc[i] = addr[i];
+	}
+	f = xcalloc(n + 1, sizeof(*f));
+	for (pass = 0; pass < 2; pass++) {
+		memset(&v, 0, sizeof(v));
+		v.lang = JA;
+		v.state = WEBPAGE_HELD;
+		v.now = NOW;
+		v.release_at = NOW + 600;
+		v.rcpts = rc;
+		v.nrcpts = n + 1;	/* the last one is not flagged */
+		v.findings = f;
+		memset(f, 0, (n + 1) * sizeof(*f));
+		if (pass == 0) {
+			/* one finding naming all 100 */
+			f[0].rule = "first_time_recipient";
+			f[0].text = "初めて送信する宛先が 100 件あります。";
+			f[0].rcpts = rc;
+			f[0].nrcpts = n;
+			v.nfindings = 1;
+		} else {
+			/* 50 findings (the most matched) alike, 2 each */
+			for (i = 0; i < 50; i++) {
+				f[i].rule = "first_time_recipient";
+				f[i].text = "初めて送信する宛先が 100 件あります。";
+				f[i].rcpts = rc + 2 * i;
+				f[i].nrcpts = 2;
+			}
+			v.nfindings = 50;
+		}
+		h = wp_render(&v, &len);
+		txt = wp_text(h);
+		ck_assert_uint_eq(wp_count(txt, "初めて送信する宛先が"), 1);
+		ck_assert_uint_eq(wp_count(h, "rcpt flagged"), 100);
+		ck_assert_uint_eq(wp_count(h, "<li class=\"rcpt\">"), 1);
+		ck_assert_uint_eq(wp_count(txt, "該当する宛先:"), 1);
+		ck_assert_uint_eq(wp_count(txt, "user000@ext.example"), 2);
+		ck_assert_uint_eq(wp_count(txt, "user019@ext.example"), 2);
+		ck_assert_uint_eq(wp_count(txt, "user020@ext.example"), 1);
+		ck_assert_ptr_nonnull(strstr(txt, "ほか 80 件"));
+		ck_assert_ptr_null(strstr(txt, "first_time_recipient"));
+		free(txt);
+		free(h);
+	}
+	free(f);
+	free(addr);
+	free(rc);
+}
+END_TEST
+
+/* Different explanations stay apart; a recipient named twice in one
+ * finding, or in another case, is listed once. */
 START_TEST(test_wp_flagged_more)
 {
 	static const char *const rc[] = { "x@a.example", "Y@B.example",
@@ -724,17 +881,19 @@ START_TEST(test_wp_flagged_more)
 	/* no token, csrf, id, sender or subject: still a page */
 	h = wp_render(&v, &len);
 	txt = wp_text(h);
-	/* Case-insensitive match, each finding once even when it lists the
-	 * address twice; at most three reasons, then a pointer. */
 	ck_assert_uint_eq(wp_count(h, "rcpt flagged"), 2);
-	ck_assert_ptr_nonnull(strstr(txt, "and 2 more reasons (see Why it "
-	    "was held)"));
-	ck_assert_ptr_nonnull(strstr(h, "<a href=\"#why\">"));
 	ck_assert_ptr_nonnull(strstr(h, "<h2 id=\"why\">"));
-	ck_assert_uint_eq(wp_count(txt, "finding number 0"), 2);
-	ck_assert_uint_eq(wp_count(txt, "finding number 3"), 1);
-	ck_assert_ptr_nonnull(strstr(txt, "finding number 5 Did you mean "
-	    "y@b.example.com?"));
+	ck_assert_uint_eq(wp_count(h, "<a class=\"flag\" href=\"#why\">"),
+	    2);
+	for (i = 0; i < 6; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "<p>finding number %zu</p>", i);
+		ck_assert_uint_eq(wp_count(h, want), 1);
+	}
+	/* x@a.example once under each of findings 0..4 (case folded) */
+	ck_assert_uint_eq(wp_count(h, "<li><span class=\"addr\">"), 6);
+	ck_assert_ptr_nonnull(strstr(txt, "Did you mean y@b.example.com?"));
 	ck_assert_ptr_nonnull(strstr(txt, "(no subject)"));
 	ck_assert_ptr_nonnull(strstr(txt, "(empty sender)"));
 	ck_assert_ptr_nonnull(strstr(h, "action=\"/m/\""));
@@ -749,7 +908,7 @@ START_TEST(test_wp_many_rcpts)
 {
 	struct webpage_view v;
 	const char **rc;
-	char (*addr)[32];
+	char (*addr)[48];
 	char *h, *txt;
 	size_t len, i, n = 600;
 
@@ -850,10 +1009,10 @@ START_TEST(test_wp_hostile)
 			ck_assert_msg(strstr(h, t->deny[i]) == NULL,
 			    "%s: raw \"%s\" in the page", t->label,
 			    t->deny[i]);
-		/* subject, sender, 2 recipients, the finding's text,
-		 * suggestion (twice), rule, recipient, the id and the csrf
-		 * value (twice): all escaped */
-		ck_assert_msg(wp_count(h, t->want) >= 12, "%s: escaped form "
+		/* subject, sender, 2 recipients, the finding's text (once:
+		 * its suggestion is in it), its recipient, the id and the
+		 * csrf value (twice): all escaped */
+		ck_assert_msg(wp_count(h, t->want) >= 9, "%s: escaped form "
 		    "%zu times", t->label, wp_count(h, t->want));
 		/* two flagged recipients */
 		ck_assert_uint_eq(wp_count(h, "rcpt flagged"), 2);
@@ -949,7 +1108,6 @@ START_TEST(test_wp_huge)
 	ck_assert_uint_le(len, WP_MAX);
 	txt = wp_text(h);
 	ck_assert_ptr_nonnull(strstr(txt, "宛先（100000 件）"));
-	ck_assert_ptr_nonnull(strstr(txt, "件の理由"));
 	ck_assert_ptr_nonnull(strstr(txt, "ほか "));
 	/* the page still ends properly, buttons included */
 	ck_assert_ptr_nonnull(strstr(h, "</footer>\n</main>"));
@@ -1136,8 +1294,11 @@ wp_suite(void)
 	tcase_add_loop_test(tc, test_wp_notice, 0,
 	    (int)nitems(wp_notice_cases));
 	tcase_add_loop_test(tc, test_wp_time, 0, (int)nitems(wp_time_cases));
+	tcase_add_loop_test(tc, test_wp_after_action, 0,
+	    (int)nitems(wp_after_cases));
 	tcase_add_test(tc, test_wp_flagged);
 	tcase_add_test(tc, test_wp_flagged_more);
+	tcase_add_test(tc, test_wp_grouped);
 	tcase_add_test(tc, test_wp_many_rcpts);
 	suite_add_tcase(s, tc);
 
