@@ -489,7 +489,7 @@ relay_conn_close(struct relay_conn *c, const char *why)
 		 * waiting message would meet the same fate; defer them now
 		 * rather than reconnect in a loop (and re-try a wrong password
 		 * against the upstream hundreds of times a second). */
-		log_info("relay event=upstream_error state=%s reason=\"%s\"",
+		log_warnx("relay event=upstream_error state=%s reason=\"%s\"",
 		    relay_strstate(c->state), why);
 		relay_fail_waiting(r, why);
 	}
@@ -1124,6 +1124,7 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct relay_conn *c = arg;
 	struct relay *r = c->r;
+	int serr = EVUTIL_SOCKET_ERROR();	/* before anything resets it */
 	char why[256];
 	unsigned long e;
 
@@ -1142,26 +1143,37 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 		mh_strlcpy(why, "timeout", sizeof(why));
 	else if (what & BEV_EVENT_EOF)
 		mh_strlcpy(why, "connection closed by upstream", sizeof(why));
-	else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+	else if ((e = bufferevent_get_openssl_error(bev)) != 0 &&
+	    ERR_GET_LIB(e) != 0) {
 		char err[200];
 		ERR_error_string_n(e, err, sizeof(err));
 		mh_snprintf(why, sizeof(why), "TLS error: %s", err);
 	} else {
+		/* No OpenSSL reason (libevent may queue a bare SSL_get_error()
+		 * value, lib 0): the socket's errno, if there is one. */
 		int dnserr = bufferevent_socket_get_dns_error(bev);
 		if (dnserr)
 			mh_snprintf(why, sizeof(why), "DNS error: %s",
 			    evutil_gai_strerror(dnserr));
-		else
+		else if (serr != 0)
 			mh_snprintf(why, sizeof(why), "connection error: %s",
-			    evutil_socket_error_to_string(
-			    EVUTIL_SOCKET_ERROR()));
+			    evutil_socket_error_to_string(serr));
+		else if (c->state == RELAY_ST_CONNECT)
+			/* libevent 2.1 reports a connect() refused at once
+			 * (loopback) as an error with errno cleared. */
+			mh_strlcpy(why, "connection refused", sizeof(why));
+		else
+			/* The peer closed the TCP connection under TLS
+			 * without close_notify: an error without errno. */
+			mh_strlcpy(why, "connection closed by upstream",
+			    sizeof(why));
 	}
 	if (c->state == RELAY_ST_QUIT) {
 		relay_conn_close(c, "quit");
 		return;
 	}
 	if (c->state >= RELAY_ST_READY)
-		log_info("relay event=upstream_error state=%s reason=\"%s\"",
+		log_warnx("relay event=upstream_error state=%s reason=\"%s\"",
 		    relay_strstate(c->state), why);
 	relay_conn_close(c, why);	/* defers waiting jobs before READY */
 }

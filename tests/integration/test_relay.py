@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import sqlite3
 import ssl
 import sys
@@ -666,6 +667,37 @@ class RelayHostileTest(RelayBase):
         self.assertEqual(m.log_events("failed", qid), [])
         self.assertStillServing(m)
 
+    @unittest.skipUnless(have_openssl(), "needs the openssl CLI")
+    def test_tls_upstream_closes_without_errno(self):
+        # Issue 17 item 11: the upstream drops the TCP connection inside
+        # TLS (no close_notify, no errno): the reason said
+        # "connection error: Success".
+        pki = TestPKI(self.tmpdir())
+        cert, key = pki.server_cert("fake")
+        def drop(conn, line):
+            # TCP FIN without a TLS close_notify; the rest of the
+            # pipelined group is read first so that no RST follows.
+            conn.read_some(0.3)
+            try:
+                socket.socket.shutdown(conn.sock, socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.read_some(1.0)
+            conn.close()
+
+        fake = self.fake(actions={"MAIL": drop},
+                         tls_context=server_tls_context(cert, key))
+        m = self.start(fake.port, upstream={"tls": "starttls", "verify": True,
+                                            "ca_file": pki.ca_cert})
+        qid = self.submit(m, new_tag())
+        line = self.wait_deferred(m, qid, lambda: fake.connections)
+        self.assertIn("conn 0: TLS established", fake.events)
+        self.assertNotIn("Success", m.log_text())
+        self.assertRegex(line, r'reason="upstream [^"]*: connection closed by upstream"')
+        up = m.wait_log(r".*\bevent=upstream_error\b.*", timeout=5).group(0)
+        self.assertRegex(up, r"\blevel=warn\b")
+        self.assertStillServing(m)
+
     def test_hostile_reply_before_transaction(self):
         # The same kinds of malformed replies, but to the greeting or EHLO,
         # i.e. before the connection has taken a message.
@@ -739,6 +771,16 @@ class RelayRetryTest(RelayBase):
         state, attempts = row()
         self.assertIn(state, ("deferred", "releasing"))
         self.assertGreaterEqual(attempts, 3)
+
+    def test_upstream_error_logged_at_warn(self):
+        # Issue 17 item 11: event=upstream_error was logged at info.
+        port = free_port()
+        m = self.start(port)
+        qid = self.submit(m, new_tag())
+        self.wait_deferred(m, qid, lambda: 0)
+        up = m.wait_log(r".*\bevent=upstream_error\b.*", timeout=5).group(0)
+        self.assertRegex(up, r"\blevel=warn\b")
+        self.assertRegex(up, r'reason="[^"]*refused[^"]*"')
 
     def test_give_up_marks_failed(self):
         # retry.give_up cannot be shorter than 1m; age the message instead
