@@ -701,6 +701,17 @@ static const struct config_entry config_table[] = {
 	  CONFIG_FIELD(up_max_per_connection),
 	  .desc = "Messages relayed over one connection before it is "
 	  "closed." },
+	{ .name = "upstream.probe_interval", .type = CONFIG_T_DURATION,
+	  .def = "10m", .min = 0, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(up_probe_interval),
+	  .desc = "mailhold refuses at MAIL FROM / RCPT TO an address the "
+	  "upstream cannot carry (UTF-8 addresses need its SMTPUTF8), so it "
+	  "must know what the upstream offers.  Every relay connection "
+	  "learns that from the upstream's EHLO reply; when none has for "
+	  "this long, mailhold connects only to ask (EHLO, QUIT), at start "
+	  "too, and every minute while the upstream cannot be reached.  "
+	  "0: never ask, learn from relay connections only (UTF-8 addresses "
+	  "then get 451 until the first one)." },
 
 	/* retry: */
 	{ .name = "retry.initial", .type = CONFIG_T_DURATION, .def = "1m",
@@ -783,6 +794,14 @@ static const struct config_entry config_table[] = {
 	  .example = "mailhold@example.org",
 	  .desc = "From: address of alerts (their envelope sender is empty, "
 	  "so they never bounce).  Default: mailhold@server.hostname." },
+	{ .name = "notify.admin", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 3, .max = 254, .reloadable = true, CONFIG_FIELD(notify_admin),
+	  .check = config_check_mailbox, .flags = CONFIG_F_DERIVED,
+	  .example = "postmaster@example.org",
+	  .desc = "Administrator's address (plain ASCII).  A failure notice "
+	  "for a sender whose UTF-8 address the upstream cannot carry "
+	  "(no SMTPUTF8) goes here instead, so that someone is told.  "
+	  "Default: postmaster@server.hostname." },
 
 	/* web: */
 	{ .name = "web.enabled", .type = CONFIG_T_BOOL, .def = "true",
@@ -3540,6 +3559,13 @@ config_finish(struct config_ctx *ctx)
 		(void)mh_snprintf(from, sizeof(from), "mailhold@%s",
 		    cfg->hostname);
 		cfg->notify_from = xstrdup(from);
+	}
+	if (cfg->notify_admin == NULL) {
+		char admin[300];
+
+		(void)mh_snprintf(admin, sizeof(admin), "postmaster@%s",
+		    cfg->hostname);
+		cfg->notify_admin = xstrdup(admin);
 	}
 	if (config_web_finish(ctx) == -1)
 		return -1;
