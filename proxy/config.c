@@ -2290,13 +2290,46 @@ config_check_token(const char *v, size_t len, size_t max)
 	return NULL;
 }
 
-/* "*", "*@domain" or "local@domain". */
+/* A sender pattern's text: printable ASCII without spaces, quotes or
+ * backslashes, and UTF-8 (RFC 6531 local parts, U-labels) as whole valid
+ * sequences without controls.  Returns NULL or why not. */
+static const char *
+config_check_addr_text(const char *v, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t i, k;
+	unsigned cp;
+
+	if (len == 0 || len > 254)
+		return "must be 1 to 254 characters long";
+	for (i = 0; i < len; i += k) {
+		k = 1;
+		if (p[i] >= 0x80) {
+			if ((k = mh_utf8_seq(p + i, len - i, &cp)) == 0)
+				return "must be valid UTF-8";
+			if (cp < 0xa0)
+				return "must not contain control characters";
+			continue;
+		}
+		if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '"' ||
+		    p[i] == '\\')
+			return "must be printable without spaces, quotes or "
+			    "backslashes";
+	}
+	return NULL;
+}
+
+/* "*", "*@domain" or "local@domain"; UTF-8 allowed (RFC 6531), and an
+ * internationalised domain must be a valid IDN (it is compared in its
+ * A-label form, as the policy does). */
 static const char *
 config_check_sender_pattern(const char *v, size_t len)
 {
 	const char *at, *w;
+	char dom[300], norm[300];
+	size_t dl;
 
-	if ((w = config_check_token(v, len, 254)) != NULL)
+	if ((w = config_check_addr_text(v, len)) != NULL)
 		return w;
 	if (len == 1 && v[0] == '*')
 		return NULL;
@@ -2308,6 +2341,14 @@ config_check_sender_pattern(const char *v, size_t len)
 		return "'*' must be the whole local part";
 	if (memchr(at, '*', len - (size_t)(at - v)) != NULL)
 		return "'*' is allowed in the local part only";
+	dl = len - (size_t)(at - v) - 1;
+	if (dl < sizeof(dom)) {
+		memcpy(dom, at + 1, dl);
+		dom[dl] = '\0';
+		if (policy_domain_normalize(dom, norm, sizeof(norm)) == -1)
+			return "has a domain that is not a valid "
+			    "internationalised domain name";
+	}
 	return NULL;
 }
 

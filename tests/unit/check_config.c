@@ -653,6 +653,18 @@ static const struct load_case load_cases[] = {
 	  "    alice: [alice@example.com, \"*@sales.example.com\"]\n"
 	  "    bob@example.com: \"*\"\n    carol: []\n",
 	  .want_ok = true },
+	{ .label = "auth: senders UTF-8 (RFC 6531)", .yaml = "auth:\n  senders:\n"
+	  "    hanako: [\"\xe8\x8a\xb1\xe5\xad\x90@example.jp\", "
+	  "\"*@\xe4\xbe\x8b\xe3\x81\x88.jp\"]\n",
+	  .want_ok = true },
+	{ .label = "auth: senders C1 control (YAML \\x85 is U+0085)",
+	  .yaml = "auth:\n  senders: {a: \"\\x85@x\"}\n",
+	  .want_err = "t.yaml:2:16: auth.senders.a: must not contain control "
+	  "characters" },
+	{ .label = "auth: senders bad IDN",
+	  .yaml = "auth:\n  senders: {a: \"*@\xe2\x98\x83\xe2\x80\x8b.jp\"}\n",
+	  .want_err = "t.yaml:2:16: auth.senders.a: has a domain that is not a "
+	  "valid internationalised domain name" },
 	{ .label = "auth: senders not a mapping",
 	  .yaml = "auth:\n  senders: [a]\n",
 	  .want_err = "t.yaml:2:12: auth.senders: expected a mapping {user: "
