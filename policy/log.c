@@ -127,8 +127,9 @@ struct log_jw {
 };
 
 /* Writes the JSON form of c (1, 2 or 6 octets) to dst; returns its
- * length.  Bytes >= 0x80 are taken as U+0080..U+00FF so the output stays
- * ASCII and valid whatever the input. */
+ * length.  A byte >= 0x80 that is not part of valid UTF-8 (log_jw_seq())
+ * is taken as U+0080..U+00FF so the output stays valid whatever the
+ * input. */
 static size_t
 log_json_escape(char *dst, unsigned char c)
 {
@@ -168,6 +169,23 @@ log_jw_char(struct log_jw *w, unsigned char c)
 	char esc[6];
 
 	return log_jw_raw(w, esc, log_json_escape(esc, c));
+}
+
+/* One character of s (n > 0 octets): a valid UTF-8 sequence goes out
+ * as it is (JSON text is UTF-8, RFC 8259 §8.1), whole or not at all;
+ * anything else as log_jw_char().  Returns the octets consumed. */
+static size_t
+log_jw_seq(struct log_jw *w, const char *s, size_t n)
+{
+	size_t k;
+
+	if ((unsigned char)s[0] >= 0x80 &&
+	    (k = mh_utf8_seq((const unsigned char *)s, n, NULL)) > 1) {
+		(void)log_jw_raw(w, s, k);
+		return k;
+	}
+	(void)log_jw_char(w, (unsigned char)s[0]);
+	return 1;
 }
 
 static void
@@ -351,17 +369,17 @@ log_jw_value(struct log_jw *w, const char *v, size_t n)
 			if (v[i] == '\\' && i + 1 < n)
 				i++;
 		if (i == n - 1) {
-			for (i = 1; i < n - 1 && !w->full; i++) {
+			for (i = 1; i < n - 1 && !w->full;) {
 				if (v[i] == '\\' && i + 2 < n &&
 				    (v[i + 1] == '"' || v[i + 1] == '\\'))
 					i++;
-				log_jw_char(w, (unsigned char)v[i]);
+				i += log_jw_seq(w, v + i, n - 1 - i);
 			}
 			return;
 		}
 	}
-	for (i = 0; i < n && !w->full; i++)
-		log_jw_char(w, (unsigned char)v[i]);
+	for (i = 0; i < n && !w->full;)
+		i += log_jw_seq(w, v + i, n - i);
 }
 
 /* The member "msg": every token from p on that is not key=value. */
@@ -380,8 +398,8 @@ log_jw_bare(struct log_jw *w, const char *p)
 		if (!first)
 			log_jw_char(w, ' ');
 		first = false;
-		for (i = 0; i < len && !w->full; i++)
-			log_jw_char(w, (unsigned char)tok[i]);
+		for (i = 0; i < len && !w->full;)
+			i += log_jw_seq(w, tok + i, len - i);
 	}
 	log_jw_close(w);
 }

@@ -271,29 +271,55 @@ mh_buf_steal(struct mh_buf *b, size_t *lenp)
 	return p;
 }
 
-const char *
-mh_log_escape(const char *in, size_t len, size_t maxin, char *out,
-    size_t outsz)
+/* Code points a reader must never see raw in a log line even in valid
+ * UTF-8: C1 controls, line and paragraph separators (a viewer may break
+ * the line there), bidirectional controls (they reorder what is shown,
+ * CVE-2021-42574) and the BOM / zero width no-break space. */
+static bool
+mh_log_cp_hidden(unsigned cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+	    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0x061c || cp == 0xfeff;
+}
+
+static const char *
+mh_log_escape_any(const char *in, size_t len, size_t maxin, char *out,
+    size_t outsz, bool utf8)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
+	const unsigned char *p = (const unsigned char *)in;
+	size_t i, o = 0, n, k, end = len < maxin ? len : maxin;
+	unsigned cp;
 
 	if (outsz == 0)
 		return out;
-	for (i = 0; i < len && i < maxin; i++) {
-		unsigned char c = (unsigned char)in[i];
+	for (i = 0; i < end; i += n) {
+		unsigned char c = p[i];
+		n = 1;
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
 			if (o + 1 >= outsz)
 				break;
 			out[o++] = (char)c;
-		} else {
-			if (o + 4 >= outsz)
-				break;
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
+			continue;
 		}
+		/* A whole valid sequence inside the cut, or \xNN octets. */
+		if (utf8 && c >= 0x80 &&
+		    (k = mh_utf8_seq(p + i, len - i, &cp)) > 1 &&
+		    !mh_log_cp_hidden(cp)) {
+			if (i + k > end || o + k >= outsz)
+				break;
+			memcpy(out + o, p + i, k);
+			o += k;
+			n = k;
+			continue;
+		}
+		if (o + 4 >= outsz)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
 	}
 	if (i < len && o + 3 < outsz) {
 		memcpy(out + o, "...", 3);
@@ -347,11 +373,25 @@ mh_fmt_duration_words(int64_t s, bool ja, char *buf, size_t sz)
 }
 
 const char *
+mh_log_escape(const char *in, size_t len, size_t maxin, char *out,
+    size_t outsz)
+{
+	return mh_log_escape_any(in, len, maxin, out, outsz, false);
+}
+
+const char *
+mh_log_escape_utf8(const char *in, size_t len, size_t maxin, char *out,
+    size_t outsz)
+{
+	return mh_log_escape_any(in, len, maxin, out, outsz, true);
+}
+
+const char *
 mh_log_addr(const char *addr, char *out, size_t sz)
 {
 	char esc[1400];
 
-	mh_log_escape(addr ? addr : "", addr ? strlen(addr) : 0, 320, esc,
+	mh_log_escape_utf8(addr ? addr : "", addr ? strlen(addr) : 0, 320, esc,
 	    sizeof(esc));
 	if (strchr(esc, ' ') != NULL)
 		(void)mh_snprintf(out, sz, "\"<%s>\"", esc);

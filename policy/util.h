@@ -84,6 +84,14 @@ char	*mh_buf_steal(struct mh_buf *, size_t *lenp);
  */
 const char *mh_log_escape(const char *in, size_t len, size_t maxin,
 	    char *out, size_t outsz);
+/*
+ * The same, but valid UTF-8 stays readable (addresses, RFC 6531): only
+ * what would break the line or mislead a reader is escaped (controls,
+ * '"', '\\', invalid UTF-8, C1 controls, line separators, bidi controls,
+ * the BOM), octet by octet as \xNN.  The cut never splits a character.
+ */
+const char *mh_log_escape_utf8(const char *in, size_t len, size_t maxin,
+	    char *out, size_t outsz);
 
 /* Length of the valid UTF-8 sequence at p (1 to 4 octets, len > 0
  * available) and its code point in *cp (may be NULL), or 0 when it is
@@ -101,7 +109,7 @@ int	mh_buf_html(struct mh_buf *b, const char *s, size_t len);
 
 /*
  * An envelope address for a log line as one logfmt value: "<addr>",
- * escaped with mh_log_escape() (at most 320 input octets), and quoted when
+ * escaped with mh_log_escape_utf8() (at most 320 input octets), and quoted when
  * it holds a space, so a quoted local part cannot forge fields.  Returns
  * out (sz >= 8).
  */

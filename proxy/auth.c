@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 #define AUTH_PWFILE_MAX		(16 * 1024 * 1024)	/* file size cap */
@@ -604,6 +605,39 @@ auth_failure_delay(int64_t base_ms, size_t n)
 /* ------------------------------------------------------------------ */
 /* sender binding                                                       */
 
+/* Domains as the policy compares them: ASCII lowercase, A-labels for
+ * U-labels (libidn2), so "例え.jp" and "xn--r8jz45g.jp" are one. */
+static bool
+auth_domain_eq(const char *a, const char *b)
+{
+	char na[300], nb[300];
+
+	if (mh_strcasecmp(a, b) == 0)
+		return true;
+	if (policy_domain_normalize(a, na, sizeof(na)) == -1 ||
+	    policy_domain_normalize(b, nb, sizeof(nb)) == -1)
+		return false;
+	return strcmp(na, nb) == 0;
+}
+
+/* local@domain against local@domain: the local parts equal up to ASCII
+ * case (a UTF-8 local part octet for octet: RFC 6531 leaves its
+ * comparison to the domain, and no normalisation is assumed), the
+ * domains as auth_domain_eq().  The '@' that splits is the last one. */
+static bool
+auth_addr_eq(const char *a, const char *b)
+{
+	const char *ata = strrchr(a, '@'), *atb = strrchr(b, '@');
+	size_t la, lb;
+
+	if (ata == NULL || atb == NULL)
+		return mh_strcasecmp(a, b) == 0;
+	la = (size_t)(ata - a);
+	lb = (size_t)(atb - b);
+	return la == lb && mh_strncasecmp(a, b, la) == 0 &&
+	    auth_domain_eq(ata + 1, atb + 1);
+}
+
 bool
 auth_pattern_match(const char *pat, const char *addr)
 {
@@ -616,9 +650,9 @@ auth_pattern_match(const char *pat, const char *addr)
 	if (pat[0] == '*' && pat[1] == '@') {
 		if ((at = strrchr(addr, '@')) == NULL || at == addr)
 			return false;
-		return mh_strcasecmp(at + 1, pat + 2) == 0;
+		return auth_domain_eq(at + 1, pat + 2);
 	}
-	return mh_strcasecmp(pat, addr) == 0;
+	return auth_addr_eq(pat, addr);
 }
 
 bool
@@ -640,7 +674,7 @@ auth_sender_ok(const struct config *conf, const char *user, const char *addr)
 	at = strrchr(user, '@');
 	if (at == NULL || at == user || at[1] == '\0')
 		return false;
-	return mh_strcasecmp(user, addr) == 0;
+	return auth_addr_eq(user, addr);
 }
 
 /* Checks one address of a From: field ("a@b", spaces trimmed). */

@@ -721,6 +721,17 @@ static const struct config_entry config_table[] = {
 	  CONFIG_FIELD(up_max_per_connection),
 	  .desc = "Messages relayed over one connection before it is "
 	  "closed." },
+	{ .name = "upstream.probe_interval", .type = CONFIG_T_DURATION,
+	  .def = "10m", .min = 0, .max = CONFIG_DAY, .reloadable = true,
+	  CONFIG_FIELD(up_probe_interval),
+	  .desc = "mailhold refuses at MAIL FROM / RCPT TO an address the "
+	  "upstream cannot carry (UTF-8 addresses need its SMTPUTF8), so it "
+	  "must know what the upstream offers.  Every relay connection "
+	  "learns that from the upstream's EHLO reply; when none has for "
+	  "this long, mailhold connects only to ask (EHLO, QUIT), at start "
+	  "too, and every minute while the upstream cannot be reached.  "
+	  "0: never ask, learn from relay connections only (UTF-8 addresses "
+	  "then get 451 until the first one)." },
 
 	/* retry: */
 	{ .name = "retry.initial", .type = CONFIG_T_DURATION, .def = "1m",
@@ -811,6 +822,14 @@ static const struct config_entry config_table[] = {
 	  .example = "mailhold@example.org",
 	  .desc = "From: address of alerts (their envelope sender is empty, "
 	  "so they never bounce).  Default: mailhold@server.hostname." },
+	{ .name = "notify.admin", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 3, .max = 254, .reloadable = true, CONFIG_FIELD(notify_admin),
+	  .check = config_check_mailbox, .flags = CONFIG_F_DERIVED,
+	  .example = "postmaster@example.org",
+	  .desc = "Administrator's address (plain ASCII).  A failure notice "
+	  "for a sender whose UTF-8 address the upstream cannot carry "
+	  "(no SMTPUTF8) goes here instead, so that someone is told.  "
+	  "Default: postmaster@server.hostname." },
 
 	/* web: */
 	{ .name = "web.enabled", .type = CONFIG_T_BOOL, .def = "true",
@@ -2336,13 +2355,46 @@ config_check_token(const char *v, size_t len, size_t max)
 	return NULL;
 }
 
-/* "*", "*@domain" or "local@domain". */
+/* A sender pattern's text: printable ASCII without spaces, quotes or
+ * backslashes, and UTF-8 (RFC 6531 local parts, U-labels) as whole valid
+ * sequences without controls.  Returns NULL or why not. */
+static const char *
+config_check_addr_text(const char *v, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t i, k;
+	unsigned cp;
+
+	if (len == 0 || len > 254)
+		return "must be 1 to 254 characters long";
+	for (i = 0; i < len; i += k) {
+		k = 1;
+		if (p[i] >= 0x80) {
+			if ((k = mh_utf8_seq(p + i, len - i, &cp)) == 0)
+				return "must be valid UTF-8";
+			if (cp < 0xa0)
+				return "must not contain control characters";
+			continue;
+		}
+		if (p[i] <= 0x20 || p[i] == 0x7f || p[i] == '"' ||
+		    p[i] == '\\')
+			return "must be printable without spaces, quotes or "
+			    "backslashes";
+	}
+	return NULL;
+}
+
+/* "*", "*@domain" or "local@domain"; UTF-8 allowed (RFC 6531), and an
+ * internationalised domain must be a valid IDN (it is compared in its
+ * A-label form, as the policy does). */
 static const char *
 config_check_sender_pattern(const char *v, size_t len)
 {
 	const char *at, *w;
+	char dom[300], norm[300];
+	size_t dl;
 
-	if ((w = config_check_token(v, len, 254)) != NULL)
+	if ((w = config_check_addr_text(v, len)) != NULL)
 		return w;
 	if (len == 1 && v[0] == '*')
 		return NULL;
@@ -2354,6 +2406,14 @@ config_check_sender_pattern(const char *v, size_t len)
 		return "'*' must be the whole local part";
 	if (memchr(at, '*', len - (size_t)(at - v)) != NULL)
 		return "'*' is allowed in the local part only";
+	dl = len - (size_t)(at - v) - 1;
+	if (dl < sizeof(dom)) {
+		memcpy(dom, at + 1, dl);
+		dom[dl] = '\0';
+		if (policy_domain_normalize(dom, norm, sizeof(norm)) == -1)
+			return "has a domain that is not a valid "
+			    "internationalised domain name";
+	}
 	return NULL;
 }
 
@@ -3627,6 +3687,13 @@ config_finish(struct config_ctx *ctx)
 		(void)mh_snprintf(from, sizeof(from), "mailhold@%s",
 		    cfg->hostname);
 		cfg->notify_from = xstrdup(from);
+	}
+	if (cfg->notify_admin == NULL) {
+		char admin[300];
+
+		(void)mh_snprintf(admin, sizeof(admin), "postmaster@%s",
+		    cfg->hostname);
+		cfg->notify_admin = xstrdup(admin);
 	}
 	if (config_web_finish(ctx) == -1)
 		return -1;

@@ -130,6 +130,7 @@ struct config {
 	char	*up_helo;		/* upstream.helo_name, default hostname */
 	size_t	 up_max_connections;	/* upstream.max_connections */
 	size_t	 up_max_per_connection;	/* upstream.messages_per_connection */
+	int64_t	 up_probe_interval;	/* upstream.probe_interval, 0 = never */
 
 	/* retry: */
 	int64_t	 retry_initial;		/* retry.initial */
@@ -187,6 +188,8 @@ struct config {
 	char	*notify_timezone;	/* notify.timezone: IANA name, NULL =
 					   the system's; applied once at start
 					   (TZ) by main.c */
+	char	*notify_admin;		/* notify.admin, default
+					   postmaster@hostname */
 
 	/* web: (the sender's page, issue 5) */
 	bool	 web_enabled;		/* web.enabled */

@@ -838,6 +838,7 @@ main(int argc, char **argv)
 	if ((m.holds = screen_holds_load(m.q)) == NULL)
 		fatalx("event=start error=\"cannot read the hold windows\"");
 	smtp_server_set_holds(m.srv, m.holds);
+	smtp_server_set_relay(m.srv, m.relay);
 	if (smtp_server_listen(m.srv) == -1)
 		fatalx("event=start error=\"cannot listen\"");
 	{

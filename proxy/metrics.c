@@ -78,6 +78,12 @@ static const struct metrics_def {
 	    "Alert mails queued to senders." },
 	[METRICS_NOTICES] = { "mailhold_notices_total", NULL,
 	    "Failure notices queued to senders." },
+	[METRICS_NOTICES_TO_ADMIN] = { "mailhold_notices_to_admin_total",
+	    NULL, "Failure notices sent to notify.admin because the upstream "
+	    "cannot carry the sender's UTF-8 address." },
+	[METRICS_NOTICES_LOST] = { "mailhold_notices_lost_total", NULL,
+	    "Alerts and failure notices that failed for good: their "
+	    "recipient was not told (see the log, event=notice_lost)." },
 	[METRICS_AUTH_FAILURES] = { "mailhold_auth_failures_total", NULL,
 	    "SMTP AUTH attempts that failed." },
 	[METRICS_WEB_NOTFOUND] = { "mailhold_web_notfound_total", NULL,

@@ -22,6 +22,7 @@
  *   mailhold_messages_failed_total             counter
  *   mailhold_messages_cancelled_total{by=web|ctl|expiry}  counter
  *   mailhold_alerts_total, mailhold_notices_total         counter
+ *   mailhold_notices_to_admin_total, mailhold_notices_lost_total  counter
  *   mailhold_auth_failures_total               counter
  *   mailhold_web_notfound_total, mailhold_web_rate_limited_total  counter
  *   mailhold_findings_total{rule=<policy rule name>}  counter
@@ -64,6 +65,8 @@ enum metrics_counter {
 	METRICS_CANCELLED_EXPIRY,
 	METRICS_ALERTS,		/* alert mails queued */
 	METRICS_NOTICES,	/* failure notices queued */
+	METRICS_NOTICES_TO_ADMIN, /* notices sent to notify.admin instead */
+	METRICS_NOTICES_LOST,	/* alerts/notices failed: nobody told */
 	METRICS_AUTH_FAILURES,
 	METRICS_WEB_NOTFOUND,
 	METRICS_WEB_RATE_LIMITED,

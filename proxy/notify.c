@@ -3,6 +3,7 @@
  */
 #include "notify.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,9 +54,11 @@ notify_subject(const char *hdr, size_t hlen)
 
 struct queue_msg_new *
 notify_failure_new(struct queue *q, const struct queue_msg *m,
-    const char **addrs, const char **replies, size_t n, const char *hostname,
-    enum alert_lang lang)
+    const char *to, const char **addrs, const char **replies, size_t n,
+    const char *hostname, enum alert_lang lang)
 {
+	const char *p;
+	bool utf8 = false;
 	struct alert_failure_view v;
 	struct queue_msg_new *nm;
 	char *hdr, *subject;
@@ -72,7 +75,7 @@ notify_failure_new(struct queue *q, const struct queue_msg *m,
 	v.lang = lang;
 	v.hostname = hostname;
 	v.id = m->id;
-	v.to = m->sender;
+	v.to = to;
 	v.subject = subject;
 	v.addrs = addrs;
 	v.replies = replies;
@@ -86,14 +89,17 @@ notify_failure_new(struct queue *q, const struct queue_msg *m,
 
 	nm->sender = xstrdup("");
 	nm->rcpts = xcalloc(1, sizeof(*nm->rcpts));
-	nm->rcpts[0] = xstrdup(m->sender);
+	nm->rcpts[0] = xstrdup(to);
 	nm->nrcpts = 1;
 	nm->client_addr = xstrdup("local");
 	nm->helo = xstrdup(hostname);
-	/* The body is 7bit (base64 parts); only an SMTPUTF8 address in To:
+	/* The body is 7bit (base64 parts); only a UTF-8 address in To:
 	 * makes it 8-bit, and then SMTPUTF8 goes with it (RFC 6531). */
 	nm->flags = QUEUE_F_NOTICE;
-	if (m->flags & QUEUE_F_SMTPUTF8)
+	for (p = to; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			utf8 = true;
+	if (utf8)
 		nm->flags |= QUEUE_F_SMTPUTF8 | QUEUE_F_8BITMIME;
 	nm->received_at = now;
 	nm->release_at = now;

@@ -23,13 +23,15 @@ struct queue_msg;
 struct queue_msg_new;
 
 /*
- * The failure notice for m: addrs[i] failed for good with replies[i]
- * (n of each).  The original header block is read back from the queue
- * and quoted, its Subject decoded into the notice's Subject.
+ * The failure notice for m, to `to` (m's sender, or the administrator
+ * when the sender cannot be reached): addrs[i] failed for good with
+ * replies[i] (n of each).  The original header block is read back from
+ * the queue and quoted, its Subject decoded into the notice's Subject.
+ * The notice needs SMTPUTF8 only when `to` is a UTF-8 address.
  */
 struct queue_msg_new *notify_failure_new(struct queue *,
-		    const struct queue_msg *m, const char **addrs,
-		    const char **replies, size_t n, const char *hostname,
-		    enum alert_lang lang);
+		    const struct queue_msg *m, const char *to,
+		    const char **addrs, const char **replies, size_t n,
+		    const char *hostname, enum alert_lang lang);
 
 #endif

@@ -372,7 +372,7 @@ screen_attach(const struct config *conf, struct queue_msg_new *m,
 		char esc[700];
 
 		log_info("id=%s event=alert alert_id=%s to=\"<%s>\" lang=%s "
-		    "link=%s", m->id, a->id, mh_log_escape(m->sender,
+		    "link=%s", m->id, a->id, mh_log_escape_utf8(m->sender,
 		    strlen(m->sender), 320, esc, sizeof(esc)),
 		    alert_lang_to_str(lang), url ? "yes" : "no");
 	}

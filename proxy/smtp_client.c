@@ -60,14 +60,7 @@ enum relay_state {
 	RELAY_ST_QUIT,
 };
 
-/* upstream capabilities */
-#define RELAY_CAP_PIPELINING	0x01
-#define RELAY_CAP_SIZE		0x02
-#define RELAY_CAP_8BITMIME	0x04
-#define RELAY_CAP_SMTPUTF8	0x08
-#define RELAY_CAP_STARTTLS	0x10
-#define RELAY_CAP_AUTH_PLAIN	0x20
-#define RELAY_CAP_AUTH_LOGIN	0x40
+#define RELAY_PROBE_RETRY	60	/* s between probes while unknown */
 
 struct relay_job {
 	struct relay_job *next;
@@ -116,6 +109,7 @@ struct relay_conn {
 	/* READY without a job: linger briefly for the next release */
 	bool		 idle;
 	struct event	*idle_ev;
+	bool		 probe;		/* EHLO and QUIT only (capabilities) */
 };
 
 struct relay {
@@ -130,6 +124,13 @@ struct relay {
 	size_t		 inflight;
 	struct relay_conn *conns;
 	size_t		 nconns;
+	/* the upstream's capabilities from the last EHLO seen */
+	bool		 caps_known;
+	unsigned	 caps;
+	int64_t		 caps_at;
+	struct event	*probe_ev;
+	bool		 probing;	/* a probe connection is open */
+	int64_t		 probe_last;	/* when the last probe was due */
 };
 
 static void	relay_enter_state(struct relay_conn *, enum relay_state);
@@ -138,6 +139,7 @@ static void	relay_conn_close(struct relay_conn *, const char *why);
 static void	relay_job_finish(struct relay *, struct relay_job *);
 static void	relay_body_pump(struct relay_conn *);
 static void	relay_fail_waiting(struct relay *, const char *);
+static void	relay_probe_arm(struct relay *);
 static void	relay_send(struct relay_conn *, const char *, ...)
 		    MH_PRINTF(2, 3);
 
@@ -325,6 +327,87 @@ relay_backoff(const struct config *conf, int attempts)
 	return d > 0 ? d : 1;
 }
 
+static bool
+relay_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/*
+ * Tells someone that recipients of m failed for good: m's sender, by a
+ * failure notice.  A notice never vanishes in silence:
+ *  - a sender whose UTF-8 address the upstream cannot carry (its last
+ *    EHLO had no SMTPUTF8) gets nothing it could receive: the notice goes
+ *    to notify.admin instead (warn, mailhold_notices_to_admin_total);
+ *  - when m is itself an alert or a notice, its recipient was not told:
+ *    notify.admin gets a notice about it, unless m was for notify.admin
+ *    already (no loops); then it is lost: logged at warn and counted
+ *    (mailhold_notices_lost_total).
+ */
+static void
+relay_notice(struct relay *r, const struct queue_msg *m, const char **faddr,
+    const char **freply, size_t nfailed)
+{
+	const struct config *conf = r->conf;
+	struct queue_msg_new *n;
+	const char *to = m->sender;
+	char la[1500], lt[1500];
+	unsigned caps;
+	size_t i;
+	bool to_admin = false;
+
+	if (m->flags & QUEUE_F_NOTICE) {
+		for (i = 0; i < nfailed; i++)
+			if (mh_strcasecmp(faddr[i], conf->notify_admin) == 0)
+				break;
+		if (i < nfailed) {
+			metrics_inc(METRICS_NOTICES_LOST);
+			for (i = 0; i < nfailed; i++)
+				log_warnx("id=%s event=notice_lost rcpt=%s "
+				    "reason=\"an alert or notice failed for "
+				    "good; nobody else can be told\"", m->id,
+				    mh_log_addr(faddr[i], la, sizeof(la)));
+			return;
+		}
+		to = conf->notify_admin;
+		to_admin = true;
+	} else if (m->sender[0] == '\0')
+		return;		/* null sender: nobody to tell (RFC 5321) */
+	else if (!relay_is_ascii(m->sender) &&
+	    relay_upstream_caps(r, &caps, NULL) &&
+	    !(caps & RELAY_CAP_SMTPUTF8)) {
+		to = conf->notify_admin;
+		to_admin = true;
+	}
+	n = notify_failure_new(r->q, m, to, faddr, freply, nfailed,
+	    conf->hostname, (enum alert_lang)config_user_lang(conf,
+	    to_admin ? NULL : m->auth_user, to));
+	if (n == NULL) {
+		metrics_inc(METRICS_NOTICES_LOST);
+		log_warnx("id=%s event=notice_lost to=%s reason=\"the notice "
+		    "could not be built\"", m->id, mh_log_addr(to, la,
+		    sizeof(la)));
+		return;
+	}
+	if (to_admin) {
+		metrics_inc(METRICS_NOTICES_TO_ADMIN);
+		log_warnx("id=%s event=notice_to_admin notice_id=%s to=%s "
+		    "for=%s reason=\"%s\"", m->id, n->id,
+		    mh_log_addr(to, la, sizeof(la)),
+		    mh_log_addr(m->flags & QUEUE_F_NOTICE ? faddr[0] : m->sender, lt, sizeof(lt)),
+		    m->flags & QUEUE_F_NOTICE ? "an alert or notice failed" :
+		    "the upstream cannot carry the sender's UTF-8 address "
+		    "(no SMTPUTF8)");
+	} else
+		log_info("id=%s event=notice notice_id=%s to=%s", m->id,
+		    n->id, mh_log_addr(to, la, sizeof(la)));
+	metrics_inc(METRICS_NOTICES);
+	queue_submit(r->q, n, relay_notice_cb, r);
+}
+
 /* Records the attempt, builds a failure notice for recipients that just
  * failed for good, and frees the job. */
 static void
@@ -407,19 +490,8 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		metrics_inc(METRICS_FAILED);
 		a->last_error = xstrdup(nfailed ? freply[0] : "failed");
 	}
-	if (nfailed > 0 && !(m->flags & QUEUE_F_NOTICE) && m->sender[0]) {
-		struct queue_msg_new *n;
-		n = notify_failure_new(r->q, m, faddr, freply, nfailed,
-		    r->conf->hostname, (enum alert_lang)config_user_lang(r->conf,
-		    m->auth_user, m->sender));
-		if (n != NULL) {
-			log_info("id=%s event=notice notice_id=%s to=%s",
-			    m->id, n->id, mh_log_addr(m->sender, la,
-			    sizeof(la)));
-			metrics_inc(METRICS_NOTICES);
-			queue_submit(r->q, n, relay_notice_cb, r);
-		}
-	}
+	if (nfailed > 0)
+		relay_notice(r, m, faddr, freply, nfailed);
 	free(faddr);
 	free(freply);
 	rec = xcalloc(1, sizeof(*rec));
@@ -457,6 +529,10 @@ relay_conn_free_cb(evutil_socket_t fd, short ev, void *arg)
 			break;
 		}
 	r->nconns--;
+	if (c->probe) {
+		r->probing = false;
+		relay_probe_arm(r);
+	}
 	if (c->bev)
 		bufferevent_free(c->bev);
 	queue_body_close(c->body);
@@ -484,12 +560,17 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	if (c->idle_ev)
 		evtimer_del(c->idle_ev);
 	c->idle = false;
-	if (j == NULL && c->state < RELAY_ST_READY) {
+	if (c->probe) {
+		if (c->state < RELAY_ST_READY)
+			log_warnx("relay event=upstream_error probe=yes "
+			    "state=%s reason=\"%s\"", relay_strstate(c->state),
+			    why);
+	} else if (j == NULL && c->state < RELAY_ST_READY) {
 		/* Set-up failed (banner, EHLO, STARTTLS, TLS, AUTH): every
 		 * waiting message would meet the same fate; defer them now
 		 * rather than reconnect in a loop (and re-try a wrong password
 		 * against the upstream hundreds of times a second). */
-		log_info("relay event=upstream_error state=%s reason=\"%s\"",
+		log_warnx("relay event=upstream_error state=%s reason=\"%s\"",
 		    relay_strstate(c->state), why);
 		relay_fail_waiting(r, why);
 	}
@@ -802,6 +883,22 @@ relay_start_tls(struct relay_conn *c)
 }
 
 static void
+relay_caps_seen(struct relay *r, unsigned caps)
+{
+	bool changed = !r->caps_known ||
+	    ((r->caps ^ caps) & RELAY_CAP_SMTPUTF8);
+
+	r->caps_known = true;
+	r->caps = caps;
+	r->caps_at = mh_now();
+	if (changed)
+		log_info("relay event=upstream_caps smtputf8=%s 8bitmime=%s "
+		    "pipelining=%s", caps & RELAY_CAP_SMTPUTF8 ? "yes" : "no",
+		    caps & RELAY_CAP_8BITMIME ? "yes" : "no",
+		    caps & RELAY_CAP_PIPELINING ? "yes" : "no");
+}
+
+static void
 relay_after_greeting(struct relay_conn *c)
 {
 	const struct config *conf = c->r->conf;
@@ -813,6 +910,13 @@ relay_after_greeting(struct relay_conn *c)
 			return;
 		}
 		relay_enter_state(c, RELAY_ST_STARTTLS);
+		return;
+	}
+	/* This EHLO (or HELO: no extensions) is the one the connection
+	 * goes on with: what the upstream can carry now. */
+	relay_caps_seen(c->r, c->caps);
+	if (c->probe) {
+		relay_enter_state(c, RELAY_ST_QUIT);
 		return;
 	}
 	if (conf->up_user && !c->authed) {
@@ -827,32 +931,46 @@ relay_after_greeting(struct relay_conn *c)
 	relay_enter_state(c, RELAY_ST_READY);
 }
 
-static void
-relay_ehlo_caps(struct relay_conn *c, const char *line, size_t len)
+/* true when line starts with keyword kw as a whole word. */
+static bool
+relay_ehlo_kw(const char *line, size_t len, const char *kw)
 {
-	/* line is one EHLO keyword line, code and separator stripped. */
-	if (len >= 10 && mh_strncasecmp(line, "PIPELINING", 10) == 0)
-		c->caps |= RELAY_CAP_PIPELINING;
-	else if (len >= 4 && mh_strncasecmp(line, "SIZE", 4) == 0)
-		c->caps |= RELAY_CAP_SIZE;
-	else if (len >= 8 && mh_strncasecmp(line, "8BITMIME", 8) == 0)
-		c->caps |= RELAY_CAP_8BITMIME;
-	else if (len >= 8 && mh_strncasecmp(line, "SMTPUTF8", 8) == 0)
-		c->caps |= RELAY_CAP_SMTPUTF8;
-	else if (len >= 8 && mh_strncasecmp(line, "STARTTLS", 8) == 0)
-		c->caps |= RELAY_CAP_STARTTLS;
-	else if (len >= 5 && mh_strncasecmp(line, "AUTH", 4) == 0 &&
-	    (line[4] == ' ' || line[4] == '=')) {
-		size_t i;
-		for (i = 5; i + 5 <= len; i++) {
-			if (mh_strncasecmp(line + i, "PLAIN", 5) == 0 &&
-			    (i + 5 == len || line[i + 5] == ' '))
-				c->caps |= RELAY_CAP_AUTH_PLAIN;
-			if (mh_strncasecmp(line + i, "LOGIN", 5) == 0 &&
-			    (i + 5 == len || line[i + 5] == ' '))
-				c->caps |= RELAY_CAP_AUTH_LOGIN;
-		}
+	size_t n = strlen(kw);
+
+	return len >= n && mh_strncasecmp(line, kw, n) == 0 &&
+	    (len == n || line[n] == ' ');
+}
+
+unsigned
+relay_parse_ehlo_line(const char *line, size_t len)
+{
+	unsigned caps = 0;
+	size_t i, w;
+
+	if (relay_ehlo_kw(line, len, "PIPELINING"))
+		return RELAY_CAP_PIPELINING;
+	if (relay_ehlo_kw(line, len, "SIZE"))
+		return RELAY_CAP_SIZE;
+	if (relay_ehlo_kw(line, len, "8BITMIME"))
+		return RELAY_CAP_8BITMIME;
+	if (relay_ehlo_kw(line, len, "SMTPUTF8"))
+		return RELAY_CAP_SMTPUTF8;
+	if (relay_ehlo_kw(line, len, "STARTTLS"))
+		return RELAY_CAP_STARTTLS;
+	/* "AUTH PLAIN LOGIN", or the pre-RFC "AUTH=PLAIN LOGIN". */
+	if (len < 5 || mh_strncasecmp(line, "AUTH", 4) != 0 ||
+	    (line[4] != ' ' && line[4] != '='))
+		return 0;
+	for (i = 5; i < len; i = w + 1) {
+		for (w = i; w < len && line[w] != ' '; w++)
+			;
+		if (w - i == 5 && mh_strncasecmp(line + i, "PLAIN", 5) == 0)
+			caps |= RELAY_CAP_AUTH_PLAIN;
+		else if (w - i == 5 &&
+		    mh_strncasecmp(line + i, "LOGIN", 5) == 0)
+			caps |= RELAY_CAP_AUTH_LOGIN;
 	}
+	return caps;
 }
 
 /* After the last RCPT reply (and DATA reply when pipelined). */
@@ -1084,7 +1202,7 @@ relay_read_cb(struct bufferevent *bev, void *arg)
 		}
 		c->code = code;
 		if (c->state == RELAY_ST_EHLO && c->nlines > 1 && len > 6)
-			relay_ehlo_caps(c, line + 4, len - 6);
+			c->caps |= relay_parse_ehlo_line(line + 4, len - 6);
 		if (c->text.len < RELAY_REPLY_TEXT_MAX) {
 			size_t room = RELAY_REPLY_TEXT_MAX - c->text.len;
 			size_t n = len - 2 < room ? len - 2 : room;
@@ -1124,6 +1242,7 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct relay_conn *c = arg;
 	struct relay *r = c->r;
+	int serr = EVUTIL_SOCKET_ERROR();	/* before anything resets it */
 	char why[256];
 	unsigned long e;
 
@@ -1143,38 +1262,52 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 		mh_strlcpy(why, "timeout", sizeof(why));
 	else if (what & BEV_EVENT_EOF)
 		mh_strlcpy(why, "connection closed by upstream", sizeof(why));
-	else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+	else if ((e = bufferevent_get_openssl_error(bev)) != 0 &&
+	    ERR_GET_LIB(e) != 0) {
 		char err[200];
 		ERR_error_string_n(e, err, sizeof(err));
 		mh_snprintf(why, sizeof(why), "TLS error: %s", err);
 	} else {
+		/* No OpenSSL reason (libevent may queue a bare SSL_get_error()
+		 * value, lib 0): the socket's errno, if there is one. */
 		int dnserr = bufferevent_socket_get_dns_error(bev);
 		if (dnserr)
 			mh_snprintf(why, sizeof(why), "DNS error: %s",
 			    evutil_gai_strerror(dnserr));
-		else
+		else if (serr != 0)
 			mh_snprintf(why, sizeof(why), "connection error: %s",
-			    evutil_socket_error_to_string(
-			    EVUTIL_SOCKET_ERROR()));
+			    evutil_socket_error_to_string(serr));
+		else if (c->state == RELAY_ST_CONNECT)
+			/* libevent 2.1 reports a connect() refused at once
+			 * (loopback) as an error with errno cleared. */
+			mh_strlcpy(why, "connection refused", sizeof(why));
+		else
+			/* The peer closed the TCP connection under TLS
+			 * without close_notify: an error without errno. */
+			mh_strlcpy(why, "connection closed by upstream",
+			    sizeof(why));
 	}
 	if (c->state == RELAY_ST_QUIT) {
 		relay_conn_close(c, "quit");
 		return;
 	}
 	if (c->state >= RELAY_ST_READY)
-		log_info("relay event=upstream_error state=%s reason=\"%s\"",
+		log_warnx("relay event=upstream_error state=%s reason=\"%s\"",
 		    relay_strstate(c->state), why);
 	relay_conn_close(c, why);	/* defers waiting jobs before READY */
 }
 
-static void
-relay_conn_new(struct relay *r)
+/* Opens a connection: for the waiting jobs, or a probe (EHLO, QUIT).
+ * false when it could not even be set up (logged). */
+static bool
+relay_conn_new(struct relay *r, bool probe)
 {
 	struct relay_conn *c;
 	SSL *ssl = NULL;
 
 	c = xcalloc(1, sizeof(*c));
 	c->r = r;
+	c->probe = probe;
 	c->state = RELAY_ST_CONNECT;
 	mh_buf_init(&c->text, RELAY_REPLY_TEXT_MAX + 8);
 	c->free_ev = event_new(r->base, -1, 0, relay_conn_free_cb, c);
@@ -1198,12 +1331,15 @@ relay_conn_new(struct relay *r)
 	relay_set_timeouts(c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	/* The job is taken when the connection reaches READY. */
+	if (probe)
+		r->probing = true;	/* until relay_conn_free_cb() */
 	if (bufferevent_socket_connect_hostname(c->bev, r->dns, AF_UNSPEC,
 	    r->conf->up_host, r->conf->up_port) == -1) {
-		relay_fail_waiting(r, "cannot connect");
+		if (!probe)
+			relay_fail_waiting(r, "cannot connect");
 		relay_conn_close(c, "cannot connect");
 	}
-	return;
+	return true;
 fail:
 	if (ssl)
 		SSL_free(ssl);
@@ -1212,6 +1348,49 @@ fail:
 	event_free(c->idle_ev);
 	mh_buf_clear(&c->text);
 	free(c);
+	return false;
+}
+
+/* Arms the probe timer: when the last EHLO seen gets
+ * upstream.probe_interval old (at once while none was seen), but never
+ * sooner than RELAY_PROBE_RETRY after the last probe (or the last one
+ * skipped because every connection was busy).  Relay connections refresh
+ * the capabilities, so a busy relay never probes. */
+static void
+relay_probe_arm(struct relay *r)
+{
+	int64_t iv = r->conf->up_probe_interval, now = mh_now(), due;
+	struct timeval tv;
+
+	if (r->probe_ev == NULL)
+		return;
+	evtimer_del(r->probe_ev);
+	if (iv <= 0 || r->probing)
+		return;
+	due = r->caps_known ? r->caps_at + iv : now;
+	if (r->probe_last > 0 && due < r->probe_last + RELAY_PROBE_RETRY)
+		due = r->probe_last + RELAY_PROBE_RETRY;
+	tv.tv_sec = (time_t)(due > now ? due - now : 0);
+	tv.tv_usec = 0;
+	evtimer_add(r->probe_ev, &tv);
+}
+
+static void
+relay_probe_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->probing)
+		return;		/* re-armed when that probe ends */
+	if (r->caps_known &&
+	    mh_now() - r->caps_at < r->conf->up_probe_interval) {
+		relay_probe_arm(r);
+		return;
+	}
+	r->probe_last = mh_now();
+	if (r->nconns >= r->conf->up_max_connections ||
+	    !relay_conn_new(r, true))
+		relay_probe_arm(r);
 }
 
 /* Hands waiting jobs to lingering idle connections first, then opens
@@ -1240,10 +1419,10 @@ relay_dispatch(struct relay *r)
 	struct relay_conn *c;
 
 	for (c = r->conns; c; c = c->next)
-		if (!c->closing && c->state < RELAY_ST_READY)
+		if (!c->closing && !c->probe && c->state < RELAY_ST_READY)
 			opening++;
 	while (r->nwait > opening && r->nconns < r->conf->up_max_connections) {
-		relay_conn_new(r);
+		relay_conn_new(r, false);
 		opening++;
 		if (r->nwait == 0)
 			break;
@@ -1318,6 +1497,18 @@ relay_nconns(const struct relay *r)
 	return r->nconns;
 }
 
+bool
+relay_upstream_caps(const struct relay *r, unsigned *caps, int64_t *at)
+{
+	if (r == NULL || !r->caps_known)
+		return false;
+	if (caps != NULL)
+		*caps = r->caps;
+	if (at != NULL)
+		*at = r->caps_at;
+	return true;
+}
+
 struct relay *
 relay_new(struct event_base *base, struct config *conf, struct queue *q)
 {
@@ -1349,6 +1540,9 @@ relay_new(struct event_base *base, struct config *conf, struct queue *q)
 		} else
 			SSL_CTX_set_default_verify_paths(r->ssl_ctx);
 	}
+	if ((r->probe_ev = evtimer_new(base, relay_probe_cb, r)) == NULL)
+		goto fail;
+	relay_probe_arm(r);
 	return r;
 fail:
 	relay_free(r);
@@ -1367,7 +1561,17 @@ relay_set_config(struct relay *r, struct config *conf)
 	struct config *old = r->conf;
 
 	r->conf = config_ref(conf);
+	/* Another upstream (or another way to reach it): what the old one
+	 * offered says nothing; ask again. */
+	if (strcmp(old->up_host, conf->up_host) != 0 ||
+	    old->up_port != conf->up_port || old->up_tls != conf->up_tls) {
+		r->caps_known = false;
+		r->probe_last = 0;
+		log_info("relay event=upstream_caps reason=\"upstream settings "
+		    "changed\" smtputf8=unknown");
+	}
 	config_unref(old);
+	relay_probe_arm(r);
 }
 
 void
@@ -1393,6 +1597,8 @@ relay_free(struct relay *r)
 		r->wait_head = j->next;
 		relay_job_free(j);
 	}
+	if (r->probe_ev)
+		event_free(r->probe_ev);
 	if (r->ssl_ctx)
 		SSL_CTX_free(r->ssl_ctx);
 	if (r->dns)

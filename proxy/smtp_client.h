@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct config;
@@ -29,6 +30,17 @@ struct queue;
 struct sched;
 struct relay;
 
+/* Upstream capabilities, from its EHLO reply (RELAY_CAP_* bits). */
+#define RELAY_CAP_PIPELINING	0x01
+#define RELAY_CAP_SIZE		0x02
+#define RELAY_CAP_8BITMIME	0x04
+#define RELAY_CAP_SMTPUTF8	0x08
+#define RELAY_CAP_STARTTLS	0x10
+#define RELAY_CAP_AUTH_PLAIN	0x20
+#define RELAY_CAP_AUTH_LOGIN	0x40
+
+/* The relay starts probing the upstream (see relay_upstream_caps()) as
+ * soon as the loop runs. */
 struct relay	*relay_new(struct event_base *, struct config *,
 		    struct queue *);
 /* The scheduler is created after the relay (it needs the relay's
@@ -42,6 +54,29 @@ void		 relay_release(const char *id, void *relay);
 size_t		 relay_inflight(const struct relay *);
 size_t		 relay_nconns(const struct relay *);	/* open connections */
 void		 relay_free(struct relay *);
+
+/*
+ * What the upstream offers, so that the SMTP server can refuse at MAIL
+ * and RCPT what the relay could not carry later (RFC 6531 SMTPUTF8).
+ * Every relay connection records the capabilities of the EHLO it goes on
+ * with (after STARTTLS when there is one); when no connection has done so
+ * for upstream.probe_interval, a probe connection (EHLO, QUIT: no AUTH, no
+ * mail) asks again, every minute while the upstream cannot be reached.
+ * Returns false while no EHLO has been seen since start or since the
+ * upstream settings changed (*caps and *at untouched); else true with the
+ * RELAY_CAP_* bits in *caps and the time they were seen in *at (either
+ * may be NULL).  A known set stays in force while the upstream is down.
+ */
+bool		 relay_upstream_caps(const struct relay *, unsigned *caps,
+		    int64_t *at);
+
+/*
+ * Parses one EHLO keyword line (the text after "250-" or "250 ") into
+ * RELAY_CAP_* bits: the keyword must match whole (RFC 5321 §4.1.1.1:
+ * ehlo-keyword, then SP and parameters or the end), ASCII case-insensitive;
+ * AUTH's mechanism list gives the AUTH bits.  Unknown keywords give 0.
+ */
+unsigned	 relay_parse_ehlo_line(const char *line, size_t len);
 
 /*
  * Parses one reply line (without CRLF).  Sets *code (200..599) and *more

@@ -52,6 +52,7 @@
 #include "policy.h"
 #include "scheduler.h"
 #include "screen.h"
+#include "smtp_client.h"
 #include "smtp_parse.h"
 #include "tls.h"
 #include "util.h"
@@ -185,6 +186,7 @@ struct smtp_server {
 	SSL_CTX		*tls;		/* for new handshakes; NULL: none */
 	struct auth	*auth;		/* NULL: no AUTH */
 	const struct screen_holds *holds; /* run-time hold windows, or NULL */
+	const struct relay *relay;	/* upstream capabilities, or NULL */
 };
 
 struct smtp_cmd_def {
@@ -668,6 +670,60 @@ smtp_check_helo(struct smtp_session *s, const struct smtp_cmd *c)
 	return 0;
 }
 
+enum smtp_utf8 {
+	SMTP_UTF8_YES,		/* the upstream offers SMTPUTF8 */
+	SMTP_UTF8_NO,		/* its last EHLO did not */
+	SMTP_UTF8_UNKNOWN,	/* no EHLO seen yet (just started, or down) */
+};
+
+/* Whether the relay can carry SMTPUTF8, from the upstream's last EHLO
+ * (proxy/smtp_client.h).  Without a relay nothing restricts it. */
+static enum smtp_utf8
+smtp_upstream_utf8(const struct smtp_session *s)
+{
+	unsigned caps;
+
+	if (s->srv->relay == NULL)
+		return SMTP_UTF8_YES;
+	if (!relay_upstream_caps(s->srv->relay, &caps, NULL))
+		return SMTP_UTF8_UNKNOWN;
+	return caps & RELAY_CAP_SMTPUTF8 ? SMTP_UTF8_YES : SMTP_UTF8_NO;
+}
+
+/*
+ * RFC 6531: refuse at MAIL / RCPT, not after the hold, a UTF-8 address
+ * the upstream cannot carry.  §3.5: 553 with X.6.7 "Non-ASCII addresses
+ * not permitted for that sender/recipient".  An ASCII sender with the
+ * SMTPUTF8 parameter while the upstream lacks it (and it was not offered
+ * in EHLO): 555 5.5.4, a MAIL parameter that cannot be implemented
+ * (RFC 5321 §4.1.1.11).  While nothing is known (no EHLO seen yet), a
+ * UTF-8 address gets 451 4.4.0 (the client tries again later); an ASCII
+ * sender passes.  Returns -1 after replying.
+ */
+static int
+smtp_check_utf8(struct smtp_session *s, bool param, bool utf8_addr,
+    const char *who)
+{
+	enum smtp_utf8 u;
+
+	if (!param || (u = smtp_upstream_utf8(s)) == SMTP_UTF8_YES)
+		return 0;
+	if (u == SMTP_UTF8_UNKNOWN) {
+		if (!utf8_addr)
+			return 0;
+		smtp_reply(s, "451 4.4.0 Cannot tell yet whether the upstream "
+		    "server accepts UTF-8 addresses, try again later");
+		return -1;
+	}
+	if (utf8_addr)
+		smtp_reply(s, "553 5.6.7 Non-ASCII %s address not permitted: "
+		    "the upstream server does not support SMTPUTF8", who);
+	else
+		smtp_reply(s, "555 5.5.4 SMTPUTF8 not available: the upstream "
+		    "server does not support it");
+	return -1;
+}
+
 static void
 smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 {
@@ -683,7 +739,10 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "250-PIPELINING");
 		smtp_reply(s, "250-SIZE %zu", s->conf->message_size_max);
 		smtp_reply(s, "250-8BITMIME");
-		if (s->conf->smtputf8)
+		/* Not when the upstream is known not to carry it: clients
+		 * that always use it when offered then send plain mail. */
+		if (s->conf->smtputf8 &&
+		    smtp_upstream_utf8(s) != SMTP_UTF8_NO)
 			smtp_reply(s, "250-SMTPUTF8");
 		if (smtp_starttls_offered(s))
 			smtp_reply(s, "250-STARTTLS");
@@ -759,15 +818,16 @@ smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		    "of %zu octets", s->conf->message_size_max);
 		return;
 	}
+	if (smtp_check_utf8(s, ma.smtputf8, ma.path.is_utf8, "sender") == -1)
+		return;
 	/* Sender binding: a stolen login must not send as someone else. */
 	if (s->auth_user != NULL && !auth_sender_ok(s->conf, s->auth_user,
 	    ma.path.addr)) {
-		char esc[300];
+		char esc[1500];
 
 		log_info("session=%016llx event=reject cmd=MAIL reason="
-		    "sender_not_owned from=<%s>", (unsigned long long)s->id,
-		    mh_log_escape(ma.path.addr, strlen(ma.path.addr), 100,
-		    esc, sizeof(esc)));
+		    "sender_not_owned from=%s", (unsigned long long)s->id,
+		    mh_log_addr(ma.path.addr, esc, sizeof(esc)));
 		smtp_reply(s, "553 5.7.1 Sender address not owned by user");
 		return;
 	}
@@ -811,6 +871,9 @@ smtp_proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_junk(s);
 		return;
 	}
+	if (smtp_check_utf8(s, ra.path.is_utf8, ra.path.is_utf8,
+	    "recipient") == -1)
+		return;
 	if (tx->nrcpts == tx->rcptcap) {
 		tx->rcptcap = tx->rcptcap ? tx->rcptcap * 2 : 4;
 		tx->rcpts = xreallocarray(tx->rcpts, tx->rcptcap,
@@ -2145,6 +2208,12 @@ void
 smtp_server_set_holds(struct smtp_server *srv, const struct screen_holds *h)
 {
 	srv->holds = h;
+}
+
+void
+smtp_server_set_relay(struct smtp_server *srv, const struct relay *r)
+{
+	srv->relay = r;
 }
 
 void

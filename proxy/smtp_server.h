@@ -44,6 +44,12 @@ void		 smtp_server_set_auth(struct smtp_server *, struct auth *);
 struct screen_holds;
 void		 smtp_server_set_holds(struct smtp_server *,
 		    const struct screen_holds *);
+/* The relay (borrowed; NULL: none): MAIL and RCPT ask it what the
+ * upstream can carry (relay_upstream_caps()), and refuse at once a UTF-8
+ * address it could not deliver after the hold (RFC 6531). */
+struct relay;
+void		 smtp_server_set_relay(struct smtp_server *,
+		    const struct relay *);
 /* Stops accepting; idle sessions get 421 now, sessions in DATA or waiting
  * for a commit finish their message first (never a 250 without a commit).
  * done(arg) runs once the last session is gone. */

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import sqlite3
 import ssl
 import sys
@@ -36,7 +37,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MailholdTestCase, crlf, smtp_send  # noqa: E402
+from harness import MailholdTestCase, crlf, raw_session, smtp_send  # noqa: E402
 from upstream import PostfixUpstream, free_port  # noqa: E402
 from fakesmtp import FakeSMTP  # noqa: E402
 from certs import TestPKI, have_openssl  # noqa: E402
@@ -666,6 +667,37 @@ class RelayHostileTest(RelayBase):
         self.assertEqual(m.log_events("failed", qid), [])
         self.assertStillServing(m)
 
+    @unittest.skipUnless(have_openssl(), "needs the openssl CLI")
+    def test_tls_upstream_closes_without_errno(self):
+        # Issue 17 item 11: the upstream drops the TCP connection inside
+        # TLS (no close_notify, no errno): the reason said
+        # "connection error: Success".
+        pki = TestPKI(self.tmpdir())
+        cert, key = pki.server_cert("fake")
+        def drop(conn, line):
+            # TCP FIN without a TLS close_notify; the rest of the
+            # pipelined group is read first so that no RST follows.
+            conn.read_some(0.3)
+            try:
+                socket.socket.shutdown(conn.sock, socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.read_some(1.0)
+            conn.close()
+
+        fake = self.fake(actions={"MAIL": drop},
+                         tls_context=server_tls_context(cert, key))
+        m = self.start(fake.port, upstream={"tls": "starttls", "verify": True,
+                                            "ca_file": pki.ca_cert})
+        qid = self.submit(m, new_tag())
+        line = self.wait_deferred(m, qid, lambda: fake.connections)
+        self.assertIn("conn 0: TLS established", fake.events)
+        self.assertNotIn("Success", m.log_text())
+        self.assertRegex(line, r'reason="upstream [^"]*: connection closed by upstream"')
+        up = m.wait_log(r".*\bevent=upstream_error\b.*", timeout=5).group(0)
+        self.assertRegex(up, r"\blevel=warn\b")
+        self.assertStillServing(m)
+
     def test_hostile_reply_before_transaction(self):
         # The same kinds of malformed replies, but to the greeting or EHLO,
         # i.e. before the connection has taken a message.
@@ -691,6 +723,167 @@ class RelayHostileTest(RelayBase):
                     if m.running:
                         m.stop(expect_rc=None)
                     fake.close()
+
+
+# ------------------------------------------------------------- SMTPUTF8
+
+UTF8_RCPT = "\u00fcml\u00e4ut@example.org"
+UTF8_SENDER = "\u82b1\u5b50@example.com"
+ADMIN = "admin@example.org"
+
+
+class RelaySmtputf8Test(RelayBase):
+    """Issue 17 item 3: what the upstream cannot carry is refused at MAIL
+    FROM / RCPT TO, not after the hold; notices never vanish."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = PostfixUpstream()
+        cls.addClassCleanup(cls.up.close)
+        cls.up_ascii = PostfixUpstream(extra_main={"smtputf8_enable": "no"})
+        cls.addClassCleanup(cls.up_ascii.close)
+
+    def setUp(self):
+        self.up.clear()
+        self.up_ascii.clear()
+
+    def start_probing(self, port, **config):
+        """A daemon that probes the upstream at start (the shipped
+        default); returns it once it knows the upstream's capabilities."""
+        config.setdefault("upstream", {}).setdefault("probe_interval", "10m")
+        config["notify"] = dict(config.get("notify", {}), admin=ADMIN)
+        m = self.start(port, **config)
+        m.wait_log(r"event=upstream_caps smtputf8=(yes|no)", timeout=10)
+        return m
+
+    def ehlo_keywords(self, s):
+        r = s.cmd("EHLO client.test")
+        self.assertEqual(r.code, 250, r.lines)
+        return [l.split()[0].upper() for l in r.lines[1:]]
+
+    def test_utf8_refused_before_data_without_upstream_smtputf8(self):
+        m = self.start_probing(self.up_ascii.port)
+        self.assertRegex(m.log_text(), r"event=upstream_caps smtputf8=no")
+        with raw_session(m.port) as s:
+            s.read_reply()
+            self.assertNotIn("SMTPUTF8", self.ehlo_keywords(s))
+            # A client that sends SMTPUTF8 anyway: refused at MAIL.
+            r = s.cmd("MAIL FROM:<%s> SMTPUTF8" % SENDER)
+            self.assertEqual((r.code, r.lines[0][:5]), (555, "5.5.4"), r.lines)
+            r = s.cmd("MAIL FROM:<%s> SMTPUTF8" % UTF8_SENDER)
+            self.assertEqual((r.code, r.lines[0][:5]), (553, "5.6.7"), r.lines)
+            # Without it, a UTF-8 recipient is refused at RCPT.
+            self.assertEqual(s.cmd("MAIL FROM:<%s>" % SENDER).code, 250)
+            r = s.cmd("RCPT TO:<%s>" % UTF8_RCPT)
+            self.assertEqual((r.code, r.lines[0][:5]), (553, "5.6.7"), r.lines)
+            self.assertEqual(s.cmd("RSET").code, 250)
+            s.cmd("QUIT")
+        self.assertEqual(m.log_events("received"), [], "a message was queued")
+
+    def test_ascii_mail_from_client_that_always_uses_smtputf8(self):
+        # Go's net/smtp (and others) add SMTPUTF8 whenever EHLO offers
+        # it: mailhold must not offer what the upstream cannot carry, or
+        # plain ASCII mail from such a client failed after the hold.
+        m = self.start_probing(self.up_ascii.port)
+        tag = new_tag()
+        with raw_session(m.port) as s:
+            s.read_reply()
+            opt = " SMTPUTF8" if "SMTPUTF8" in self.ehlo_keywords(s) else ""
+            self.assertEqual(s.cmd("MAIL FROM:<%s>%s" % (SENDER, opt)).code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<rcpt@example.org>").code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            s.send(message(tag) + b".\r\n")
+            self.assertEqual(s.read_reply().code, 250)
+            s.cmd("QUIT")
+        self.assertTrue(wait_until(lambda: [x for x in self.up_ascii.messages()
+                                            if tagged(tag)(x)], DELIVERY_TIMEOUT),
+                        "not delivered:\n" + m.log_tail())
+
+    def test_utf8_relayed_when_upstream_offers_smtputf8(self):
+        m = self.start_probing(self.up.port)
+        self.assertRegex(m.log_text(), r"event=upstream_caps smtputf8=yes")
+        tag = new_tag()
+        with raw_session(m.port) as s:
+            s.read_reply()
+            self.assertIn("SMTPUTF8", self.ehlo_keywords(s))
+            self.assertEqual(s.cmd("MAIL FROM:<%s> SMTPUTF8" % UTF8_SENDER).code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<%s>" % UTF8_RCPT).code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            s.send(message(tag, rcpt=UTF8_RCPT) + b".\r\n")
+            r = s.read_reply()
+            self.assertEqual(r.code, 250, r.lines)
+            s.cmd("QUIT")
+        got = wait_until(lambda: [x for x in self.up.messages() if tagged(tag)(x)],
+                         DELIVERY_TIMEOUT)
+        self.assertTrue(got, "not delivered:\n" + m.log_tail())
+        # Logged readable, not as \xNN escapes.
+        line = m.wait_log(r".*\bevent=sent\b.*", timeout=5).group(0)
+        self.assertIn("rcpt=<%s>" % UTF8_RCPT, line)
+        self.assertIn("from=<%s>" % UTF8_SENDER, m.log_events("received")[0])
+
+    def test_notice_to_admin_when_sender_unreachable(self):
+        # The upstream offered SMTPUTF8 when the message came in and has
+        # lost it when the message leaves the hold: the message fails, and
+        # its notice could not reach the UTF-8 sender either.  Before, it
+        # was queued for the sender and failed in silence.
+        fake = FakeSMTP(ehlo_caps=("PIPELINING", "8BITMIME", "SMTPUTF8",
+                                   "ENHANCEDSTATUSCODES"))
+        self.addCleanup(fake.close)
+        m = self.start_probing(fake.port, hold={"default": "2s"})
+        self.assertRegex(m.log_text(), r"event=upstream_caps smtputf8=yes")
+        r = smtp_send(m.port, UTF8_SENDER, ["rcpt@example.org"], message(new_tag()),
+                      mail_options=["SMTPUTF8"])
+        self.assertEqual(r.code, 250, r.text)
+        fake.ehlo_caps.remove("SMTPUTF8")
+        m.wait_event("failed", r.queue_id, timeout=10)
+        line = m.wait_log(r".*\bevent=notice_to_admin\b.*", timeout=5).group(0)
+        self.assertRegex(line, r"\blevel=warn\b")
+        self.assertIn("to=<%s>" % ADMIN, line)
+        self.assertTrue(wait_until(lambda: [x for x in fake.messages
+                                            if x[1] == [ADMIN]], DELIVERY_TIMEOUT),
+                        "no notice reached the admin:\n" + m.log_tail())
+        (mail_from, rcpts, data, _) = [x for x in fake.messages if x[1] == [ADMIN]][0]
+        self.assertEqual(mail_from, "")
+        self.assertIn(b"rcpt@example.org", data)
+        self.assertEqual(metric(m, "mailhold_notices_to_admin_total"), 1)
+        self.assertEqual(metric(m, "mailhold_notices_lost_total"), 0)
+
+    def test_failed_notice_goes_to_admin_then_is_counted_lost(self):
+        # The upstream refuses the notice to the sender: the admin is told;
+        # when it refuses the admin too, the loss is logged and counted.
+        def rcpt(conn, line):
+            if conn.mail_from == "" and b"@example.org" not in line:
+                conn.send(b"550 5.1.1 no such user\r\n")
+            elif conn.mail_from == "" and ADMIN.encode() in line:
+                conn.send(b"550 5.1.1 no admin here\r\n")
+            elif b"bad@" in line:
+                conn.send(b"550 5.1.1 bad recipient\r\n")
+            else:
+                return True
+        fake = FakeSMTP(actions={"RCPT": rcpt})
+        self.addCleanup(fake.close)
+        m = self.start_probing(fake.port)
+        qid = self.submit(m, new_tag(), rcpt="bad@example.org")
+        m.wait_event("failed", qid, timeout=10)
+        m.wait_log(r"event=notice_to_admin\b", timeout=10)
+        line = m.wait_log(r".*\bevent=notice_lost\b.*", timeout=10).group(0)
+        self.assertRegex(line, r"\blevel=warn\b")
+        self.assertIn("rcpt=<%s>" % ADMIN, line)
+        self.assertEqual(metric(m, "mailhold_notices_to_admin_total"), 1)
+        self.assertEqual(metric(m, "mailhold_notices_lost_total"), 1)
+
+
+def metric(m, name):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", m.config["metrics"]["port"], timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        for line in c.getresponse().read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    finally:
+        c.close()
+    return None
 
 
 # ------------------------------------------------------------------ retries
@@ -739,6 +932,16 @@ class RelayRetryTest(RelayBase):
         state, attempts = row()
         self.assertIn(state, ("deferred", "releasing"))
         self.assertGreaterEqual(attempts, 3)
+
+    def test_upstream_error_logged_at_warn(self):
+        # Issue 17 item 11: event=upstream_error was logged at info.
+        port = free_port()
+        m = self.start(port)
+        qid = self.submit(m, new_tag())
+        self.wait_deferred(m, qid, lambda: 0)
+        up = m.wait_log(r".*\bevent=upstream_error\b.*", timeout=5).group(0)
+        self.assertRegex(up, r"\blevel=warn\b")
+        self.assertRegex(up, r'reason="[^"]*refused[^"]*"')
 
     def test_give_up_marks_failed(self):
         # retry.give_up cannot be shorter than 1m; age the message instead

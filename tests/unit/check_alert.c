@@ -1873,8 +1873,8 @@ START_TEST(test_notify_failure)
 	ck_assert_int_eq(nfx.done, 1);
 	ck_assert_int_eq(nfx.res, 0);
 
-	n = notify_failure_new(nfx.q, &m, addrs, replies, 1, AT_HOST,
-	    ALERT_LANG_JA);
+	n = notify_failure_new(nfx.q, &m, m.sender, addrs, replies, 1,
+	    AT_HOST, ALERT_LANG_JA);
 	ck_assert_ptr_nonnull(n);
 	ck_assert_str_eq(n->sender, "");
 	ck_assert_uint_eq(n->nrcpts, 1);
@@ -1901,17 +1901,37 @@ START_TEST(test_notify_failure)
 	t_msg_clear(&t);
 	queue_msg_new_free(n);
 
-	/* The body is gone: a notice all the same, without headers. */
+	/* The body is gone: a notice all the same, without headers.  The
+	 * notice needs SMTPUTF8 only for a UTF-8 recipient, whatever the
+	 * original needed (its headers are quoted in base64). */
 	mh_strlcpy(m.id, "ffffffffffffffff", sizeof(m.id));
 	m.flags = QUEUE_F_SMTPUTF8;
-	n = notify_failure_new(nfx.q, &m, addrs, replies, 1, AT_HOST,
-	    ALERT_LANG_EN);
+	n = notify_failure_new(nfx.q, &m, m.sender, addrs, replies, 1,
+	    AT_HOST, ALERT_LANG_EN);
 	ck_assert_ptr_nonnull(n);
-	ck_assert(n->flags & QUEUE_F_SMTPUTF8);
+	ck_assert(!(n->flags & QUEUE_F_SMTPUTF8));
 	t_msg_parse(&t, n->body, n->body_len);
 	ck_assert_str_eq(t.h.subject, "Undelivered Mail Returned to Sender");
 	ck_assert_uint_eq(t.nparts, 2);
 	t_msg_clear(&t);
+	queue_msg_new_free(n);
+
+	m.sender = "\xe8\x8a\xb1\xe5\xad\x90@example.jp";
+	n = notify_failure_new(nfx.q, &m, m.sender, addrs, replies, 1,
+	    AT_HOST, ALERT_LANG_EN);
+	ck_assert_ptr_nonnull(n);
+	ck_assert(n->flags & QUEUE_F_SMTPUTF8);
+	ck_assert_str_eq(n->rcpts[0], m.sender);
+	queue_msg_new_free(n);
+
+	/* The same notice to the administrator (the upstream cannot carry
+	 * the sender's address): plain ASCII, no SMTPUTF8. */
+	n = notify_failure_new(nfx.q, &m, "postmaster@" AT_HOST, addrs,
+	    replies, 1, AT_HOST, ALERT_LANG_EN);
+	ck_assert_ptr_nonnull(n);
+	ck_assert(!(n->flags & QUEUE_F_SMTPUTF8));
+	ck_assert_str_eq(n->rcpts[0], "postmaster@" AT_HOST);
+	t_has(n->body, "To: <postmaster@" AT_HOST ">");
 	queue_msg_new_free(n);
 }
 END_TEST

@@ -484,6 +484,43 @@ START_TEST(test_pattern)
 }
 END_TEST
 
+/* RFC 6531 addresses in auth.senders (issue 17): UTF-8 local parts, and
+ * U-labels equal to their A-labels. */
+static const struct upat_case {
+	const char	*label;
+	const char	*pat;
+	const char	*addr;
+	bool		 want;
+} upat_cases[] = {
+	{ "utf-8 local part", "\xe8\x8a\xb1\xe5\xad\x90@example.jp",
+	    "\xe8\x8a\xb1\xe5\xad\x90@example.jp", true },
+	{ "utf-8 local part, domain case", "\xe8\x8a\xb1@example.jp",
+	    "\xe8\x8a\xb1@EXAMPLE.jp", true },
+	{ "other utf-8 local part", "\xe8\x8a\xb1@example.jp",
+	    "\xe5\xad\x90@example.jp", false },
+	{ "U-label pattern, A-label address", "*@\xe4\xbe\x8b\xe3\x81\x88.jp",
+	    "a@xn--r8jz45g.jp", true },
+	{ "A-label pattern, U-label address", "*@xn--r8jz45g.jp",
+	    "a@\xe4\xbe\x8b\xe3\x81\x88.jp", true },
+	{ "whole address, U-label vs A-label",
+	    "\xe8\x8a\xb1@\xe4\xbe\x8b\xe3\x81\x88.jp",
+	    "\xe8\x8a\xb1@xn--r8jz45g.jp", true },
+	{ "other IDN", "*@\xe4\xbe\x8b\xe3\x81\x88.jp",
+	    "a@xn--wgv71a.jp", false },
+	{ "ascii still case-insensitive", "Alice@Example.COM",
+	    "alice@example.com", true },
+	{ "local part length differs", "ab@x.y", "a@x.y", false },
+};
+
+START_TEST(test_pattern_utf8)
+{
+	const struct upat_case *c = &upat_cases[_i];
+
+	ck_assert_msg(auth_pattern_match(c->pat, c->addr) == c->want, "%s",
+	    c->label);
+}
+END_TEST
+
 /*
  * The file back end on a real loop
  */
@@ -666,6 +703,8 @@ auth_suite(void)
 	tcase_add_loop_test(tc, test_sender, 0, NITEMS(sender_cases));
 	tcase_add_loop_test(tc, test_from, 0, NITEMS(from_cases));
 	tcase_add_test(tc, test_pattern);
+	tcase_add_loop_test(tc, test_pattern_utf8, 0,
+	    (int)(sizeof(upat_cases) / sizeof(upat_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limiter");

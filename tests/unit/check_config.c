@@ -686,6 +686,18 @@ static const struct load_case load_cases[] = {
 	  "    alice: [alice@example.com, \"*@sales.example.com\"]\n"
 	  "    bob@example.com: \"*\"\n    carol: []\n",
 	  .want_ok = true },
+	{ .label = "auth: senders UTF-8 (RFC 6531)", .yaml = "auth:\n  senders:\n"
+	  "    hanako: [\"\xe8\x8a\xb1\xe5\xad\x90@example.jp\", "
+	  "\"*@\xe4\xbe\x8b\xe3\x81\x88.jp\"]\n",
+	  .want_ok = true },
+	{ .label = "auth: senders C1 control (YAML \\x85 is U+0085)",
+	  .yaml = "auth:\n  senders: {a: \"\\x85@x\"}\n",
+	  .want_err = "t.yaml:2:16: auth.senders.a: must not contain control "
+	  "characters" },
+	{ .label = "auth: senders bad IDN",
+	  .yaml = "auth:\n  senders: {a: \"*@\xe2\x98\x83\xe2\x80\x8b.jp\"}\n",
+	  .want_err = "t.yaml:2:16: auth.senders.a: has a domain that is not a "
+	  "valid internationalised domain name" },
 	{ .label = "auth: senders not a mapping",
 	  .yaml = "auth:\n  senders: [a]\n",
 	  .want_err = "t.yaml:2:12: auth.senders: expected a mapping {user: "
@@ -1531,12 +1543,14 @@ START_TEST(test_dump_every_key)
 		"policy.rules.malformed_header", "upstream.host", "upstream.port", "upstream.tls",
 		"upstream.verify", "upstream.ca_file", "upstream.auth_file",
 		"upstream.helo_name", "upstream.max_connections",
-		"upstream.messages_per_connection", "retry.initial",
+		"upstream.messages_per_connection", "upstream.probe_interval",
+		"retry.initial",
 		"retry.max", "retry.give_up", "log.level", "log.target",
 		"log.format", "metrics.enabled", "metrics.address",
 		"metrics.port", "metrics.token_file",
 		"notify.alerts", "notify.language", "notify.users_ja",
-		"notify.users_en", "notify.timezone", "notify.from", "web.enabled",
+		"notify.users_en", "notify.timezone", "notify.from",
+		"notify.admin", "web.enabled",
 		"web.address",
 		"web.port", "web.tls", "web.base_url", "web.max_connections",
 		"web.timeout", "web.max_failures", "web.failure_window",

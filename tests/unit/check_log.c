@@ -40,7 +40,18 @@ jc_string(const char *p)
 	if (*p++ != '"')
 		return NULL;
 	while (*p != '"') {
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+		size_t k;
+
+		/* JSON text is UTF-8 (RFC 8259 §8.1): whole sequences only. */
+		if ((unsigned char)*p >= 0x80) {
+			k = mh_utf8_seq((const unsigned char *)p, strlen(p),
+			    NULL);
+			if (k < 2)
+				return NULL;
+			p += k;
+			continue;
+		}
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
 			return NULL;
 		if (*p++ != '\\')
 			continue;
@@ -213,8 +224,14 @@ static const struct {
 	  .want = "\"a\":\"x\\u0001y\",\"b\":\"\\u001b[0m\"" },
 	{ .label = "newline and DEL", .in = "a=1\n2 b=\x7f",
 	  .want = "\"a\":\"1\\u000a2\",\"b\":\"\\u007f\"" },
+	/* Valid UTF-8 stays as it is (JSON text is UTF-8); other octets
+	 * >= 0x80 become U+0080..U+00FF, never a broken sequence. */
 	{ .label = "octets >= 0x80", .in = "a=caf\xc3\xa9 b=\xff",
-	  .want = "\"a\":\"caf\\u00c3\\u00a9\",\"b\":\"\\u00ff\"" },
+	  .want = "\"a\":\"caf\xc3\xa9\",\"b\":\"\\u00ff\"" },
+	{ .label = "UTF-8 address, quoted", .in = "to=\"<\xe8\x8a\xb1@x.jp>\"",
+	  .want = "\"to\":\"<\xe8\x8a\xb1@x.jp>\"" },
+	{ .label = "truncated UTF-8", .in = "a=\xe8\x8a b=1",
+	  .want = "\"a\":\"\\u00e8\\u008a\",\"b\":\"1\"" },
 	{ .label = "octet >= 0x80 in a key", .in = "k\xe9y=1 z=2",
 	  .want = "\"msg\":\"k\\u00e9y=1\",\"z\":\"2\"" },
 	{ .label = "unterminated quote", .in = "a=\"abc def",
@@ -281,6 +298,71 @@ START_TEST(test_escape_roundtrip)
 		    "\"v\":\"x%sx\",\"w\":\"%s\"", dbl, dbl), 0);
 		ck_assert_msg(strcmp(out, want) == 0, "octet %#x: %s", c, out);
 	}
+}
+END_TEST
+
+/* mh_log_escape_utf8(): readable UTF-8, escaped only where it would
+ * break the line or mislead (issue 17). */
+static const struct esc8_case {
+	const char	*label;
+	const char	*in;
+	size_t		 maxin;		/* 0: 100 */
+	const char	*want;
+} esc8_cases[] = {
+	{ "ascii", "a@b.c", 0, "a@b.c" },
+	{ "latin", "\xc3\xbcml\xc3\xa4ut@example.org", 0,
+	    "\xc3\xbcml\xc3\xa4ut@example.org" },
+	{ "cjk local part and U-label", "\xe8\x8a\xb1@\xe4\xbe\x8b.jp", 0,
+	    "\xe8\x8a\xb1@\xe4\xbe\x8b.jp" },
+	{ "4-octet", "\xf0\x9f\x98\x80@x", 0, "\xf0\x9f\x98\x80@x" },
+	{ "quote and backslash", "\"a\\b\"@x", 0,
+	    "\\x22a\\x5cb\\x22@x" },
+	{ "controls", "a\r\n\x01\x7f", 0, "a\\x0d\\x0a\\x01\\x7f" },
+	{ "invalid lone byte", "caf\xe9@x", 0, "caf\\xe9@x" },
+	{ "overlong", "\xc0\xaf", 0, "\\xc0\\xaf" },
+	{ "surrogate", "\xed\xa0\x80", 0, "\\xed\\xa0\\x80" },
+	{ "truncated sequence", "a\xe8\x8a", 0, "a\\xe8\\x8a" },
+	{ "C1 control U+0085", "a\xc2\x85" "b", 0, "a\\xc2\\x85b" },
+	{ "line separator U+2028", "a\xe2\x80\xa8" "b", 0,
+	    "a\\xe2\\x80\\xa8b" },
+	{ "bidi override U+202E", "a\xe2\x80\xae" "b", 0,
+	    "a\\xe2\\x80\\xaeb" },
+	{ "bidi isolate U+2066", "\xe2\x81\xa6", 0, "\\xe2\\x81\\xa6" },
+	{ "BOM", "\xef\xbb\xbf" "a", 0, "\\xef\\xbb\\xbfa" },
+	{ "cut before a character, never inside", "ab\xe8\x8a\xb1", 3,
+	    "ab..." },
+	{ "cut after a character", "\xe8\x8a\xb1" "z", 3, "\xe8\x8a\xb1..." },
+};
+
+START_TEST(test_escape_utf8)
+{
+	const struct esc8_case *c = &esc8_cases[_i];
+	char out[256], a[300];
+
+	mh_log_escape_utf8(c->in, strlen(c->in), c->maxin ? c->maxin : 100,
+	    out, sizeof(out));
+	ck_assert_msg(strcmp(out, c->want) == 0, "%s: got %s", c->label, out);
+	/* mh_log_escape() keeps every octet >= 0x80 escaped. */
+	mh_log_escape(c->in, strlen(c->in), 100, out, sizeof(out));
+	for (size_t i = 0; out[i] != '\0'; i++)
+		ck_assert_msg((unsigned char)out[i] < 0x80, "%s", c->label);
+	/* Addresses use the readable form. */
+	mh_log_addr(c->in, a, sizeof(a));
+	ck_assert_ptr_nonnull(a);
+}
+END_TEST
+
+START_TEST(test_log_addr_utf8)
+{
+	char a[300];
+
+	ck_assert_str_eq(mh_log_addr("\xe8\x8a\xb1\xe5\xad\x90@example.com",
+	    a, sizeof(a)), "<\xe8\x8a\xb1\xe5\xad\x90@example.com>");
+	ck_assert_str_eq(mh_log_addr("\"a b\"@x", a, sizeof(a)),
+	    "\"<\\x22a b\\x22@x>\"");
+	/* Output too small for a whole character: cut before it. */
+	mh_log_escape_utf8("\xe8\x8a\xb1", 3, 100, a, 3);
+	ck_assert_str_eq(a, "");
 }
 END_TEST
 
@@ -733,6 +815,8 @@ log_suite(void)
 	tc = tcase_create("logfmt_to_json");
 	tcase_add_loop_test(tc, test_convert, 0, NITEMS(conv_cases));
 	tcase_add_test(tc, test_escape_roundtrip);
+	tcase_add_loop_test(tc, test_escape_utf8, 0, NITEMS(esc8_cases));
+	tcase_add_test(tc, test_log_addr_utf8);
 	tcase_add_test(tc, test_key_length);
 	tcase_add_test(tc, test_many_duplicates);
 	tcase_add_test(tc, test_too_many_members);

@@ -66,6 +66,40 @@ START_TEST(test_reply_nul)
 }
 END_TEST
 
+/* EHLO keyword lines (after "250-"): whole keywords only. */
+static const struct ehlo_case {
+	const char	*label;
+	const char	*line;
+	unsigned	 want;
+} ehlo_cases[] = {
+	{ "smtputf8", "SMTPUTF8", RELAY_CAP_SMTPUTF8 },
+	{ "smtputf8 lower case", "smtputf8", RELAY_CAP_SMTPUTF8 },
+	{ "smtputf8 prefix of another keyword", "SMTPUTF8X", 0 },
+	{ "smtputf8 with junk glued on", "SMTPUTF8=yes", 0 },
+	{ "8bitmime", "8BITMIME", RELAY_CAP_8BITMIME },
+	{ "8bitmimex", "8BITMIMEX", 0 },
+	{ "pipelining", "PIPELINING", RELAY_CAP_PIPELINING },
+	{ "size with value", "SIZE 10240000", RELAY_CAP_SIZE },
+	{ "sizes", "SIZES", 0 },
+	{ "starttls", "STARTTLS", RELAY_CAP_STARTTLS },
+	{ "auth", "AUTH PLAIN LOGIN",
+	    RELAY_CAP_AUTH_PLAIN | RELAY_CAP_AUTH_LOGIN },
+	{ "auth old form", "AUTH=LOGIN", RELAY_CAP_AUTH_LOGIN },
+	{ "auth other mechanisms", "AUTH CRAM-MD5 PLAINX XLOGIN", 0 },
+	{ "auth word inside", "AUTH SCRAM-SHA-1 PLAIN", RELAY_CAP_AUTH_PLAIN },
+	{ "unknown", "ENHANCEDSTATUSCODES", 0 },
+	{ "empty", "", 0 },
+};
+
+START_TEST(test_ehlo_line)
+{
+	const struct ehlo_case *c = &ehlo_cases[_i];
+
+	ck_assert_msg(relay_parse_ehlo_line(c->line, strlen(c->line)) ==
+	    c->want, "%s", c->label);
+}
+END_TEST
+
 static Suite *
 smtp_client_suite(void)
 {
@@ -75,6 +109,8 @@ smtp_client_suite(void)
 	tcase_add_loop_test(tc, test_reply_line, 0,
 	    sizeof(reply_cases) / sizeof(reply_cases[0]));
 	tcase_add_test(tc, test_reply_nul);
+	tcase_add_loop_test(tc, test_ehlo_line, 0,
+	    (int)(sizeof(ehlo_cases) / sizeof(ehlo_cases[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
