@@ -1248,11 +1248,13 @@ static const struct value_case value_cases[] = {
 	  "\"carol@example.com\"], domains: [\"sales.example.com\"]}" },
 	{ .label = "rule: own keys",
 	  .yaml = "policy:\n  rules:\n    burst: {window: 7200, max_messages: "
-	  "5, max_recipients: 6, max_first_time: 7}\n",
+	  "5, max_recipients: 6, max_first_time: 7, max_internal_messages: "
+	  "8, max_internal_recipients: 9, max_internal_first_time: 10}\n",
 	  .want_line = "policy.rules.burst: {enabled: true, mode: enforce, "
 	  "action: hold_for_release, hold: 0, users: [], domains: [], "
 	  "window: 2h, max_messages: 5, max_recipients: 6, "
-	  "max_first_time: 7}" },
+	  "max_first_time: 7, max_internal_messages: 8, "
+	  "max_internal_recipients: 9, max_internal_first_time: 10}" },
 	{ .label = "rule: typo thresholds",
 	  .yaml = "policy:\n  rules:\n    typo_domain: {min_label: 3, "
 	  "weak_min_label: 5, two_edit_min_label: 0}\n",
