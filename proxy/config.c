@@ -441,11 +441,13 @@ static const struct config_entry config_table[] = {
 	  CONFIG_FIELD(text_line_max),
 	  .desc = "Longest line of message text in octets, CRLF included "
 	  "(RFC 5321 section 4.5.3.1.6)." },
-	{ .name = "limits.max_recipients", .type = CONFIG_T_INT, .def = "100",
+	{ .name = "limits.max_recipients", .type = CONFIG_T_INT, .def = "1000",
 	  .min = 1, .max = 10000, .reloadable = true,
 	  CONFIG_FIELD(max_recipients),
-	  .desc = "Recipients per message (RFC 5321 section 4.5.3.1.8 asks "
-	  "for at least 100)." },
+	  .desc = "Recipients per message; more get 452 4.5.3 and the client "
+	  "sends them in another message (RFC 5321 section 4.5.3.1.8 asks "
+	  "for at least 100; Postfix's smtpd_recipient_limit is 1000).  An "
+	  "all-hands mail to every colleague must fit." },
 	{ .name = "limits.message_size", .type = CONFIG_T_SIZE, .def = "25M",
 	  .min = 64 * CONFIG_KIB, .max = CONFIG_GIB, .reloadable = true,
 	  CONFIG_FIELD(message_size_max),

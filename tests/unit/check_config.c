@@ -1348,7 +1348,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->max_sessions_per_ip, 50);
 	ck_assert_uint_eq(cfg->line_max, 512);
 	ck_assert_uint_eq(cfg->text_line_max, 1000);
-	ck_assert_uint_eq(cfg->max_recipients, 100);
+	ck_assert_uint_eq(cfg->max_recipients, 1000);
 	ck_assert_uint_eq(cfg->message_size_max, 25 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_junk, 20);
 	ck_assert_uint_eq(cfg->memory_per_message, 256 * 1024);
