@@ -643,8 +643,8 @@ policy_config_init(struct policy_config *c)
 	c->typo_two_edit_min_label = 10;
 	c->confusable_tlds = policy_default_tlds;
 	c->nconfusable = policy_default_ntlds;
-	c->visible_max_external = 5;
-	c->visible_min_orgs = 2;
+	c->visible_max_external = 10;
+	c->visible_min_orgs = 3;
 	c->visible_reply_exempt = true;
 	c->first_time_internal = false;
 	c->first_time_detail_max = 5;

@@ -118,8 +118,10 @@ struct policy_config {
 	size_t			 nblocked;
 
 	/* visible_recipients */
-	size_t			 visible_max_external;	/* 5: more fires */
-	size_t			 visible_min_orgs;	/* 2; 0 = off */
+	/* 10 people of one client or an introduction between two
+	 * organisations are ordinary: 11 addresses or 3 organisations. */
+	size_t			 visible_max_external;	/* 10: more fires */
+	size_t			 visible_min_orgs;	/* 3; 0 = off */
 	bool			 visible_reply_exempt;	/* true */
 
 	/* first_time_recipient */

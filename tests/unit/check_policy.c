@@ -1158,26 +1158,37 @@ struct pol_visible_case {
 	bool		 want;
 };
 
+/*
+ * The shipped limits (issue 17): a kick-off with ten people of one
+ * client, an introduction between two organisations or a meeting with
+ * two partners are ordinary mail; eleven addresses, or three
+ * organisations, in one new thread are not.
+ */
 static const struct pol_visible_case pol_visible_cases[] = {
-	{ "5 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp",
-	  "d@p.co.jp, e@p.co.jp", false, true, false },
-	{ "6 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp",
-	  "d@p.co.jp, e@p.co.jp, f@p.co.jp", false, true, true },
-	{ "two organisations", "a@p.co.jp", "b@q.co.jp", false, true, true },
-	{ "subdomains are one organisation", "a@tokyo.p.co.jp",
-	  "b@osaka.p.co.jp", false, true, false },
-	{ "two gmail users are two people", "a@gmail.com", "b@gmail.com",
-	  false, true, true },
-	{ "internal addresses do not count", "a@p.co.jp",
-	  "x@example.co.jp, y@sub.example.co.jp", false, true, false },
-	{ "duplicates count once", "a@p.co.jp, A@P.CO.JP", "a@p.co.jp",
+	{ "10 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp, "
+	  "d@p.co.jp, e@p.co.jp", "f@p.co.jp, g@p.co.jp, h@p.co.jp, "
+	  "i@p.co.jp, j@p.co.jp", false, true, false },
+	{ "11 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp, "
+	  "d@p.co.jp, e@p.co.jp", "f@p.co.jp, g@p.co.jp, h@p.co.jp, "
+	  "i@p.co.jp, j@p.co.jp, k@p.co.jp", false, true, true },
+	{ "two organisations: an introduction", "a@p.co.jp", "b@q.co.jp",
 	  false, true, false },
-	{ "reply among known people", "a@p.co.jp", "b@q.co.jp", true, true,
-	  false },
-	{ "reply adding new people", "a@p.co.jp", "b@q.co.jp", true, false,
-	  true },
-	{ "group members are visible", "list: a@p.co.jp, b@q.co.jp;", "",
-	  false, true, true },
+	{ "three organisations", "a@p.co.jp", "b@q.co.jp, c@r.co.jp", false,
+	  true, true },
+	{ "subdomains are one organisation", "a@tokyo.p.co.jp",
+	  "b@osaka.p.co.jp, c@r.co.jp", false, true, false },
+	{ "three gmail users are three people", "a@gmail.com", "b@gmail.com, "
+	  "c@gmail.com", false, true, true },
+	{ "internal addresses do not count", "a@p.co.jp, b@q.co.jp",
+	  "x@example.co.jp, y@sub.example.co.jp", false, true, false },
+	{ "duplicates count once", "a@p.co.jp, A@P.CO.JP, b@q.co.jp",
+	  "a@p.co.jp, B@Q.co.jp", false, true, false },
+	{ "reply among known people", "a@p.co.jp", "b@q.co.jp, c@r.co.jp",
+	  true, true, false },
+	{ "reply adding new people", "a@p.co.jp", "b@q.co.jp, c@r.co.jp",
+	  true, false, true },
+	{ "group members are visible", "list: a@p.co.jp, b@q.co.jp, "
+	  "c@r.co.jp;", "", false, true, true },
 	{ "empty group", "undisclosed-recipients:;", "", false, true, false },
 };
 
@@ -1185,9 +1196,10 @@ START_TEST(test_pol_visible)
 {
 	const struct pol_visible_case *t = &pol_visible_cases[_i];
 	static const char *const all[] = { "a@p.co.jp", "b@p.co.jp",
-	    "c@p.co.jp", "d@p.co.jp", "e@p.co.jp", "f@p.co.jp", "b@q.co.jp",
-	    "a@gmail.com", "b@gmail.com", "a@tokyo.p.co.jp",
-	    "b@osaka.p.co.jp" };
+	    "c@p.co.jp", "d@p.co.jp", "e@p.co.jp", "f@p.co.jp", "g@p.co.jp",
+	    "h@p.co.jp", "i@p.co.jp", "j@p.co.jp", "k@p.co.jp", "b@q.co.jp",
+	    "c@r.co.jp", "a@gmail.com", "b@gmail.com", "c@gmail.com",
+	    "a@tokyo.p.co.jp", "b@osaka.p.co.jp" };
 	struct policy_verdict *v;
 	struct pol_scen s;
 	size_t i;
