@@ -643,8 +643,8 @@ policy_config_init(struct policy_config *c)
 	c->typo_two_edit_min_label = 10;
 	c->confusable_tlds = policy_default_tlds;
 	c->nconfusable = policy_default_ntlds;
-	c->visible_max_external = 5;
-	c->visible_min_orgs = 2;
+	c->visible_max_external = 10;
+	c->visible_min_orgs = 3;
 	c->visible_reply_exempt = true;
 	c->first_time_internal = false;
 	c->first_time_detail_max = 5;
@@ -652,6 +652,9 @@ policy_config_init(struct policy_config *c)
 	c->burst_max_messages = 100;
 	c->burst_max_recipients = 1000;
 	c->burst_max_first_time = 100;
+	c->burst_max_internal_messages = 1000;
+	c->burst_max_internal_recipients = 10000;
+	c->burst_max_internal_first_time = 5000;
 	c->carryover_min_run = 3;
 	c->carryover_window = 86400;
 	c->sensitive_patterns = policy_default_patterns;
@@ -1200,11 +1203,15 @@ policy_eval_internal(const struct policy_eval *e, const char *d)
 	if (d[0] == '\0')
 		return false;
 	if (s->n == 0) {
-		/* No internal_domains: the sender's own domain is. */
+		/* No internal_domains: the sender's own domain is, with its
+		 * subdomains; but a free-mail sender has no organisation, and
+		 * the provider's other users are not colleagues. */
 		sn = strlen(e->sender_domain);
 		n = strlen(d);
 		return sn > 0 && n >= sn && strcmp(d + n - sn,
-		    e->sender_domain) == 0 && (n == sn || d[n - sn - 1] == '.');
+		    e->sender_domain) == 0 && (n == sn ||
+		    d[n - sn - 1] == '.') &&
+		    !policy_set_has(&e->p->providers, e->sender_domain);
 	}
 	for (q = d; q != NULL; q = policy_parent(q))
 		if (policy_set_has(s, q))
@@ -1923,64 +1930,169 @@ policy_hist_key(const char *a, char *buf, size_t sz)
 	return buf;
 }
 
+/* What the burst window holds, for one kind of recipient. */
+struct policy_burst_count {
+	size_t	 msgs;
+	size_t	 rcpts;
+	size_t	 fresh;		/* distinct first-time recipients */
+};
+
+/* Adds a first-time recipient (normalised key) once to its count. */
+static void
+policy_burst_fresh(struct policy_eval *e, struct policy_set *fresh,
+    const char *k, struct policy_burst_count *cnt)
+{
+	bool added;
+
+	if (policy_set_has(fresh, k))
+		return;
+	k = policy_arena_dup(&e->arena, k, strlen(k));
+	policy_set_add(fresh, k, strlen(k), 0, &added);
+	if (added)
+		cnt->fresh++;
+}
+
+/* Counts one earlier submission of the window. */
+static void
+policy_burst_send(struct policy_eval *e, const struct policy_send *s,
+    struct policy_set *fresh, struct policy_burst_count *ext,
+    struct policy_burst_count *in)
+{
+	char buf[POLICY_KEY_MAX];
+	struct policy_burst_count *cnt;
+	unsigned fl;
+	size_t j, next = 0;
+	int off;
+
+	for (j = 0; j < s->nrcpts; j++) {
+		if (s->rcpts[j] == NULL || (off = policy_addr_norm(s->rcpts[j],
+		    buf, sizeof(buf), &fl)) == -1)
+			continue;
+		/* As for this message: no domain (<Postmaster>) is not
+		 * external. */
+		if ((fl & POLICY_RC_NODOMAIN) ||
+		    policy_eval_internal(e, buf + off))
+			cnt = in;
+		else {
+			cnt = ext;
+			next++;
+		}
+		cnt->rcpts++;
+		if ((s->known == NULL || !s->known[j]) &&
+		    !policy_set_has(&e->hist_addrs, buf))
+			policy_burst_fresh(e, fresh, buf, cnt);
+	}
+	if (next > 0)
+		ext->msgs++;
+	else
+		in->msgs++;
+}
+
 /*
- * Sliding window over the sender's submissions: messages, recipients and
- * distinct recipients never delivered to before, the current message
- * included.
+ * Sliding window over the sender's submissions, this message included:
+ * a stolen account or a runaway script sprays external addresses, so
+ * messages with an external recipient, external recipients and distinct
+ * external first-time recipients count against max_messages,
+ * max_recipients and max_first_time; internal ones (an all-hands mail)
+ * only against the much higher max_internal_* limits.  A burst the sender
+ * has acknowledged (a message of it with a burst finding was released,
+ * or left after its hold) no longer counts: only what was submitted after
+ * the last such message does, so the next ordinary message is not held
+ * for it, while a script that goes on fills the window again.
  */
 static void
 policy_rule_burst(struct policy_eval *e)
 {
 	const struct policy_config *c = &e->p->cfg;
 	const struct policy_history *h = e->hist;
+	const struct policy_send *s;
+	struct policy_burst_count ext, in;
 	struct policy_finding *f;
 	struct policy_set fresh;
-	char buf[POLICY_KEY_MAX], win[32], wen[32], wja[32];
-	const char *k;
-	size_t nmsg = 1, nrcpt = e->nrc, nnew = 0, i, j;
-	int64_t from = e->in->now - c->burst_window;
+	struct mh_buf en, ja;
+	char win[32], win_en[64], win_ja[64];
+	int64_t from = e->in->now - c->burst_window, cut = INT64_MIN;
+	size_t i;
+	bool over_ext, over_in;
 
-	memset(&fresh, 0, sizeof(fresh));
-	for (i = 0; i < e->nrc; i++)
-		if (!(e->rc[i].flags & POLICY_RC_KNOWN_ADDR))
-			policy_set_add(&fresh, e->rc[i].addr,
-			    strlen(e->rc[i].addr), 0, NULL);
 	for (i = 0; i < h->nrecent; i++) {
-		if (h->recent[i].time <= from)
-			continue;
-		nmsg++;
-		nrcpt += h->recent[i].nrcpts;
-		for (j = 0; j < h->recent[i].nrcpts; j++) {
-			if ((k = policy_hist_key(h->recent[i].rcpts[j], buf,
-			    sizeof(buf))) == NULL ||
-			    policy_set_has(&e->hist_addrs, k) ||
-			    policy_set_has(&fresh, k))
-				continue;
-			k = policy_arena_dup(&e->arena, k, strlen(k));
-			policy_set_add(&fresh, k, strlen(k), 0, NULL);
-		}
+		s = &h->recent[i];
+		if (s->time > from && s->time > cut && s->released &&
+		    (s->rules & (1u << POLICY_R_BURST)))
+			cut = s->time;
 	}
-	nnew = fresh.n;
+	memset(&ext, 0, sizeof(ext));
+	memset(&in, 0, sizeof(in));
+	memset(&fresh, 0, sizeof(fresh));
+	for (i = 0; i < e->nrc; i++) {
+		const struct policy_rcpt *r = &e->rc[i];
+		struct policy_burst_count *cnt =
+		    (r->flags & (POLICY_RC_INTERNAL | POLICY_RC_NODOMAIN)) ?
+		    &in : &ext;
+
+		cnt->rcpts++;
+		if (!(r->flags & POLICY_RC_KNOWN_ADDR))
+			policy_burst_fresh(e, &fresh, r->addr, cnt);
+	}
+	if (e->next > 0)
+		ext.msgs++;
+	else
+		in.msgs++;
+	for (i = 0; i < h->nrecent; i++) {
+		s = &h->recent[i];
+		/* Same second as the acknowledged one: only it is out. */
+		if (s->time <= from || s->time < cut || (s->time == cut &&
+		    s->released && (s->rules & (1u << POLICY_R_BURST))))
+			continue;
+		policy_burst_send(e, s, &fresh, &ext, &in);
+	}
 	policy_set_clear(&fresh);
-	if (nmsg <= c->burst_max_messages && nrcpt <= c->burst_max_recipients &&
-	    nnew <= c->burst_max_first_time)
+	over_ext = ext.msgs > c->burst_max_messages ||
+	    ext.rcpts > c->burst_max_recipients ||
+	    ext.fresh > c->burst_max_first_time;
+	over_in = in.msgs > c->burst_max_internal_messages ||
+	    in.rcpts > c->burst_max_internal_recipients ||
+	    in.fresh > c->burst_max_internal_first_time;
+	if (!over_ext && !over_in)
 		return;
-	mh_fmt_duration(c->burst_window, win, sizeof(win));
+	mh_fmt_duration_words(c->burst_window, false, win_en, sizeof(win_en));
+	mh_fmt_duration_words(c->burst_window, true, win_ja, sizeof(win_ja));
 	f = policy_finding_new(e, POLICY_R_BURST);
 	for (i = 0; i < e->nrc; i++)
 		policy_finding_rcpt(f, e->rc[i].addr);
+	/* The first three are the external counts: the key names of the
+	 * limits they are held to. */
+	mh_fmt_duration(c->burst_window, win, sizeof(win));
 	f->detail = policy_strf("messages=%zu recipients=%zu first_time=%zu "
-	    "window=%s", nmsg, nrcpt, nnew, win);
-	/* Words, not "1h", in what people read (issue 17). */
-	mh_fmt_duration_words(c->burst_window, false, wen, sizeof(wen));
-	mh_fmt_duration_words(c->burst_window, true, wja, sizeof(wja));
-	f->msg_en = policy_strf("Unusual volume: %zu messages to %zu "
-	    "recipients (%zu never written to before) in the last %s; the "
-	    "account may be compromised or a script may be looping", nmsg,
-	    nrcpt, nnew, wen);
-	f->msg_ja = policy_strf("直近 %sに %zu 通、宛先 %zu 件（うち初めての"
-	    "宛先 %zu 件）を送信しています。アカウントの不正利用やスクリプトの"
-	    "暴走の可能性があります。", wja, nmsg, nrcpt, nnew);
+	    "internal_messages=%zu internal_recipients=%zu "
+	    "internal_first_time=%zu window=%s", ext.msgs, ext.rcpts,
+	    ext.fresh, in.msgs, in.rcpts, in.fresh, win);
+	mh_buf_init(&en, 4096);
+	mh_buf_init(&ja, 4096);
+	(void)mh_buf_printf(&en, "Unusual volume in the last %s:", win_en);
+	(void)mh_buf_printf(&ja, "直近 %sに", win_ja);
+	if (over_ext) {
+		(void)mh_buf_printf(&en, " %zu messages to %zu recipients "
+		    "outside the organisation (%zu of them never written to "
+		    "before)", ext.msgs, ext.rcpts, ext.fresh);
+		(void)mh_buf_printf(&ja, "社外へ %zu 通（宛先 %zu 件、うち"
+		    "初めての宛先 %zu 件）", ext.msgs, ext.rcpts, ext.fresh);
+	}
+	if (over_in) {
+		(void)mh_buf_printf(&en, "%s %zu messages to %zu recipients "
+		    "inside the organisation (%zu of them never written to "
+		    "before)", over_ext ? ", and" : "", in.msgs, in.rcpts,
+		    in.fresh);
+		(void)mh_buf_printf(&ja, "%s社内へ %zu 通（宛先 %zu 件、うち"
+		    "初めての宛先 %zu 件）", over_ext ? "、" : "", in.msgs,
+		    in.rcpts, in.fresh);
+	}
+	(void)mh_buf_puts(&en, ". Someone else may be using the account, or "
+	    "a program may be sending in a loop.");
+	(void)mh_buf_puts(&ja, "を送信しています。アカウントが他人に使われて"
+	    "いるか、プログラムが繰り返し送信している可能性があります。");
+	f->msg_en = mh_buf_steal(&en, NULL);
+	f->msg_ja = mh_buf_steal(&ja, NULL);
 }
 
 struct policy_order {

@@ -92,7 +92,9 @@ struct policy_config {
 	int64_t			 hold_default;	/* hold.default: 300 */
 	int64_t			 hold_max;	/* hold.max: 86400 */
 
-	const char *const	*internal_domains;	/* none: the sender's */
+	/* None: the sender's own domain and its subdomains, unless it is a
+	 * free-mail provider (then no recipient is internal). */
+	const char *const	*internal_domains;
 	size_t			 ninternal;
 	const char *const	*partner_domains;
 	size_t			 npartner;
@@ -116,19 +118,32 @@ struct policy_config {
 	size_t			 nblocked;
 
 	/* visible_recipients */
-	size_t			 visible_max_external;	/* 5: more fires */
-	size_t			 visible_min_orgs;	/* 2; 0 = off */
+	/* 10 people of one client or an introduction between two
+	 * organisations are ordinary: 11 addresses or 3 organisations. */
+	size_t			 visible_max_external;	/* 10: more fires */
+	size_t			 visible_min_orgs;	/* 3; 0 = off */
 	bool			 visible_reply_exempt;	/* true */
 
 	/* first_time_recipient */
 	bool			 first_time_internal;	/* false */
 	size_t			 first_time_detail_max;	/* 5 */
 
-	/* burst */
+	/*
+	 * burst: counted in the sliding window, this message included.
+	 * External (the spray of a stolen account or a runaway script):
+	 * messages with an external recipient, external recipients, and
+	 * distinct external first-time recipients.  Internal ones (an
+	 * all-hands mail is ordinary) only against the much higher
+	 * internal limits: messages to internal recipients only, internal
+	 * recipients, distinct internal first-time recipients.
+	 */
 	int64_t			 burst_window;		/* 3600 */
 	size_t			 burst_max_messages;	/* 100 */
 	size_t			 burst_max_recipients;	/* 1000 */
 	size_t			 burst_max_first_time;	/* 100 */
+	size_t			 burst_max_internal_messages;	/* 1000 */
+	size_t			 burst_max_internal_recipients;	/* 10000 */
+	size_t			 burst_max_internal_first_time;	/* 5000 */
 
 	/* cc_carryover */
 	size_t			 carryover_min_run;	/* 3 */
@@ -164,6 +179,15 @@ struct policy_send {
 	int64_t			 time;		/* unix seconds */
 	const char *const	*rcpts;		/* envelope recipients */
 	size_t			 nrcpts;
+	/* Per recipient: the sender's mail had been delivered to it before
+	 * this message was submitted (it was no first-time recipient
+	 * then).  NULL: none had. */
+	const bool		*known;
+	/* The enforced findings it got: bit (1u << enum policy_rule). */
+	unsigned		 rules;
+	/* A person released it (the sender's page, mailholdctl), or it
+	 * left the queue after its hold (being relayed, sent, failed). */
+	bool			 released;
 };
 
 /*
@@ -172,7 +196,10 @@ struct policy_send {
  * when a message is sent, not when it is held or cancelled); domains:
  * the domains the organisation has delivered to; recent: this sender's
  * submissions within max(burst_window, carryover_window), in any state
- * (held messages count for burst and carryover), in any order.
+ * (held messages count for burst and carryover), in any order.  A
+ * message that got a burst finding and was then released (released and
+ * the burst bit in rules) acknowledges that burst: burst counts only what
+ * the sender submitted after it.
  */
 struct policy_history {
 	const char *const	*addrs;

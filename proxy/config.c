@@ -248,7 +248,9 @@ static const char *const config_rule_desc[POLICY_R_COUNT] = {
 	[POLICY_R_EXTERNAL] = "Any recipient outside "
 	"policy.internal_domains.",
 	[POLICY_R_BURST] = "Too many messages or recipients from one sender "
-	"in a short time: a stolen account or a runaway script.",
+	"in a short time: a stolen account or a runaway script spraying "
+	"external addresses.  Internal recipients count only against the "
+	"much higher max_internal_* limits.",
 	[POLICY_R_CC_CARRYOVER] = "Recipient lists that keep growing from one "
 	"reply to the next.",
 	[POLICY_R_SENSITIVE] = "A message that contains one of "
@@ -459,11 +461,13 @@ static const struct config_entry config_table[] = {
 	  CONFIG_FIELD(text_line_max),
 	  .desc = "Longest line of message text in octets, CRLF included "
 	  "(RFC 5321 section 4.5.3.1.6)." },
-	{ .name = "limits.max_recipients", .type = CONFIG_T_INT, .def = "100",
+	{ .name = "limits.max_recipients", .type = CONFIG_T_INT, .def = "1000",
 	  .min = 1, .max = 10000, .reloadable = true,
 	  CONFIG_FIELD(max_recipients),
-	  .desc = "Recipients per message (RFC 5321 section 4.5.3.1.8 asks "
-	  "for at least 100)." },
+	  .desc = "Recipients per message; more get 452 4.5.3 and the client "
+	  "sends them in another message (RFC 5321 section 4.5.3.1.8 asks "
+	  "for at least 100; Postfix's smtpd_recipient_limit is 1000).  An "
+	  "all-hands mail to every colleague must fit." },
 	{ .name = "limits.message_size", .type = CONFIG_T_SIZE, .def = "25M",
 	  .min = 64 * CONFIG_KIB, .max = CONFIG_GIB, .reloadable = true,
 	  CONFIG_FIELD(message_size_max),
@@ -538,7 +542,8 @@ static const struct config_entry config_table[] = {
 	  .flags = CONFIG_F_POLICY,
 	  .desc = "The organisation's own domains, subdomains included; "
 	  "recipients elsewhere are external.  Empty: each sender's own "
-	  "domain counts as internal." },
+	  "domain counts as internal, with its subdomains (not for a sender "
+	  "at a free-mail provider: none of its users are colleagues)." },
 	{ .name = "policy.partner_domains", .type = CONFIG_T_STRLIST,
 	  .min = 0, .max = CONFIG_DOMAINS_MAX, .reloadable = true,
 	  CONFIG_FIELD(policy.partner_domains),
@@ -641,23 +646,48 @@ static const struct config_entry config_table[] = {
 	  .min = 1, .max = 7 * CONFIG_DAY, .reloadable = true,
 	  CONFIG_FIELD(policy.burst_window),
 	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
-	  .desc = "The sliding window the limits below count in." },
+	  .desc = "The sliding window the limits below count in, the new "
+	  "message included.  Once the sender has released a message held "
+	  "for a burst (or it left after its hold), what was sent up to it "
+	  "no longer counts." },
 	{ .name = "policy.rules.burst.max_messages", .type = CONFIG_T_INT,
 	  .min = 1, .max = 1000000, .reloadable = true,
 	  CONFIG_FIELD(policy.burst_max_messages),
 	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
-	  .desc = "Messages from one sender within the window." },
+	  .desc = "Messages with an external recipient from one sender "
+	  "within the window." },
 	{ .name = "policy.rules.burst.max_recipients", .type = CONFIG_T_INT,
 	  .min = 1, .max = 10000000, .reloadable = true,
 	  CONFIG_FIELD(policy.burst_max_recipients),
 	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
-	  .desc = "Recipients from one sender within the window." },
+	  .desc = "External recipients from one sender within the window." },
 	{ .name = "policy.rules.burst.max_first_time", .type = CONFIG_T_INT,
 	  .min = 1, .max = 10000000, .reloadable = true,
 	  CONFIG_FIELD(policy.burst_max_first_time),
 	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
-	  .desc = "First-time recipients from one sender within the "
+	  .desc = "Distinct external recipients the sender had never "
+	  "written to, within the window." },
+	{ .name = "policy.rules.burst.max_internal_messages",
+	  .type = CONFIG_T_INT, .min = 1, .max = 10000000,
+	  .reloadable = true,
+	  CONFIG_FIELD(policy.burst_max_internal_messages),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Messages to internal recipients only, within the "
 	  "window." },
+	{ .name = "policy.rules.burst.max_internal_recipients",
+	  .type = CONFIG_T_INT, .min = 1, .max = 100000000,
+	  .reloadable = true,
+	  CONFIG_FIELD(policy.burst_max_internal_recipients),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Internal recipients within the window (an all-hands "
+	  "mail to every colleague is ordinary)." },
+	{ .name = "policy.rules.burst.max_internal_first_time",
+	  .type = CONFIG_T_INT, .min = 1, .max = 100000000,
+	  .reloadable = true,
+	  CONFIG_FIELD(policy.burst_max_internal_first_time),
+	  .flags = CONFIG_F_POLICY | CONFIG_F_RULE,
+	  .desc = "Distinct internal recipients the sender had never "
+	  "written to, within the window." },
 	{ .name = "policy.rules.cc_carryover.min_run", .type = CONFIG_T_INT,
 	  .min = 1, .max = 1000, .reloadable = true,
 	  CONFIG_FIELD(policy.carryover_min_run),

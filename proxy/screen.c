@@ -129,6 +129,31 @@ screen_holds_apply(const struct screen_holds *h, int64_t config_default,
 	out->hold_default = nrcpts > 0 ? best : base;
 }
 
+/* "burst,typo_domain" (the queue's form) as policy rule bits; unknown
+ * names are left out. */
+static unsigned
+screen_rules(const char *list)
+{
+	char name[64];
+	unsigned bits = 0;
+	size_t n;
+	int r;
+
+	while (list != NULL && *list != '\0') {
+		n = strcspn(list, ",");
+		if (n < sizeof(name)) {
+			memcpy(name, list, n);
+			name[n] = '\0';
+			if ((r = policy_rule_parse(name)) >= 0)
+				bits |= 1u << r;
+		}
+		list += n;
+		if (*list == ',')
+			list++;
+	}
+	return bits;
+}
+
 struct policy_verdict *
 screen_message(const struct config *conf, struct queue *q,
     const struct screen_holds *holds, const char *auth_user,
@@ -175,6 +200,10 @@ screen_message(const struct config *conf, struct queue *q,
 				recent[i].rcpts =
 				    (const char *const *)qh.recent[i].rcpts;
 				recent[i].nrcpts = qh.recent[i].nrcpts;
+				recent[i].known = qh.recent[i].known;
+				recent[i].rules =
+				    screen_rules(qh.recent[i].rules);
+				recent[i].released = qh.recent[i].released;
 			}
 		}
 		hist.recent = recent;

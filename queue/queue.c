@@ -390,10 +390,27 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	    "SELECT 1 FROM history WHERE sender_key = ?1 AND addr = ?2",
 	[QUEUE_SQL_HISTORY_DOMAINS] =
 	    "SELECT DISTINCT domain FROM history ORDER BY domain LIMIT ?1",
+	/* The sender's recent submissions, newest first, one row per
+	 * recipient.  Per message (worked out once, for at most as many
+	 * messages as rows are wanted): the rules of its enforced
+	 * findings, and whether it was released (by a person: from
+	 * awaiting_release back to held; or it left after its hold).  Per
+	 * recipient: whether the sender's mail had been delivered to it
+	 * before the message came in (history.first_at). */
 	[QUEUE_SQL_RECENT] =
-	    "SELECT m.id, m.received_at, r.addr FROM messages m"
-	    " JOIN recipients r ON r.msg_id = m.id"
-	    " WHERE m.sender_key = ?1 AND m.received_at >= ?2"
+	    "WITH m AS MATERIALIZED (SELECT s.id, s.received_at,"
+	    " (SELECT group_concat(f.rule, ',') FROM findings f"
+	    "  WHERE f.msg_id = s.id) AS rules,"
+	    " (s.state IN ('releasing', 'deferred', 'sent', 'failed')"
+	    "  OR EXISTS (SELECT 1 FROM audit a WHERE a.msg_id = s.id"
+	    "  AND a.from_state = 'awaiting_release'"
+	    "  AND a.to_state = 'held')) AS released"
+	    " FROM messages s WHERE s.sender_key = ?1 AND s.received_at >= ?2"
+	    " ORDER BY s.received_at DESC, s.id LIMIT ?3)"
+	    " SELECT m.id, m.received_at, r.addr, m.rules, m.released,"
+	    " EXISTS (SELECT 1 FROM history h WHERE h.sender_key = ?1"
+	    "  AND h.addr = lower(r.addr) AND h.first_at < m.received_at)"
+	    " FROM m JOIN recipients r ON r.msg_id = m.id"
 	    " ORDER BY m.received_at DESC, m.id, r.idx LIMIT ?3",
 	[QUEUE_SQL_EXPIRED_LIST] =
 	    "SELECT id FROM messages WHERE state = 'awaiting_release'"
@@ -2720,6 +2737,7 @@ queue_body_expire_(struct queue_body *b)
 
 #define QUEUE_HISTORY_DOMAINS_MAX	100000
 #define QUEUE_RECENT_ROWS_MAX		20000
+#define QUEUE_RECENT_RULES_MAX		(QUEUE_FINDINGS_MAX * 32)
 
 void
 queue_history_clear(struct queue_history *h)
@@ -2736,6 +2754,8 @@ queue_history_clear(struct queue_history *h)
 		for (j = 0; j < h->recent[i].nrcpts; j++)
 			free(h->recent[i].rcpts[j]);
 		free(h->recent[i].rcpts);
+		free(h->recent[i].known);
+		free(h->recent[i].rules);
 	}
 	free(h->recent);
 	memset(h, 0, sizeof(*h));
@@ -2758,7 +2778,7 @@ queue_history_load(struct queue *q, const char *sender_key,
 {
 	char key[QUEUE_ADDR_MAX + 1], addr[QUEUE_ADDR_MAX + 1];
 	const unsigned char *t;
-	size_t i, cap = 0, dcap = 0, rcap = 0, ccap = 0;
+	size_t i, cap = 0, dcap = 0, rcap = 0, ccap = 0, kcap;
 	sqlite3_stmt *st;
 	char cur[QUEUE_ID_LEN + 1] = "";
 	int rc;
@@ -2828,12 +2848,24 @@ queue_history_load(struct queue *q, const char *sender_key,
 			r = &h->recent[h->nrecent++];
 			memset(r, 0, sizeof(*r));
 			r->time = sqlite3_column_int64(st, 1);
+			/* Rule names, re-checked: "a,b", bounded. */
+			if ((t = sqlite3_column_text(st, 3)) != NULL &&
+			    strlen((const char *)t) <= QUEUE_RECENT_RULES_MAX &&
+			    strspn((const char *)t, "abcdefghijklmnopqrstuvwxyz"
+			    "_,") == strlen((const char *)t))
+				r->rules = xstrdup((const char *)t);
+			r->released = sqlite3_column_int(st, 4) != 0;
 			mh_strlcpy(cur, (const char *)id, sizeof(cur));
 			ccap = 0;
 		}
 		r = &h->recent[h->nrecent - 1];
+		kcap = ccap;
 		queue_strv_push(&r->rcpts, &r->nrcpts, &ccap,
-		    (const char *)t);
+		    (const char *)sqlite3_column_text(st, 2));
+		if (ccap != kcap)	/* known[] has the size of rcpts[] */
+			r->known = xreallocarray(r->known, ccap,
+			    sizeof(*r->known));
+		r->known[r->nrcpts - 1] = sqlite3_column_int(st, 5) != 0;
 	}
 	queue_stmt_done(st);
 	if (rc != SQLITE_DONE)

@@ -255,6 +255,15 @@ struct queue_recent {
 	int64_t	 time;
 	char	**rcpts;
 	size_t	 nrcpts;
+	/* Per recipient: the sender's mail had been delivered to it before
+	 * this message was received (history.first_at). */
+	bool	*known;
+	/* The rules of its enforced findings, comma-separated ("burst,
+	 * typo_domain" without the space), or NULL for none. */
+	char	*rules;
+	/* Released by a person (from awaiting_release back to held), or
+	 * it left after its hold (releasing, deferred, sent, failed). */
+	bool	 released;
 };
 struct queue_history {
 	char	**addrs;

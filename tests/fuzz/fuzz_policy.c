@@ -7,7 +7,8 @@
  * blocked globs, scopes and every rule on), then lines until a line "--",
  * then the message.  Lines: "F:addr" MAIL FROM, "U:user" auth user,
  * "R:addr" recipient, "H:addr" history address, "D:domain" history
- * domain, "S:secs-ago:addr,addr" a recent submission.
+ * domain, "S:secs-ago:addr,addr" a recent submission, "A:" the last
+ * one was released after a burst finding.
  *
  * Checks the verdict contract: the action and hold are in range and
  * consistent, a reject carries printable ASCII text and no rewrite,
@@ -65,6 +66,9 @@ fuzz_policy_get(int strict)
 		c.burst_max_messages = 3;
 		c.burst_max_recipients = 5;
 		c.burst_max_first_time = 4;
+		c.burst_max_internal_messages = 3;
+		c.burst_max_internal_recipients = 5;
+		c.burst_max_internal_first_time = 4;
 		c.carryover_min_run = 1;
 		c.first_time_detail_max = 2;
 		c.sensitive_external_only = false;
@@ -159,6 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&sent, 0, sizeof(sent));
 	memset(&misc, 0, sizeof(misc));
 	memset(&env, 0, sizeof(env));
+	memset(recent, 0, sizeof(recent));
 
 	/* Envelope and history lines, up to "--". */
 	while (s < end) {
@@ -212,6 +217,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				nrecent++;
 				break;
 			}
+			case 'A':
+				/* The last S: released after a burst finding. */
+				if (nrecent > 0) {
+					recent[nrecent - 1].released = true;
+					recent[nrecent - 1].rules |=
+					    1u << POLICY_R_BURST;
+				}
+				break;
 			default:
 				break;
 			}

@@ -4,7 +4,9 @@ data, hold_for_release waits and expires, history grows only on "sent",
 and `mailhold check` gives the same verdicts from the command line.
 
 Every rule the tests rely on is set explicitly in the test's config, so a
-change of the shipped defaults does not change what is tested.
+change of the shipped defaults does not change what is tested; except in
+ShippedDefaultsTest (issue 17), which runs an ordinary working day on the
+defaults as shipped.
 """
 
 import email
@@ -177,3 +179,101 @@ class PolicyTest(MailholdTestCase):
         p = subprocess.run([mailhold_bin(), "check", "-c", cfg, "/nonexistent.eml"],
                            capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 65)
+
+
+    def test_released_burst_does_not_hold_the_next_message(self):
+        """Issue 17: a burst the sender released no longer holds the next
+        message; one not released still does (the stolen-account case)."""
+        m = self.start({"rules": rules(burst={
+            "action": "hold_for_release", "window": "1h", "max_messages": 100,
+            "max_recipients": 1000, "max_first_time": 3})})
+        tag = uuid.uuid4().hex[:10]
+        spray = ["new%d-%s@example.org" % (i, tag) for i in range(4)]
+        r1 = smtp_send(m.port, SENDER, spray, message(tag + "a", to=spray))
+        m.wait_log(r"id=%s event=awaiting_release" % r1.queue_id, timeout=5)
+        # Not yet released: the next message is held for the same burst.
+        one = ["other-%s@example.org" % tag]
+        r2 = smtp_send(m.port, SENDER, one, message(tag + "b", to=one))
+        m.wait_log(r"id=%s event=awaiting_release" % r2.queue_id, timeout=5)
+        # The sender (here through mailholdctl) releases the first one...
+        p = m.ctl("release", r1.queue_id)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        m.wait_event("sent", r1.queue_id, timeout=DELIVERY_TIMEOUT)
+        # ...and the next ordinary message, to someone new, is plainly held.
+        three = ["third-%s@example.org" % tag]
+        r3 = smtp_send(m.port, SENDER, three, message(tag + "c", to=three))
+        m.wait_log(r"id=%s event=verdict action=hold hold=1 findings=0"
+                   % r3.queue_id, timeout=5)
+        self.assertEqual(m.log_events("awaiting_release", r3.queue_id), [])
+        # The one sent before the release still waits for its own.
+        self.assertEqual(self.state(m, r2.queue_id)[0], "awaiting_release")
+
+
+def folded_message(tag, to, subject):
+    """A message whose To: lists many addresses, one per folded line."""
+    lines = ["From: Sender <%s>" % SENDER,
+             "To: " + ",\r\n ".join(to),
+             "Subject: %s %s" % (subject, tag),
+             "Message-ID: <%s@example.com>" % tag,
+             "", "Hello %s." % tag, ""]
+    return crlf("\r\n".join(lines).encode())
+
+
+class ShippedDefaultsTest(MailholdTestCase):
+    """Issue 17: an ordinary working day on the shipped defaults (no
+    policy settings; hold.default, limits and alerts as shipped)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = PostfixUpstream()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.up.close()
+
+    def start_shipped(self):
+        m = self.mailhold(upstream_port=self.up.port, start=False)
+        # Back to the shipped values the harness changes for speed.
+        del m.config["limits"]["max_recipients"]
+        del m.config["hold"]
+        del m.config["notify"]
+        self.assertNotIn("policy", m.config)
+        m.write_config()
+        m.start()
+        return m
+
+    def message_row(self, m, qid):
+        db = sqlite3.connect(m.queue_path, timeout=5)
+        try:
+            return db.execute(
+                "SELECT state, verdict, release_at - received_at,"
+                " (SELECT count(*) FROM recipients WHERE msg_id = id)"
+                " FROM messages WHERE id = ?", (qid,)).fetchone()
+        finally:
+            db.close()
+
+    def assert_plainly_held(self, m, qid, nrcpts):
+        m.wait_log(r"id=%s event=held " % qid, timeout=5)
+        st, verdict, hold, n = self.message_row(m, qid)
+        v = json.loads(verdict)
+        self.assertEqual(st, "held")
+        self.assertEqual(n, nrcpts)
+        self.assertEqual(v["action"], "hold", verdict)
+        self.assertEqual(v["findings"], [], verdict)
+        self.assertEqual(v["hold"], 300)        # hold.default as shipped
+        self.assertIn(hold, (300, 301, 302))    # counted from end of data
+        self.assertEqual(m.log_events("awaiting_release", qid), [])
+        self.assertEqual(m.log_events("alert", qid), [])
+
+    def test_all_hands_to_150_colleagues_is_ordinary(self):
+        m = self.start_shipped()
+        tag = uuid.uuid4().hex[:10]
+        staff = ["staff%03d-%s@example.com" % (i, tag) for i in range(150)]
+        # All 150 accepted (limits.max_recipients), none refused.
+        r1 = smtp_send(m.port, SENDER, staff,
+                       folded_message(tag + "a", staff, "All hands"))
+        self.assert_plainly_held(m, r1.queue_id, 150)
+        # The next plain message to one colleague: the same normal hold.
+        one = ["colleague-%s@example.com" % tag]
+        r2 = smtp_send(m.port, SENDER, one, message(tag + "b", to=one))
+        self.assert_plainly_held(m, r2.queue_id, 1)

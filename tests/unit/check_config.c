@@ -1293,11 +1293,13 @@ static const struct value_case value_cases[] = {
 	  "\"carol@example.com\"], domains: [\"sales.example.com\"]}" },
 	{ .label = "rule: own keys",
 	  .yaml = "policy:\n  rules:\n    burst: {window: 7200, max_messages: "
-	  "5, max_recipients: 6, max_first_time: 7}\n",
+	  "5, max_recipients: 6, max_first_time: 7, max_internal_messages: "
+	  "8, max_internal_recipients: 9, max_internal_first_time: 10}\n",
 	  .want_line = "policy.rules.burst: {enabled: true, mode: enforce, "
 	  "action: hold_for_release, hold: 0, users: [], domains: [], "
 	  "window: 2h, max_messages: 5, max_recipients: 6, "
-	  "max_first_time: 7}" },
+	  "max_first_time: 7, max_internal_messages: 8, "
+	  "max_internal_recipients: 9, max_internal_first_time: 10}" },
 	{ .label = "rule: typo thresholds",
 	  .yaml = "policy:\n  rules:\n    typo_domain: {min_label: 3, "
 	  "weak_min_label: 5, two_edit_min_label: 0}\n",
@@ -1428,7 +1430,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->max_sessions_per_ip, 50);
 	ck_assert_uint_eq(cfg->line_max, 512);
 	ck_assert_uint_eq(cfg->text_line_max, 1000);
-	ck_assert_uint_eq(cfg->max_recipients, 100);
+	ck_assert_uint_eq(cfg->max_recipients, 1000);
 	ck_assert_uint_eq(cfg->message_size_max, 25 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_junk, 20);
 	ck_assert_uint_eq(cfg->memory_per_message, 256 * 1024);

@@ -73,6 +73,8 @@ struct pol_scen {
 	struct pol_sv		 store;		/* recipients of recent sends */
 	struct policy_send	*recent;
 	size_t			 nrecent;
+	bool			*known[8];	/* recent[].known arrays */
+	size_t			 nknown;
 	int64_t			 now;
 	bool			 no_msg;	/* pass no message bytes */
 	struct header_msg	 hdr;
@@ -126,6 +128,8 @@ pol_scen_clear(struct pol_scen *s)
 	pol_sv_clear(&s->hdoms);
 	pol_sv_clear(&s->store);
 	free(s->recent);
+	while (s->nknown > 0)
+		free(s->known[--s->nknown]);
 	header_msg_clear(&s->hdr);
 }
 
@@ -136,6 +140,7 @@ pol_recent(struct pol_scen *s, int64_t when, const struct pol_sv *sv,
 {
 	s->recent = xreallocarray(s->recent, s->nrecent + 1,
 	    sizeof(*s->recent));
+	memset(&s->recent[s->nrecent], 0, sizeof(*s->recent));
 	s->recent[s->nrecent].time = when;
 	s->recent[s->nrecent].rcpts = (const char *const *)sv->v + from;
 	s->recent[s->nrecent].nrcpts = n;
@@ -671,11 +676,16 @@ START_TEST(test_pol_incident_details)
 	v = pol_run(&s);
 	f = pol_find(v, POLICY_R_BURST);
 	ck_assert_str_eq(f->detail, "messages=500 recipients=500 "
-	    "first_time=500 window=1h");
-	/* Plain words: no "1h" in what people read. */
-	ck_assert(strstr(f->msg_ja, "直近 1 時間に 500 通") != NULL);
-	ck_assert(strstr(f->msg_en, "in the last 1 hour;") != NULL);
-	ck_assert(strstr(f->msg_ja, "1h") == NULL);
+	    "first_time=500 internal_messages=0 internal_recipients=0 "
+	    "internal_first_time=0 window=1h");
+	ck_assert_str_eq(f->msg_ja, "直近 1 時間に社外へ 500 通（宛先 500 件、"
+	    "うち初めての宛先 500 件）を送信しています。アカウントが他人に"
+	    "使われているか、プログラムが繰り返し送信している可能性があり"
+	    "ます。");
+	ck_assert_str_eq(f->msg_en, "Unusual volume in the last 1 hour: 500 "
+	    "messages to 500 recipients outside the organisation (500 of "
+	    "them never written to before). Someone else may be using the "
+	    "account, or a program may be sending in a loop.");
 	policy_verdict_free(v);
 	pol_scen_clear(&s);
 }
@@ -1173,26 +1183,37 @@ struct pol_visible_case {
 	bool		 want;
 };
 
+/*
+ * The shipped limits (issue 17): a kick-off with ten people of one
+ * client, an introduction between two organisations or a meeting with
+ * two partners are ordinary mail; eleven addresses, or three
+ * organisations, in one new thread are not.
+ */
 static const struct pol_visible_case pol_visible_cases[] = {
-	{ "5 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp",
-	  "d@p.co.jp, e@p.co.jp", false, true, false },
-	{ "6 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp",
-	  "d@p.co.jp, e@p.co.jp, f@p.co.jp", false, true, true },
-	{ "two organisations", "a@p.co.jp", "b@q.co.jp", false, true, true },
-	{ "subdomains are one organisation", "a@tokyo.p.co.jp",
-	  "b@osaka.p.co.jp", false, true, false },
-	{ "two gmail users are two people", "a@gmail.com", "b@gmail.com",
-	  false, true, true },
-	{ "internal addresses do not count", "a@p.co.jp",
-	  "x@example.co.jp, y@sub.example.co.jp", false, true, false },
-	{ "duplicates count once", "a@p.co.jp, A@P.CO.JP", "a@p.co.jp",
+	{ "10 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp, "
+	  "d@p.co.jp, e@p.co.jp", "f@p.co.jp, g@p.co.jp, h@p.co.jp, "
+	  "i@p.co.jp, j@p.co.jp", false, true, false },
+	{ "11 externals, one org", "a@p.co.jp, b@p.co.jp, c@p.co.jp, "
+	  "d@p.co.jp, e@p.co.jp", "f@p.co.jp, g@p.co.jp, h@p.co.jp, "
+	  "i@p.co.jp, j@p.co.jp, k@p.co.jp", false, true, true },
+	{ "two organisations: an introduction", "a@p.co.jp", "b@q.co.jp",
 	  false, true, false },
-	{ "reply among known people", "a@p.co.jp", "b@q.co.jp", true, true,
-	  false },
-	{ "reply adding new people", "a@p.co.jp", "b@q.co.jp", true, false,
-	  true },
-	{ "group members are visible", "list: a@p.co.jp, b@q.co.jp;", "",
-	  false, true, true },
+	{ "three organisations", "a@p.co.jp", "b@q.co.jp, c@r.co.jp", false,
+	  true, true },
+	{ "subdomains are one organisation", "a@tokyo.p.co.jp",
+	  "b@osaka.p.co.jp, c@r.co.jp", false, true, false },
+	{ "three gmail users are three people", "a@gmail.com", "b@gmail.com, "
+	  "c@gmail.com", false, true, true },
+	{ "internal addresses do not count", "a@p.co.jp, b@q.co.jp",
+	  "x@example.co.jp, y@sub.example.co.jp", false, true, false },
+	{ "duplicates count once", "a@p.co.jp, A@P.CO.JP, b@q.co.jp",
+	  "a@p.co.jp, B@Q.co.jp", false, true, false },
+	{ "reply among known people", "a@p.co.jp", "b@q.co.jp, c@r.co.jp",
+	  true, true, false },
+	{ "reply adding new people", "a@p.co.jp", "b@q.co.jp, c@r.co.jp",
+	  true, false, true },
+	{ "group members are visible", "list: a@p.co.jp, b@q.co.jp, "
+	  "c@r.co.jp;", "", false, true, true },
 	{ "empty group", "undisclosed-recipients:;", "", false, true, false },
 };
 
@@ -1200,9 +1221,10 @@ START_TEST(test_pol_visible)
 {
 	const struct pol_visible_case *t = &pol_visible_cases[_i];
 	static const char *const all[] = { "a@p.co.jp", "b@p.co.jp",
-	    "c@p.co.jp", "d@p.co.jp", "e@p.co.jp", "f@p.co.jp", "b@q.co.jp",
-	    "a@gmail.com", "b@gmail.com", "a@tokyo.p.co.jp",
-	    "b@osaka.p.co.jp" };
+	    "c@p.co.jp", "d@p.co.jp", "e@p.co.jp", "f@p.co.jp", "g@p.co.jp",
+	    "h@p.co.jp", "i@p.co.jp", "j@p.co.jp", "k@p.co.jp", "b@q.co.jp",
+	    "c@r.co.jp", "a@gmail.com", "b@gmail.com", "c@gmail.com",
+	    "a@tokyo.p.co.jp", "b@osaka.p.co.jp" };
 	struct policy_verdict *v;
 	struct pol_scen s;
 	size_t i;
@@ -1319,6 +1341,342 @@ START_TEST(test_pol_burst)
 }
 END_TEST
 
+/*
+ * Issue 17: the burst rule counts external recipients; internal ones
+ * only against the much higher internal limits, and a burst the sender
+ * has released no longer holds the next message.
+ */
+
+/* n colleagues staff000@example.co.jp ... into sv. */
+static void
+pol_bk_staff(struct pol_sv *sv, size_t from, size_t n)
+{
+	size_t i;
+
+	for (i = from; i < from + n; i++)
+		pol_sv_add(sv, "staff%03zu@example.co.jp", i);
+}
+
+/* The current message: To every envelope recipient. */
+static void
+pol_bk_msg(struct pol_scen *s, const char *subject)
+{
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n");
+	pol_field(s, "To", &s->rcpts, 0, s->rcpts.n);
+	mh_buf_printf(&s->msg, "Subject: %s\r\n\r\nbody\r\n", subject);
+}
+
+/* A company-wide announcement to 150 colleagues, none written to yet. */
+static void
+pol_bk_all_hands(struct pol_scen *s)
+{
+	pol_bk_staff(&s->rcpts, 0, 150);
+	pol_bk_msg(s, "All hands: new office from April");
+}
+
+/* The same with no internal_domains: the sender's own domain is. */
+static void
+pol_bk_all_hands_own_domain(struct pol_scen *s)
+{
+	s->cfg.ninternal = 0;
+	pol_bk_all_hands(s);
+}
+
+/* Ten minutes after it (still held), a plain mail to one colleague. */
+static void
+pol_bk_after_all_hands(struct pol_scen *s)
+{
+	pol_bk_staff(&s->store, 0, 150);
+	pol_recent(s, NOW - 600, &s->store, 0, 150);
+	pol_sv_add(&s->rcpts, "staff200@example.co.jp");
+	pol_bk_msg(s, "Lunch?");
+}
+
+/* 150 external addresses never written to, one message each, 10 s
+ * apart, the last 25 minutes ago; this is the 151st.  rules/released:
+ * of the 150th. */
+static void
+pol_bk_spray_more(struct pol_scen *s, unsigned rules, bool released,
+    size_t more)
+{
+	size_t i;
+
+	/* All of store first: recent[] points into its vector. */
+	for (i = 0; i < 150; i++)
+		pol_sv_add(&s->store, "victim%03zu@target%02zu.example.net", i,
+		    i % 30);
+	for (i = 0; i < more; i++)
+		pol_sv_add(&s->store, "more%03zu@target%02zu.example.net", i,
+		    i % 30);
+	for (i = 0; i < 150; i++)
+		pol_recent(s, NOW - 2990 + 10 * (int64_t)i, &s->store, i, 1);
+	s->recent[149].rules = rules;
+	s->recent[149].released = released;
+}
+
+static void
+pol_bk_spray_of(struct pol_scen *s, unsigned rules, bool released)
+{
+	pol_bk_spray_more(s, rules, released, 0);
+}
+
+static void
+pol_bk_spray(struct pol_scen *s)
+{
+	pol_bk_spray_of(s, 0, false);
+	pol_sv_add(&s->rcpts, "victim150@target00.example.net");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: victim150@target00.example.net\r\nSubject: Invoice\r\n\r\n");
+}
+
+/* The 150th was held for the burst and is still waiting. */
+static void
+pol_bk_spray_held(struct pol_scen *s)
+{
+	pol_bk_spray_of(s, R(BURST), false);
+	pol_sv_add(&s->haddrs, "sato@partner-a.co.jp");
+	pol_sv_add(&s->rcpts, "sato@partner-a.co.jp");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: sato@partner-a.co.jp\r\nSubject: Daily report\r\n\r\n");
+}
+
+/* The sender released it: the next ordinary message is not held, to a
+ * partner or to someone new. */
+static void
+pol_bk_released_partner(struct pol_scen *s)
+{
+	pol_bk_spray_of(s, R(BURST), true);
+	pol_sv_add(&s->haddrs, "sato@partner-a.co.jp");
+	pol_sv_add(&s->rcpts, "sato@partner-a.co.jp");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: sato@partner-a.co.jp\r\nSubject: Daily report\r\n\r\n");
+}
+
+static void
+pol_bk_released_new(struct pol_scen *s)
+{
+	pol_bk_spray_of(s, R(BURST), true);
+	pol_sv_add(&s->rcpts, "new.customer@client-x.co.jp");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: new.customer@client-x.co.jp\r\nSubject: Quote\r\n\r\n");
+}
+
+/* A release of a message held for another rule acknowledges nothing. */
+static void
+pol_bk_released_other_rule(struct pol_scen *s)
+{
+	pol_bk_spray_of(s, R(TYPO_DOMAIN) | R(FIRST_TIME), true);
+	pol_sv_add(&s->rcpts, "new.customer@client-x.co.jp");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: new.customer@client-x.co.jp\r\nSubject: Quote\r\n\r\n");
+}
+
+/* Released, but the script goes on: 101 new addresses after it. */
+static void
+pol_bk_released_goes_on(struct pol_scen *s)
+{
+	size_t i;
+
+	pol_bk_spray_more(s, R(BURST), true, 100);
+	for (i = 0; i < 100; i++)
+		pol_recent(s, NOW - 1000 + 5 * (int64_t)i, &s->store, 150 + i,
+		    1);
+	pol_sv_add(&s->rcpts, "more100@target00.example.net");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: more100@target00.example.net\r\nSubject: Invoice\r\n\r\n");
+}
+
+/* Released in the same second as the one before it: that one counts. */
+static void
+pol_bk_released_same_second(struct pol_scen *s)
+{
+	pol_bk_spray_of(s, 0, false);
+	s->recent[148].time = s->recent[149].time;
+	s->recent[148].rules = R(BURST);
+	s->recent[148].released = true;
+	/* 1 (149th) + this one: 2 new addresses, under every limit. */
+	s->cfg.burst_max_first_time = 2;
+	pol_sv_add(&s->rcpts, "victim150@target00.example.net");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: victim150@target00.example.net\r\nSubject: Invoice\r\n\r\n");
+}
+
+static void
+pol_bk_released_same_second_over(struct pol_scen *s)
+{
+	pol_bk_released_same_second(s);
+	s->cfg.burst_max_first_time = 1;
+}
+
+/* A mailing to 150 customers the sender had written to before (the
+ * queue's per-recipient "known"; they are not in this message, so the
+ * history the queue reads for it does not list them): nobody new. */
+static void
+pol_bk_known_then(struct pol_scen *s)
+{
+	size_t i;
+	bool *k;
+
+	for (i = 0; i < 150; i++)
+		pol_sv_add(&s->store, "customer%03zu@client%02zu.example.net",
+		    i, i % 30);
+	pol_recent(s, NOW - 1200, &s->store, 0, 150);
+	k = xcalloc(150, sizeof(*k));
+	s->known[s->nknown++] = k;
+	for (i = 0; i < 150; i++)
+		k[i] = true;
+	s->recent[0].known = k;
+	pol_sv_add(&s->haddrs, "sato@partner-a.co.jp");
+	pol_sv_add(&s->rcpts, "sato@partner-a.co.jp");
+	mh_buf_puts(&s->msg, "From: sender@example.co.jp\r\n"
+	    "To: sato@partner-a.co.jp\r\nSubject: Daily report\r\n\r\n");
+}
+
+/* The internal limits: 150 + 50 colleagues at max_internal_recipients
+ * 200, then one more. */
+static void
+pol_bk_internal_at(struct pol_scen *s)
+{
+	s->cfg.burst_max_internal_recipients = 200;
+	pol_bk_staff(&s->store, 0, 150);
+	pol_recent(s, NOW - 600, &s->store, 0, 150);
+	pol_bk_staff(&s->rcpts, 150, 50);
+	pol_bk_msg(s, "Team lunch");
+}
+
+static void
+pol_bk_internal_over(struct pol_scen *s)
+{
+	pol_bk_internal_at(s);
+	pol_sv_add(&s->rcpts, "staff999@example.co.jp");
+}
+
+/* The shipped internal limit: ten all-hands to the same 1,000
+ * colleagues in an hour and an eleventh (10,001 internal recipients). */
+static void
+pol_bk_internal_default_over(struct pol_scen *s)
+{
+	size_t i;
+
+	pol_bk_staff(&s->store, 0, 1000);
+	for (i = 0; i < 10; i++)
+		pol_recent(s, NOW - 3000 + 300 * (int64_t)i, &s->store, 0,
+		    1000);
+	pol_sv_add(&s->rcpts, "staff000@example.co.jp");
+	pol_bk_msg(s, "Correction");
+}
+
+/* Distinct internal first-time recipients over their own limit. */
+static void
+pol_bk_internal_first_time_over(struct pol_scen *s)
+{
+	s->cfg.burst_max_internal_first_time = 150;
+	pol_bk_after_all_hands(s);
+}
+
+struct pol_bk_case {
+	const char	*label;
+	void		 (*build)(struct pol_scen *);
+	bool		 want;		/* a burst finding */
+	const char	*want_detail;	/* NULL: not checked */
+};
+
+static const struct pol_bk_case pol_bk_cases[] = {
+	{ "all-hands to 150 colleagues", pol_bk_all_hands, false,
+	  NULL },
+	{ "all-hands, internal = the sender's domain",
+	  pol_bk_all_hands_own_domain, false, NULL },
+	{ "one colleague after the all-hands", pol_bk_after_all_hands, false,
+	  NULL },
+	{ "external spray, 151 new addresses", pol_bk_spray, true,
+	  "messages=151 recipients=151 first_time=151 internal_messages=0 "
+	  "internal_recipients=0 internal_first_time=0 window=1h" },
+	{ "spray held, not released: next message held", pol_bk_spray_held,
+	  true, NULL },
+	{ "spray released: partner mail not held", pol_bk_released_partner,
+	  false, NULL },
+	{ "spray released: one new address not held", pol_bk_released_new,
+	  false, NULL },
+	{ "release for another rule acknowledges nothing",
+	  pol_bk_released_other_rule, true, NULL },
+	{ "released, the script goes on", pol_bk_released_goes_on, true,
+	  "messages=101 recipients=101 first_time=101 internal_messages=0 "
+	  "internal_recipients=0 internal_first_time=0 window=1h" },
+	{ "same second as the release: at the limit",
+	  pol_bk_released_same_second, false, NULL },
+	{ "same second as the release: over", pol_bk_released_same_second_over,
+	  true, NULL },
+	{ "recipients known when they were written to", pol_bk_known_then,
+	  false, NULL },
+	{ "internal recipients at their limit", pol_bk_internal_at, false,
+	  NULL },
+	{ "internal recipients over their limit", pol_bk_internal_over, true,
+	  "messages=0 recipients=0 first_time=0 internal_messages=2 "
+	  "internal_recipients=201 internal_first_time=201 window=1h" },
+	{ "shipped internal limit: 10,001 recipients",
+	  pol_bk_internal_default_over, true, "messages=0 recipients=0 "
+	  "first_time=0 internal_messages=11 internal_recipients=10001 "
+	  "internal_first_time=1000 window=1h" },
+	{ "internal first-time over their limit",
+	  pol_bk_internal_first_time_over, true, NULL },
+};
+
+START_TEST(test_pol_burst_kinds)
+{
+	const struct pol_bk_case *t = &pol_bk_cases[_i];
+	const struct policy_finding *f;
+	struct policy_verdict *v;
+	struct pol_scen s;
+
+	/* The shipped rules, but for burst's own limits set by a case. */
+	pol_scen_init(&s);
+	policy_config_init(&s.cfg);
+	s.cfg.internal_domains = s.internal;
+	s.cfg.ninternal = 1;
+	t->build(&s);
+	v = pol_run(&s);
+	f = pol_find(v, POLICY_R_BURST);
+	ck_assert_msg((f != NULL) == t->want, "%s: burst %s%s", t->label,
+	    f != NULL ? "fired: " : "did not fire",
+	    f != NULL && f->detail != NULL ? f->detail : "");
+	if (f != NULL && t->want_detail != NULL)
+		ck_assert_str_eq(f->detail, t->want_detail);
+	/* Held for the burst means held until released; else no hold for
+	 * release at all with the shipped rules. */
+	ck_assert_msg((v->action == POLICY_A_HOLD_FOR_RELEASE) == t->want,
+	    "%s: action %s", t->label, policy_action_to_str(v->action));
+	pol_check_findings(v, t->label);
+	policy_verdict_free(v);
+	pol_scen_clear(&s);
+}
+END_TEST
+
+/* The internal/external burst texts: plain words in both languages. */
+START_TEST(test_pol_burst_text)
+{
+	const struct policy_finding *f;
+	struct policy_verdict *v;
+	struct pol_scen s;
+
+	pol_scen_init(&s);
+	pol_bk_internal_over(&s);
+	s.cfg.burst_window = 1800;
+	v = pol_run(&s);
+	ck_assert_ptr_nonnull(f = pol_find(v, POLICY_R_BURST));
+	ck_assert_str_eq(f->msg_ja, "直近 30 分に社内へ 2 通（宛先 201 件、"
+	    "うち初めての宛先 201 件）を送信しています。アカウントが他人に"
+	    "使われているか、プログラムが繰り返し送信している可能性があり"
+	    "ます。");
+	ck_assert_str_eq(f->msg_en, "Unusual volume in the last 30 minutes: "
+	    "2 messages to 201 recipients inside the organisation (201 of "
+	    "them never written to before). Someone else may be using the "
+	    "account, or a program may be sending in a loop.");
+	ck_assert_uint_eq(f->nrcpts_total, 51);
+	policy_verdict_free(v);
+	pol_scen_clear(&s);
+}
+END_TEST
+
 START_TEST(test_pol_carryover_shapes)
 {
 	struct policy_verdict *v;
@@ -1372,6 +1730,45 @@ START_TEST(test_pol_external)
 	ck_assert_str_eq(f->msg_ja, "社外の宛先が 1 件あります。");
 	ck_assert_int_eq(v->action, POLICY_A_HOLD_LONGER);
 	ck_assert_int_eq(v->hold, 900);
+	policy_verdict_free(v);
+	pol_scen_clear(&s);
+}
+END_TEST
+
+/* No internal_domains: who counts as a colleague of the sender. */
+struct pol_own_case {
+	const char	*mail_from;
+	const char	*rcpt;
+	bool		 want_external;
+};
+
+static const struct pol_own_case pol_own_cases[] = {
+	{ "sender@example.co.jp", "colleague@example.co.jp", false },
+	{ "sender@example.co.jp", "boss@tokyo.example.co.jp", false },
+	{ "sender@example.co.jp", "x@example.com", true },
+	{ "sender@example.co.jp", "x@badexample.co.jp", true },
+	/* A parent domain is another organisation's, perhaps. */
+	{ "sender@tokyo.example.co.jp", "x@example.co.jp", true },
+	/* Free mail: the provider's other users are not colleagues. */
+	{ "someone@gmail.com", "friend@gmail.com", true },
+	{ "someone@docomo.ne.jp", "friend@docomo.ne.jp", true },
+};
+
+START_TEST(test_pol_internal_default)
+{
+	const struct pol_own_case *t = &pol_own_cases[_i];
+	struct policy_verdict *v;
+	struct pol_scen s;
+
+	pol_scen_init(&s);
+	s.cfg.ninternal = 0;
+	s.cfg.rules[POLICY_R_EXTERNAL].enabled = true;
+	s.mail_from = t->mail_from;
+	s.auth_user = NULL;
+	pol_sv_add(&s.rcpts, "%s", t->rcpt);
+	v = pol_run(&s);
+	ck_assert_msg((pol_find(v, POLICY_R_EXTERNAL) != NULL) ==
+	    t->want_external, "%s -> %s", t->mail_from, t->rcpt);
 	policy_verdict_free(v);
 	pol_scen_clear(&s);
 }
@@ -1781,8 +2178,13 @@ pol_suite(void)
 	tcase_add_test(tc, test_pol_sensitive);
 	tcase_add_loop_test(tc, test_pol_burst, 0,
 	    (int)nitems(pol_burst_cases));
+	tcase_add_loop_test(tc, test_pol_burst_kinds, 0,
+	    (int)nitems(pol_bk_cases));
+	tcase_add_test(tc, test_pol_burst_text);
 	tcase_add_test(tc, test_pol_carryover_shapes);
 	tcase_add_test(tc, test_pol_external);
+	tcase_add_loop_test(tc, test_pol_internal_default, 0,
+	    (int)nitems(pol_own_cases));
 	tcase_add_test(tc, test_pol_idn);
 	tcase_add_loop_test(tc, test_pol_normalize, 0,
 	    (int)nitems(pol_norm_cases));

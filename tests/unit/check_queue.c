@@ -1916,6 +1916,124 @@ START_TEST(queue_test_history)
 }
 END_TEST
 
+/* Submits m (a test message), waits, returns its id in idout. */
+static void
+queue_test_submit(struct queue_msg_new *m, char *idout)
+{
+	int want = done.n + 1;
+
+	mh_strlcpy(idout, m->id, QUEUE_ID_LEN + 1);
+	ck_assert_int_eq(queue_submit(fx.q, m, queue_test_cb, NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(done.res[want - 1], 0);
+}
+
+/* The recent submission with this id in h, or NULL. */
+static const struct queue_recent *
+queue_test_recent(const struct queue_history *h, int64_t time)
+{
+	size_t i;
+
+	for (i = 0; i < h->nrecent; i++)
+		if (h->recent[i].time == time)
+			return &h->recent[i];
+	return NULL;
+}
+
+/*
+ * What the burst rule needs of each recent submission (issue 17): the
+ * rules of its findings, whether a person released it or it left after
+ * its hold, and per recipient whether it was known when the message
+ * came in.
+ */
+START_TEST(queue_test_history_flags)
+{
+	static const int idx1[] = { 0 }, st1[] = { QUEUE_RCPT_SENT };
+	static const char *const ask[] = { "rcpt0@example.net" };
+	const struct queue_recent *r;
+	struct queue_history h;
+	struct queue_msg_new *m;
+	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1],
+	    d[QUEUE_ID_LEN + 1];
+	int64_t later = mh_now() + 1000;
+	size_t i;
+
+	/* a: held for release with two findings (burst first). */
+	m = queue_test_msg(NULL, QUEUE_AWAITING_RELEASE, QT_T0 + 3600, 2,
+	    "x\r\n");
+	m->received_at = QT_T0;
+	m->nfindings = 2;
+	m->findings = xcalloc(2, sizeof(*m->findings));
+	for (i = 0; i < 2; i++) {
+		m->findings[i].rule = xstrdup(i ? "first_time_recipient" :
+		    "burst");
+		m->findings[i].severity = xstrdup("critical");
+		m->findings[i].nrcpts = 1;
+		m->findings[i].rcpts = xcalloc(1, sizeof(char *));
+		m->findings[i].rcpts[0] = xstrdup("rcpt0@example.net");
+		m->findings[i].msg_en = xstrdup("many");
+		m->findings[i].msg_ja = xstrdup("many");
+	}
+	queue_test_submit(m, a);
+	/* b: an ordinary held message; d: held for release, then expired. */
+	m = queue_test_msg(NULL, QUEUE_HELD, QT_T0 + 300, 2, "x\r\n");
+	m->received_at = QT_T0 + 10;
+	queue_test_submit(m, b);
+	m = queue_test_msg(NULL, QUEUE_AWAITING_RELEASE, QT_T0 + 3600, 1,
+	    "x\r\n");
+	m->received_at = QT_T0 + 20;
+	queue_test_submit(m, d);
+
+	ck_assert_int_eq(queue_history_load(fx.q, "alice", ask, 1, QT_T0 - 10,
+	    &h), 0);
+	ck_assert_uint_eq(h.nrecent, 3);
+	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0));
+	ck_assert_str_eq(r->rules, "burst,first_time_recipient");
+	ck_assert(!r->released);
+	ck_assert_uint_eq(r->nrcpts, 2);
+	ck_assert(!r->known[0] && !r->known[1]);
+	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0 + 10));
+	ck_assert_ptr_null(r->rules);
+	ck_assert(!r->released);
+	queue_history_clear(&h);
+
+	/* The sender releases a; b leaves after its hold; d expires. */
+	ck_assert_int_eq(queue_test_state(a, QT_BIT(QUEUE_AWAITING_RELEASE),
+	    QUEUE_HELD, QT_T0), 0);
+	ck_assert_int_eq(queue_test_state(b, QT_BIT(QUEUE_HELD),
+	    QUEUE_RELEASING, -1), 0);
+	ck_assert_int_eq(queue_test_state(d, QT_BIT(QUEUE_AWAITING_RELEASE),
+	    QUEUE_CANCELLED, -1), 0);
+	/* b is delivered to rcpt0 (history.first_at: now)... */
+	ck_assert_int_eq(queue_test_record(queue_test_attempt(b, QUEUE_SENT,
+	    0, NULL, 1, idx1, st1)), 0);
+	/* ...so c, received later, writes to a known rcpt0, a new rcpt1. */
+	m = queue_test_msg(NULL, QUEUE_HELD, later + 300, 2, "x\r\n");
+	m->received_at = later;
+	queue_test_submit(m, c);
+
+	ck_assert_int_eq(queue_history_load(fx.q, "alice", ask, 1, QT_T0 - 10,
+	    &h), 0);
+	ck_assert_uint_eq(h.nrecent, 4);
+	ck_assert_int_eq(h.recent[0].time, later);	/* newest first */
+	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0));
+	ck_assert(r->released);				/* by a person */
+	ck_assert_str_eq(r->rules, "burst,first_time_recipient");
+	ck_assert(!r->known[0] && !r->known[1]);	/* new back then */
+	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0 + 10));
+	ck_assert(r->released);				/* left after hold */
+	ck_assert(!r->known[0]);
+	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0 + 20));
+	ck_assert(!r->released);			/* expired */
+	ck_assert_ptr_nonnull(r = queue_test_recent(&h, later));
+	ck_assert(!r->released);
+	ck_assert_uint_eq(r->nrcpts, 2);
+	ck_assert(r->known[0]);
+	ck_assert(!r->known[1]);
+	queue_history_clear(&h);
+}
+END_TEST
+
 START_TEST(queue_test_expiry)
 {
 	char (*ids)[QUEUE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
@@ -1997,6 +2115,7 @@ queue_test_suite(void)
 	QT_TCASE("record_attempt");
 	tcase_add_test(tc, queue_test_attempt_deferred_then_sent);
 	tcase_add_test(tc, queue_test_history);
+	tcase_add_test(tc, queue_test_history_flags);
 	tcase_add_test(tc, queue_test_expiry);
 	tcase_add_test(tc, queue_test_page_rows);
 	tcase_add_test(tc, queue_test_notice_scrub);
