@@ -35,8 +35,9 @@
 # playwright-core: then the browser step is left out with a note, and the
 # browser tests skip.
 # wrk: the HTTP load generator of contrib/bench/web.sh.
-# msmtp, gnutls-bin (gnutls-cli), curl: the mail clients of
-# tests/integration/test_clients.py (GnuTLS as well as OpenSSL).
+# msmtp, gnutls-bin (gnutls-cli), curl, libnss3-tools (tstclnt, NSS: the
+# TLS library of Thunderbird): the mail clients and TLS stacks of
+# tests/integration/test_clients.py.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +47,7 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
 	sasl2-bin libsasl2-modules libsasl2-modules-db
 	libcrypt-dev libnet-ssleay-perl libidn2-dev
 	chromium fonts-ipafont-gothic wrk
-	msmtp gnutls-bin curl)
+	msmtp gnutls-bin curl libnss3-tools)
 NODE_MIN_MAJOR=20		# playwright-core's engines.node
 
 SUDO=

@@ -285,24 +285,48 @@ relay_job_defer_rest(struct relay_job *j, const char *why)
 			relay_job_set(j, i, 451, why);
 }
 
+/*
+ * An attempt on its way to the queue.  The per-recipient outcome lines
+ * (event=sent, failed, deferred) wait in log until the attempt is
+ * committed, so that a log reader who sees "sent" also sees the state
+ * and the history the queue now holds.
+ */
 struct relay_record {
 	struct relay	*r;
 	char		 id[QUEUE_ID_LEN + 1];
+	struct mh_buf	 log;		/* lines, each ending in \n */
 };
+
+/* Writes the lines that waited for the commit, and frees rec. */
+static void
+relay_record_free(struct relay_record *rec)
+{
+	char *line, *nl;
+
+	for (line = rec->log.data; line != NULL && *line != '\0';
+	    line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;
+		log_info("%.*s", (int)(nl - line), line);
+	}
+	mh_buf_clear(&rec->log);
+	free(rec);
+}
 
 static void
 relay_recorded_cb(int result, void *arg)
 {
 	struct relay_record *rec = arg;
+	struct relay *r = rec->r;
 
 	if (result == 1)
 		log_info("id=%s event=record_skipped reason=\"state changed "
 		    "meanwhile\"", rec->id);
 	else if (result != 0)
 		log_warnx("id=%s event=record_error", rec->id);
-	if (rec->r->sched)
-		sched_wakeup(rec->r->sched);
-	free(rec);
+	relay_record_free(rec);
+	if (r->sched)
+		sched_wakeup(r->sched);
 }
 
 static void
@@ -426,6 +450,10 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 	give_up = now - m->received_at >= r->conf->retry_give_up;
 	if (j->mail_ms > 0 && j->error == NULL)
 		metrics_upstream_latency(mh_mono_ms() - j->mail_ms);
+	rec = xcalloc(1, sizeof(*rec));
+	rec->r = r;
+	mh_strlcpy(rec->id, m->id, sizeof(rec->id));
+	mh_buf_init(&rec->log, 1 << 20);
 	a = xcalloc(1, sizeof(*a));
 	mh_strlcpy(a->id, m->id, sizeof(a->id));
 	a->rcpts = xcalloc(j->npending ? j->npending : 1, sizeof(*a->rcpts));
@@ -455,18 +483,18 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		mh_log_escape(rp, strlen(rp), 400, lr, sizeof(lr));
 		if (st == QUEUE_RCPT_SENT) {
 			nsent++;
-			log_info("id=%s event=sent rcpt=%s reply=\"%s\"",
-			    m->id, la, lr);
+			(void)mh_buf_printf(&rec->log, "id=%s event=sent "
+			    "rcpt=%s reply=\"%s\"\n", m->id, la, lr);
 		} else if (st == QUEUE_RCPT_FAILED) {
 			faddr[nfailed] = qr->addr;
 			freply[nfailed] = rp;
 			nfailed++;
-			log_info("id=%s event=failed rcpt=%s reply=\"%s\"",
-			    m->id, la, lr);
+			(void)mh_buf_printf(&rec->log, "id=%s event=failed "
+			    "rcpt=%s reply=\"%s\"\n", m->id, la, lr);
 		} else {
 			ndeferred++;
-			log_info("id=%s event=deferred rcpt=%s reason=\"%s\"",
-			    m->id, la, lr);
+			(void)mh_buf_printf(&rec->log, "id=%s event=deferred "
+			    "rcpt=%s reason=\"%s\"\n", m->id, la, lr);
 		}
 	}
 	/* Recipients finished in earlier attempts count too. */
@@ -478,8 +506,9 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		metrics_inc(METRICS_DEFERRED);
 		a->next_attempt = now + relay_backoff(r->conf, m->attempts + 1);
 		a->last_error = xstrdup(j->error ? j->error : "deferred");
-		log_info("id=%s event=deferred next_attempt=%lld attempts=%d",
-		    m->id, (long long)a->next_attempt, m->attempts + 1);
+		(void)mh_buf_printf(&rec->log, "id=%s event=deferred "
+		    "next_attempt=%lld attempts=%d\n", m->id,
+		    (long long)a->next_attempt, m->attempts + 1);
 	} else if (nsent + nfinal_sent > 0) {
 		a->new_state = QUEUE_SENT;
 		metrics_inc(METRICS_SENT);
@@ -494,11 +523,8 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		relay_notice(r, m, faddr, freply, nfailed);
 	free(faddr);
 	free(freply);
-	rec = xcalloc(1, sizeof(*rec));
-	rec->r = r;
-	mh_strlcpy(rec->id, m->id, sizeof(rec->id));
 	if (queue_record_attempt(r->q, a, relay_recorded_cb, rec) == -1)
-		free(rec);
+		relay_record_free(rec);		/* logged: record failed */
 	r->inflight--;
 	relay_job_free(j);
 }

@@ -4,7 +4,8 @@
                  1.3 and 1.2 and on the implicit-TLS port, their first
                  command arriving in the same TCP segment as their TLS
                  Finished; openssl s_client (OpenSSL) talking before the
-                 greeting; curl --upload-file of an LF-only file; the
+                 greeting; NSS (tstclnt, Thunderbird's library) on both
+                 ports; curl --upload-file of an LF-only file; the
                  close_notify at QUIT; HELP listing only what is offered;
                  no CBC suites by default; the page over HTTPS with GnuTLS.
 
@@ -23,6 +24,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -45,9 +47,10 @@ TLS12 = "NORMAL:-VERS-ALL:+VERS-TLS1.2"
 
 def converse(cmd, data, until, timeout=CLIENT_TIMEOUT):
     """Runs cmd with data on its stdin at once, keeps stdin open until the
-    output matches the bytes regex `until` (or timeout), then closes it:
-    gnutls-cli ends the session as soon as its stdin ends.  Returns
-    (stdout, stderr) as text."""
+    output matches the bytes regex `until` (or timeout), then closes it
+    (gnutls-cli ends the session as soon as its stdin ends) and gives the
+    program 2 s to exit before it is terminated.  Returns (stdout, stderr)
+    as text."""
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     out = b""
@@ -65,6 +68,10 @@ def converse(cmd, data, until, timeout=CLIENT_TIMEOUT):
                 out += chunk
         p.stdin.close()
         p.stdin = None
+        try:
+            p.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            p.terminate()       # tstclnt does not end at stdin's end
         os.set_blocking(p.stdout.fileno(), True)
         rest, err = p.communicate(timeout=10)
     finally:
@@ -72,6 +79,55 @@ def converse(cmd, data, until, timeout=CLIENT_TIMEOUT):
             p.kill()
             p.wait()
     return (out + (rest or b"")).decode(errors="replace"), err.decode(errors="replace")
+
+
+class StartTLSSplice:
+    """For TLS clients that cannot do STARTTLS themselves (NSS's tstclnt):
+    listens on a loopback port; for one client, it connects to mailhold's
+    STARTTLS port, says EHLO and STARTTLS in clear text, then passes bytes
+    both ways unchanged, so the client's TLS handshake is with mailhold
+    itself.  Bounded: one connection, `timeout` seconds."""
+
+    def __init__(self, port, timeout=CLIENT_TIMEOUT):
+        self.target = port
+        self.timeout = timeout
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1)
+        self.port = self.lsock.getsockname()[1]
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + self.timeout
+        try:
+            self.lsock.settimeout(self.timeout)
+            client, _ = self.lsock.accept()
+            up = socket.create_connection(("127.0.0.1", self.target), timeout=self.timeout)
+            f = up.makefile("rb")
+            assert f.readline().startswith(b"220")
+            up.sendall(b"EHLO splice.example\r\n")
+            while not f.readline().startswith(b"250 "):
+                pass
+            up.sendall(b"STARTTLS\r\n")
+            assert f.readline().startswith(b"220")
+            f.close()
+            socks = [client, up]
+            while time.monotonic() < deadline:
+                r, _, _ = select.select(socks, [], [], 0.2)
+                for a in r:
+                    data = a.recv(65536)
+                    if not data:
+                        return
+                    (up if a is client else client).sendall(data)
+        except Exception as e:      # reported by the test
+            self.error = e
+        finally:
+            self.lsock.close()
+
+    def close(self):
+        self.thread.join(self.timeout + 5)
 
 
 def need(*tools):
@@ -166,6 +222,33 @@ class ClientTest(TLSBase):
             codes = re.findall(rb"(?m)^(\d{3})[ -]", r.stdout)
             self.assertEqual(codes[0], b"220", r.stdout)
             self.assertEqual(codes[-2:], [b"250", b"221"], r.stdout)
+
+    def test_nss_tstclnt_starttls_and_implicit_tls(self):
+        # NSS is Thunderbird's TLS library; tstclnt is its test client.  It
+        # cannot say STARTTLS, so a splice does the clear-text part.
+        need("tstclnt")
+        m = self.start()
+        script = b"EHLO nss.example\r\nNOOP\r\nQUIT\r\n"
+        for ver in ("tls1.3", "tls1.2"):
+            for name in ("587", "465"):
+                with self.subTest(port=name, version=ver):
+                    splice = None
+                    port = m.p_tls
+                    if name == "587":
+                        splice = StartTLSSplice(m.p_starttls)
+                        port = splice.port
+                    # -D: no certificate database, -o: accept the test
+                    # CA's certificate (the other clients verify it).
+                    out, err = converse(["tstclnt", "-h", "127.0.0.1", "-p", str(port),
+                                         "-D", "-o", "-V", "%s:%s" % (ver, ver)],
+                                        script, rb"(?m)^221 ")
+                    if splice is not None:
+                        splice.close()
+                        self.assertIsNone(splice.error)
+                    self.assertIn("250 2.0.0", out, err)
+                    self.assertIn("221 2.0.0 Bye", out, err)
+        self.assertGreaterEqual(len(re.findall(r"event=tls TLSv1\.3 ", m.log_text())), 2)
+        self.assertGreaterEqual(len(re.findall(r"event=tls TLSv1\.2 ", m.log_text())), 2)
 
     # ---------------------------------------------------------------- curl
 

@@ -16,7 +16,6 @@ import smtplib
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -148,8 +147,11 @@ class PolicyTest(MailholdTestCase):
                        message(tag, to=["new1@example.org"]))
         m.wait_log(r"id=%s event=finding rule=first_time_recipient" % r1.queue_id,
                    timeout=5)
+        # "sent" is logged once the attempt (and its history row) has
+        # been committed: no wait needed, the queue already says so.
         m.wait_event("sent", r1.queue_id, timeout=DELIVERY_TIMEOUT)
-        time.sleep(0.5)     # the history row commits with the attempt
+        rc, shown = m.ctl_json("show", r1.queue_id)
+        self.assertEqual((rc, shown["result"]["state"]), (0, "sent"), shown)
         r2 = smtp_send(m.port, SENDER, ["NEW1@example.org"],
                        message(tag + "b", to=["new1@example.org"]))
         m.wait_log(r"id=%s event=verdict action=hold hold=1 findings=0" % r2.queue_id,
