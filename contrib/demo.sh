@@ -10,7 +10,8 @@
 #
 #   Then, in another terminal:
 #     swaks --server 127.0.0.1:2525 --to someone@example.org
-#   and 30 s later the message is in var/demo-mail/.
+#   and 30 s later the message is in var/demo-mail/ (with the sender's
+#   alert for a first-time recipient, which came at once).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -116,8 +117,11 @@ cat <<EOF
     swaks --server 127.0.0.1:$LISTEN_PORT --to someone@example.org
 
   The message is relayed 30 s after it is accepted; then: ls var/demo-mail/
+  The first message to an address its sender never wrote to also brings
+  the sender an alert at once (a second look against a wrong pick from
+  autocomplete); the same command again, once delivered, brings none.
 
-  A likely mistake (gmial.com for gmail.com) is held for an hour and its
+  A likely mistake (gmial.com for gmail.com) is held for an hour, and its
   sender gets an alert mail at once, with a link to cancel or send now:
 
     swaks --server 127.0.0.1:$LISTEN_PORT --from you@example.org --to friend@gmial.com
