@@ -452,17 +452,15 @@ int
 policy_domain_normalize(const char *in, char *out, size_t outsz)
 {
 	char tmp[POLICY_DOMAIN_MAX + 1], *a = NULL;
-	size_t n = strlen(in), i;
-	bool ascii = true;
+	size_t n = strlen(in);
+	bool ascii;
 	int rc;
 
 	if (outsz == 0)
 		return -1;
 	if (n > 0 && in[n - 1] == '.' && in[0] != '[')
 		n--;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)in[i] >= 0x80)
-			ascii = false;
+	ascii = mh_is_ascii(in, n);
 	if (n >= outsz) {
 		policy_lower(out, in, outsz - 1);
 		return -1;
@@ -2069,7 +2067,9 @@ policy_rule_burst(struct policy_eval *e)
 	    ext.fresh, in.msgs, in.rcpts, in.fresh, win);
 	mh_buf_init(&en, 4096);
 	mh_buf_init(&ja, 4096);
-	(void)mh_buf_printf(&en, "Unusual volume in the last %s:", win_en);
+	/* "in the last hour", not "in the last 1 hour". */
+	(void)mh_buf_printf(&en, "Unusual volume in the last %s:",
+	    strncmp(win_en, "1 ", 2) == 0 ? win_en + 2 : win_en);
 	(void)mh_buf_printf(&ja, "直近 %sに", win_ja);
 	if (over_ext) {
 		(void)mh_buf_printf(&en, " %zu messages to %zu recipients "

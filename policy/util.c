@@ -278,9 +278,28 @@ mh_buf_steal(struct mh_buf *b, size_t *lenp)
 static bool
 mh_log_cp_hidden(unsigned cp)
 {
-	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
-	    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
-	    cp == 0x061c || cp == 0xfeff;
+	/* Ranges, ascending: C1 controls; spaces other than U+0020
+	 * (category Zs: a reader takes them for a field separator);
+	 * format characters (Cf: invisible, or reordering); variation
+	 * selectors and fillers (shown as nothing). */
+	static const unsigned r[][2] = {
+		{ 0x0080, 0x00a0 }, { 0x00ad, 0x00ad }, { 0x034f, 0x034f },
+		{ 0x0600, 0x0605 }, { 0x061c, 0x061c }, { 0x06dd, 0x06dd },
+		{ 0x070f, 0x070f }, { 0x08e2, 0x08e2 }, { 0x115f, 0x1160 },
+		{ 0x1680, 0x1680 }, { 0x180b, 0x180f }, { 0x2000, 0x200f },
+		{ 0x2028, 0x202f }, { 0x205f, 0x206f }, { 0x3000, 0x3000 },
+		{ 0x3164, 0x3164 }, { 0xfe00, 0xfe0f }, { 0xfeff, 0xfeff },
+		{ 0xffa0, 0xffa0 }, { 0xfff9, 0xfffb }, { 0x110bd, 0x110bd },
+		{ 0x110cd, 0x110cd }, { 0x13430, 0x1343f },
+		{ 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a },
+		{ 0xe0000, 0xe0fff },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(r) / sizeof(r[0]) && cp >= r[i][0]; i++)
+		if (cp <= r[i][1])
+			return true;
+	return false;
 }
 
 static const char *
@@ -398,6 +417,17 @@ mh_log_addr(const char *addr, char *out, size_t sz)
 	else
 		(void)mh_snprintf(out, sz, "<%s>", esc);
 	return out;
+}
+
+bool
+mh_is_ascii(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
 }
 
 size_t

@@ -93,6 +93,9 @@ const char *mh_log_escape(const char *in, size_t len, size_t maxin,
 const char *mh_log_escape_utf8(const char *in, size_t len, size_t maxin,
 	    char *out, size_t outsz);
 
+/* Whether s[0..len) is all ASCII (no octet >= 0x80). */
+bool	mh_is_ascii(const char *s, size_t len);
+
 /* Length of the valid UTF-8 sequence at p (1 to 4 octets, len > 0
  * available) and its code point in *cp (may be NULL), or 0 when it is
  * not valid UTF-8 (overlong forms, surrogates, above U+10FFFF). */

@@ -97,6 +97,12 @@ struct alert_text {
 	const char	*f_id;
 	const char	*f_headers;
 	const char	*f_no_headers;
+	/* failure notice to notify.admin, {1}: the sender not told */
+	const char	*f_admin_subj;
+	const char	*f_admin_utf8;
+	const char	*f_admin_notice;
+	const char	*f_admin_headers;
+	const char	*f_admin_no_headers;
 };
 
 static const struct alert_text alert_text_en = {
@@ -143,6 +149,19 @@ static const struct alert_text alert_text_en = {
 	.f_id = "Queue id",
 	.f_headers = "The headers of your message are attached.",
 	.f_no_headers = "The headers of your message are no longer "
+	    "available.",
+	.f_admin_subj = "[mailhold] Could not tell {1} that their mail "
+	    "failed",
+	.f_admin_utf8 = "A message from {1} could not be delivered to the "
+	    "recipients below, and mailhold cannot tell {1}: the upstream "
+	    "mail server cannot carry that address (it does not offer "
+	    "SMTPUTF8). Please tell them yourself.",
+	.f_admin_notice = "mailhold's message to {1} (a notice about their "
+	    "mail, or a hold alert) could not be delivered, so {1} has not "
+	    "been told. Please tell them yourself. The failed recipient and "
+	    "the upstream mail server's answer are below.",
+	.f_admin_headers = "The headers of the message are attached.",
+	.f_admin_no_headers = "The headers of the message are no longer "
 	    "available.",
 };
 
@@ -191,6 +210,20 @@ static const struct alert_text alert_text_ja = {
 	.f_headers = "お送りいただいたメールのヘッダーを添付しています。",
 	.f_no_headers = "お送りいただいたメールのヘッダーは、"
 	    "すでに残っていません。",
+	.f_admin_subj = "[mailhold] {1} さんに配信不能を知らせられません"
+	    "でした",
+	.f_admin_utf8 = "{1} さんのメールを次の宛先に配信できませんでした"
+	    "が、{1} さんにはお知らせを届けられません（送信先メールサーバーが"
+	    "このアドレスの形式 SMTPUTF8 に対応していません）。ご本人に直接"
+	    "お伝えください。",
+	.f_admin_notice = "mailhold から {1} さんへのお知らせ（配信できな"
+	    "かったメールのお知らせ、または保留のお知らせ）を配信できなかった"
+	    "ため、{1} さんはこのことを知りません。ご本人に直接お伝えくださ"
+	    "い。配信できなかった宛先と、送信先メールサーバーの応答を次に記載"
+	    "します。",
+	.f_admin_headers = "元のメールのヘッダーを添付しています。",
+	.f_admin_no_headers = "元のメールのヘッダーは、すでに残っていま"
+	    "せん。",
 };
 
 static const struct alert_text *
@@ -819,18 +852,24 @@ alert_flagged(const struct alert_view *v, const char *r)
 	return false;
 }
 
-/* Same explanation: equal text and suggestion (either may be NULL), as
- * far as alert_clean() reads them (bounded: 50 findings compare
- * pairwise). */
+bool
+alert_finding_same(const struct alert_finding *x,
+    const struct alert_finding *y, size_t text_max, size_t sugg_max)
+{
+	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
+	    strncmp(x->text, y->text, text_max) == 0)) &&
+	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
+	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
+	    sugg_max) == 0));
+}
+
+/* Same explanation, as far as alert_clean() reads them. */
 static bool
 alert_same_finding(const struct alert_finding *x,
     const struct alert_finding *y)
 {
-	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
-	    strncmp(x->text, y->text, 4 * ALERT_TEXT_CHARS + 16) == 0)) &&
-	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
-	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
-	    4 * ALERT_ADDR_CHARS + 16) == 0));
+	return alert_finding_same(x, y, 4 * ALERT_TEXT_CHARS + 16,
+	    4 * ALERT_ADDR_CHARS + 16);
 }
 
 static int
@@ -1479,14 +1518,18 @@ alert_build_failure(const struct alert_failure_view *v, size_t *lenp)
 	const struct alert_text *T = alert_text(v->lang);
 	struct alert_ids x;
 	struct mh_buf m, txt, subj;
-	char *s, *a, *r, num[32];
+	char *s, *a, *r, *fa, num[32];
 	size_t i;
 
 	alert_ids_init(&x, v->hostname, v->id, v->now);
 	s = alert_clean(v->subject, ALERT_SUBJ_CHARS);
 
+	fa = v->for_addr != NULL ? alert_clean(v->for_addr,
+	    ALERT_ADDR_CHARS) : NULL;
 	mh_buf_init(&subj, ALERT_HDRVAL_CHARS * 4);
-	if (s[0] != '\0')
+	if (fa != NULL)
+		alert_tpl(&subj, false, T->f_admin_subj, fa, NULL);
+	else if (s[0] != '\0')
 		alert_tpl(&subj, false, T->f_subj_orig, s, NULL);
 	else
 		alert_put(&subj, T->f_subj);
@@ -1494,7 +1537,11 @@ alert_build_failure(const struct alert_failure_view *v, size_t *lenp)
 	mh_buf_init(&txt, ALERT_PART_MAX);
 	alert_tpl(&txt, false, T->f_intro, x.host, NULL);
 	alert_put(&txt, "\r\n\r\n");
-	alert_put(&txt, T->f_explain);
+	if (fa != NULL)
+		alert_tpl(&txt, false, v->for_notice ? T->f_admin_notice :
+		    T->f_admin_utf8, fa, NULL);
+	else
+		alert_put(&txt, T->f_explain);
 	alert_put(&txt, "\r\n\r\n");
 	alert_tpl(&txt, false, "  {1}: {2}\r\n", T->l_subject,
 	    s[0] != '\0' ? s : T->no_subject);
@@ -1514,7 +1561,11 @@ alert_build_failure(const struct alert_failure_view *v, size_t *lenp)
 		alert_tpl(&txt, false, T->more, num, NULL);
 		alert_put(&txt, "\r\n\r\n");
 	}
-	alert_put(&txt, v->hlen > 0 ? T->f_headers : T->f_no_headers);
+	if (fa != NULL)
+		alert_put(&txt, v->hlen > 0 ? T->f_admin_headers :
+		    T->f_admin_no_headers);
+	else
+		alert_put(&txt, v->hlen > 0 ? T->f_headers : T->f_no_headers);
 	alert_put(&txt, "\r\n\r\n-- \r\n");
 	alert_put(&txt, T->automatic);
 	alert_put(&txt, "\r\n");
@@ -1544,5 +1595,6 @@ alert_build_failure(const struct alert_failure_view *v, size_t *lenp)
 	mh_buf_clear(&txt);
 	mh_buf_clear(&subj);
 	free(s);
+	free(fa);
 	return mh_buf_steal(&m, lenp);
 }

@@ -45,6 +45,13 @@ struct alert_finding {
 	size_t			 nrcpts;
 };
 
+/* Whether x and y give the same explanation: equal text and suggestion
+ * (either may be NULL), compared over their first text_max / sugg_max
+ * octets (what a reader is shown); the mail and the page tell each
+ * explanation once, with all its recipients. */
+bool	alert_finding_same(const struct alert_finding *x,
+	    const struct alert_finding *y, size_t text_max, size_t sugg_max);
+
 struct alert_view {
 	enum alert_lang		 lang;
 	const char		*hostname;	/* this server, for From and
@@ -88,7 +95,13 @@ struct alert_failure_view {
 	enum alert_lang		 lang;
 	const char		*hostname;
 	const char		*id;		/* queue id of the failed mail */
-	const char		*to;		/* its sender */
+	const char		*to;		/* its sender, or notify.admin */
+	/* A notice to notify.admin because the sender could not be told:
+	 * for_addr is that sender; for_notice says why (the failed mail was
+	 * mailhold's own alert or notice to for_addr; else the upstream
+	 * cannot carry for_addr's UTF-8 address).  NULL: to the sender. */
+	const char		*for_addr;
+	bool			 for_notice;
 	const char		*subject;	/* original, decoded, or NULL */
 	const char *const	*addrs;		/* failed recipients */
 	const char *const	*replies;	/* upstream reply for each */

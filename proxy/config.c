@@ -2579,14 +2579,10 @@ config_item_domain(char *v)
 {
 	char buf[1024];
 	const char *w;
-	size_t i;
 
 	if (v[0] == '\0' || strlen(v) > 253)
 		return "must be a domain name of 1 to 253 bytes";
-	for (i = 0; v[i] != '\0'; i++)
-		if ((unsigned char)v[i] >= 0x80)
-			break;
-	if (v[i] == '\0') {
+	if (mh_is_ascii(v, strlen(v))) {
 		if ((w = config_check_hostname(v)) != NULL)
 			return w;
 	} else if (config_has_ctl(v) || strchr(v, ' ') != NULL ||

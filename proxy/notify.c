@@ -54,11 +54,10 @@ notify_subject(const char *hdr, size_t hlen)
 
 struct queue_msg_new *
 notify_failure_new(struct queue *q, const struct queue_msg *m,
-    const char *to, const char **addrs, const char **replies, size_t n,
-    const char *hostname, enum alert_lang lang)
+    const char *to, const char *for_addr, const char **addrs,
+    const char **replies, size_t n, const char *hostname,
+    enum alert_lang lang)
 {
-	const char *p;
-	bool utf8 = false;
 	struct alert_failure_view v;
 	struct queue_msg_new *nm;
 	char *hdr, *subject;
@@ -76,6 +75,8 @@ notify_failure_new(struct queue *q, const struct queue_msg *m,
 	v.hostname = hostname;
 	v.id = m->id;
 	v.to = to;
+	v.for_addr = for_addr;
+	v.for_notice = (m->flags & QUEUE_F_NOTICE) != 0;
 	v.subject = subject;
 	v.addrs = addrs;
 	v.replies = replies;
@@ -96,10 +97,7 @@ notify_failure_new(struct queue *q, const struct queue_msg *m,
 	/* The body is 7bit (base64 parts); only a UTF-8 address in To:
 	 * makes it 8-bit, and then SMTPUTF8 goes with it (RFC 6531). */
 	nm->flags = QUEUE_F_NOTICE;
-	for (p = to; *p != '\0'; p++)
-		if ((unsigned char)*p >= 0x80)
-			utf8 = true;
-	if (utf8)
+	if (!mh_is_ascii(to, strlen(to)))
 		nm->flags |= QUEUE_F_SMTPUTF8 | QUEUE_F_8BITMIME;
 	nm->received_at = now;
 	nm->release_at = now;

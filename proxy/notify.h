@@ -23,15 +23,19 @@ struct queue_msg;
 struct queue_msg_new;
 
 /*
- * The failure notice for m, to `to` (m's sender, or the administrator
- * when the sender cannot be reached): addrs[i] failed for good with
- * replies[i] (n of each).  The original header block is read back from
- * the queue and quoted, its Subject decoded into the notice's Subject.
- * The notice needs SMTPUTF8 only when `to` is a UTF-8 address.
+ * The failure notice for m, to `to`: addrs[i] failed for good with
+ * replies[i] (n of each).  for_addr NULL: `to` is m's sender.  Else `to`
+ * is the administrator, told that for_addr could not be told (when m is
+ * mailhold's own alert or notice, it was to for_addr; else the upstream
+ * cannot carry for_addr's address), in words for the administrator.
+ * The original header block is read back from the queue and quoted, its
+ * Subject decoded into the notice's Subject.  The notice needs SMTPUTF8
+ * only when `to` is a UTF-8 address.
  */
 struct queue_msg_new *notify_failure_new(struct queue *,
 		    const struct queue_msg *m, const char *to,
-		    const char **addrs, const char **replies, size_t n,
-		    const char *hostname, enum alert_lang lang);
+		    const char *for_addr, const char **addrs,
+		    const char **replies, size_t n, const char *hostname,
+		    enum alert_lang lang);
 
 #endif

@@ -305,15 +305,6 @@ screen_findings(struct queue_msg_new *m, const struct policy_verdict *v)
 	}
 }
 
-static bool
-screen_is_ascii(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 void
 screen_attach(const struct config *conf, struct queue_msg_new *m,
     const struct policy_verdict *v, char **subject, int64_t now)
@@ -392,7 +383,7 @@ screen_attach(const struct config *conf, struct queue_msg_new *m,
 	a->helo = xstrdup(conf->hostname);
 	/* The alert's body is 7-bit (encoded parts, RFC 2047 header). */
 	a->flags = QUEUE_F_NOTICE |
-	    (screen_is_ascii(m->sender) ? 0 : QUEUE_F_SMTPUTF8);
+	    (mh_is_ascii(m->sender, strlen(m->sender)) ? 0 : QUEUE_F_SMTPUTF8);
 	a->received_at = now;
 	a->release_at = now;
 	a->state = QUEUE_HELD;

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,15 +288,48 @@ relay_job_defer_rest(struct relay_job *j, const char *why)
 
 /*
  * An attempt on its way to the queue.  The per-recipient outcome lines
- * (event=sent, failed, deferred) wait in log until the attempt is
- * committed, so that a log reader who sees "sent" also sees the state
- * and the history the queue now holds.
+ * (event=sent, failed, deferred) and the notice lines that follow from
+ * them wait in log until the attempt is committed, so that a log reader
+ * who sees "sent" also sees the state and the history the queue now
+ * holds, and sees them in the order they happened.
  */
 struct relay_record {
 	struct relay	*r;
 	char		 id[QUEUE_ID_LEN + 1];
-	struct mh_buf	 log;		/* lines, each ending in \n */
+	struct mh_buf	 log;		/* lines: level char, text, \n */
+	size_t		 omitted;	/* lines that did not fit (never, by
+					   the cap; counted all the same) */
 };
+
+#define RELAY_LOG_LINE_MAX	4096	/* longest line relay_record_log()
+					   is given: two escaped fields */
+
+static struct relay_record *
+relay_record_new(struct relay *r, const char *id, size_t nlines)
+{
+	struct relay_record *rec = xcalloc(1, sizeof(*rec));
+
+	rec->r = r;
+	mh_strlcpy(rec->id, id, sizeof(rec->id));
+	mh_buf_init(&rec->log, (nlines + 8) * RELAY_LOG_LINE_MAX);
+	return rec;
+}
+
+/* One line for later; warn: log_warnx, else log_info. */
+static void MH_PRINTF(3, 4)
+relay_record_log(struct relay_record *rec, bool warn, const char *fmt, ...)
+{
+	char line[RELAY_LOG_LINE_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = mh_vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || mh_buf_printf(&rec->log, "%c%s\n", warn ? 'W' : 'I',
+	    line) == -1)
+		rec->omitted++;
+}
 
 /* Writes the lines that waited for the commit, and frees rec. */
 static void
@@ -307,8 +341,14 @@ relay_record_free(struct relay_record *rec)
 	    line = nl + 1) {
 		if ((nl = strchr(line, '\n')) == NULL)
 			break;
-		log_info("%.*s", (int)(nl - line), line);
+		if (line[0] == 'W')
+			log_warnx("%.*s", (int)(nl - line - 1), line + 1);
+		else
+			log_info("%.*s", (int)(nl - line - 1), line + 1);
 	}
+	if (rec->omitted > 0)
+		log_warnx("id=%s event=log_truncated omitted=%zu", rec->id,
+		    rec->omitted);
 	mh_buf_clear(&rec->log);
 	free(rec);
 }
@@ -351,15 +391,6 @@ relay_backoff(const struct config *conf, int attempts)
 	return d > 0 ? d : 1;
 }
 
-static bool
-relay_is_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 /*
  * Tells someone that recipients of m failed for good: m's sender, by a
  * failure notice.  A notice never vanishes in silence:
@@ -372,12 +403,13 @@ relay_is_ascii(const char *s)
  *    (mailhold_notices_lost_total).
  */
 static void
-relay_notice(struct relay *r, const struct queue_msg *m, const char **faddr,
-    const char **freply, size_t nfailed)
+relay_notice(struct relay *r, struct relay_record *rec,
+    const struct queue_msg *m, const char **faddr, const char **freply,
+    size_t nfailed)
 {
 	const struct config *conf = r->conf;
 	struct queue_msg_new *n;
-	const char *to = m->sender;
+	const char *to = m->sender, *for_addr;
 	char la[1500], lt[1500];
 	unsigned caps;
 	size_t i;
@@ -390,9 +422,10 @@ relay_notice(struct relay *r, const struct queue_msg *m, const char **faddr,
 		if (i < nfailed) {
 			metrics_inc(METRICS_NOTICES_LOST);
 			for (i = 0; i < nfailed; i++)
-				log_warnx("id=%s event=notice_lost rcpt=%s "
-				    "reason=\"an alert or notice failed for "
-				    "good; nobody else can be told\"", m->id,
+				relay_record_log(rec, true, "id=%s "
+				    "event=notice_lost rcpt=%s reason=\"an "
+				    "alert or notice failed for good; nobody "
+				    "else can be told\"", m->id,
 				    mh_log_addr(faddr[i], la, sizeof(la)));
 			return;
 		}
@@ -400,34 +433,37 @@ relay_notice(struct relay *r, const struct queue_msg *m, const char **faddr,
 		to_admin = true;
 	} else if (m->sender[0] == '\0')
 		return;		/* null sender: nobody to tell (RFC 5321) */
-	else if (!relay_is_ascii(m->sender) &&
+	else if (!mh_is_ascii(m->sender, strlen(m->sender)) &&
 	    relay_upstream_caps(r, &caps, NULL) &&
 	    !(caps & RELAY_CAP_SMTPUTF8)) {
 		to = conf->notify_admin;
 		to_admin = true;
 	}
-	n = notify_failure_new(r->q, m, to, faddr, freply, nfailed,
+	for_addr = !to_admin ? NULL : m->flags & QUEUE_F_NOTICE ? faddr[0] :
+	    m->sender;
+	n = notify_failure_new(r->q, m, to, for_addr, faddr, freply, nfailed,
 	    conf->hostname, (enum alert_lang)config_user_lang(conf,
 	    to_admin ? NULL : m->auth_user, to));
 	if (n == NULL) {
 		metrics_inc(METRICS_NOTICES_LOST);
-		log_warnx("id=%s event=notice_lost to=%s reason=\"the notice "
-		    "could not be built\"", m->id, mh_log_addr(to, la,
-		    sizeof(la)));
+		relay_record_log(rec, true, "id=%s event=notice_lost to=%s "
+		    "reason=\"the notice could not be built\"", m->id,
+		    mh_log_addr(to, la, sizeof(la)));
 		return;
 	}
 	if (to_admin) {
 		metrics_inc(METRICS_NOTICES_TO_ADMIN);
-		log_warnx("id=%s event=notice_to_admin notice_id=%s to=%s "
-		    "for=%s reason=\"%s\"", m->id, n->id,
+		relay_record_log(rec, true, "id=%s event=notice_to_admin "
+		    "notice_id=%s to=%s for=%s reason=\"%s\"", m->id, n->id,
 		    mh_log_addr(to, la, sizeof(la)),
-		    mh_log_addr(m->flags & QUEUE_F_NOTICE ? faddr[0] : m->sender, lt, sizeof(lt)),
+		    mh_log_addr(for_addr, lt, sizeof(lt)),
 		    m->flags & QUEUE_F_NOTICE ? "an alert or notice failed" :
 		    "the upstream cannot carry the sender's UTF-8 address "
 		    "(no SMTPUTF8)");
 	} else
-		log_info("id=%s event=notice notice_id=%s to=%s", m->id,
-		    n->id, mh_log_addr(to, la, sizeof(la)));
+		relay_record_log(rec, false, "id=%s event=notice "
+		    "notice_id=%s to=%s", m->id, n->id,
+		    mh_log_addr(to, la, sizeof(la)));
 	metrics_inc(METRICS_NOTICES);
 	queue_submit(r->q, n, relay_notice_cb, r);
 }
@@ -450,10 +486,7 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 	give_up = now - m->received_at >= r->conf->retry_give_up;
 	if (j->mail_ms > 0 && j->error == NULL)
 		metrics_upstream_latency(mh_mono_ms() - j->mail_ms);
-	rec = xcalloc(1, sizeof(*rec));
-	rec->r = r;
-	mh_strlcpy(rec->id, m->id, sizeof(rec->id));
-	mh_buf_init(&rec->log, 1 << 20);
+	rec = relay_record_new(r, m->id, j->npending);
 	a = xcalloc(1, sizeof(*a));
 	mh_strlcpy(a->id, m->id, sizeof(a->id));
 	a->rcpts = xcalloc(j->npending ? j->npending : 1, sizeof(*a->rcpts));
@@ -483,18 +516,18 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		mh_log_escape(rp, strlen(rp), 400, lr, sizeof(lr));
 		if (st == QUEUE_RCPT_SENT) {
 			nsent++;
-			(void)mh_buf_printf(&rec->log, "id=%s event=sent "
-			    "rcpt=%s reply=\"%s\"\n", m->id, la, lr);
+			relay_record_log(rec, false, "id=%s event=sent "
+			    "rcpt=%s reply=\"%s\"", m->id, la, lr);
 		} else if (st == QUEUE_RCPT_FAILED) {
 			faddr[nfailed] = qr->addr;
 			freply[nfailed] = rp;
 			nfailed++;
-			(void)mh_buf_printf(&rec->log, "id=%s event=failed "
-			    "rcpt=%s reply=\"%s\"\n", m->id, la, lr);
+			relay_record_log(rec, false, "id=%s event=failed "
+			    "rcpt=%s reply=\"%s\"", m->id, la, lr);
 		} else {
 			ndeferred++;
-			(void)mh_buf_printf(&rec->log, "id=%s event=deferred "
-			    "rcpt=%s reason=\"%s\"\n", m->id, la, lr);
+			relay_record_log(rec, false, "id=%s event=deferred "
+			    "rcpt=%s reason=\"%s\"", m->id, la, lr);
 		}
 	}
 	/* Recipients finished in earlier attempts count too. */
@@ -506,8 +539,8 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		metrics_inc(METRICS_DEFERRED);
 		a->next_attempt = now + relay_backoff(r->conf, m->attempts + 1);
 		a->last_error = xstrdup(j->error ? j->error : "deferred");
-		(void)mh_buf_printf(&rec->log, "id=%s event=deferred "
-		    "next_attempt=%lld attempts=%d\n", m->id,
+		relay_record_log(rec, false, "id=%s event=deferred "
+		    "next_attempt=%lld attempts=%d", m->id,
 		    (long long)a->next_attempt, m->attempts + 1);
 	} else if (nsent + nfinal_sent > 0) {
 		a->new_state = QUEUE_SENT;
@@ -520,7 +553,7 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		a->last_error = xstrdup(nfailed ? freply[0] : "failed");
 	}
 	if (nfailed > 0)
-		relay_notice(r, m, faddr, freply, nfailed);
+		relay_notice(r, rec, m, faddr, freply, nfailed);
 	free(faddr);
 	free(freply);
 	if (queue_record_attempt(r->q, a, relay_recorded_cb, rec) == -1)

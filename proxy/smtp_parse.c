@@ -425,6 +425,7 @@ smtp_dot_text(struct smtp_dotreader *r, unsigned char ch, char *out)
 {
 	if (ch == '\n' && r->normalize) {
 		r->flags |= SMTP_DOT_LF_FIXED;
+		smtp_dot_count(r);	/* stored as two octets: CRLF */
 		smtp_dot_eol(r, false);
 		out[0] = '\r';
 		out[1] = '\n';

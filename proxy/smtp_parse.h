@@ -99,7 +99,8 @@ const char	*smtp_parse_rcpt(const char *args, size_t len, bool utf8,
  *    as to any, but that line is never the terminator.
  * A bare CR (CR not followed by LF) sets SMTP_DOT_BARE_CR in both modes.
  * NUL sets SMTP_DOT_NUL.  A line longer than maxline octets (line end
- * included) sets SMTP_DOT_LONG_LINE.  The caller refuses the message at
+ * included, a bare LF counting as the CRLF it becomes in normalize mode)
+ * sets SMTP_DOT_LONG_LINE.  The caller refuses the message at
  * the end if BARE_LF, BARE_CR, NUL or LONG_LINE is set (a delayed reject
  * keeps the session in sync).
  */

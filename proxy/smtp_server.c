@@ -97,6 +97,7 @@ enum smtp_auth_step {
 #define SMTP_SF_AUTH_CLOSE	0x100	/* after the delay: 421, close */
 #define SMTP_SF_MASK_LOG	0x200	/* next unknown line may be a secret */
 #define SMTP_SF_TLS_CLOSED	0x400	/* QUIT: close_notify sent */
+#define SMTP_SF_UTF8_OFFERED	0x800	/* this EHLO offered SMTPUTF8 */
 
 #define SMTP_INBUF_MAX	(256 * 1024)	/* read high-watermark */
 /* AUTH lines may carry an initial response (RFC 4954 section 4). */
@@ -694,9 +695,11 @@ smtp_upstream_utf8(const struct smtp_session *s)
  * RFC 6531: refuse at MAIL / RCPT, not after the hold, a UTF-8 address
  * the upstream cannot carry.  §3.5: 553 with X.6.7 "Non-ASCII addresses
  * not permitted for that sender/recipient".  An ASCII sender with the
- * SMTPUTF8 parameter while the upstream lacks it (and it was not offered
- * in EHLO): 555 5.5.4, a MAIL parameter that cannot be implemented
- * (RFC 5321 §4.1.1.11).  While nothing is known (no EHLO seen yet), a
+ * SMTPUTF8 parameter while the upstream lacks it and it was not offered
+ * in this session's EHLO: 555 5.5.4, a MAIL parameter that cannot be
+ * implemented (RFC 5321 §4.1.1.11); when it was offered (the upstream
+ * changed since), the client did nothing wrong: 451 4.4.0, and its next
+ * session sees no SMTPUTF8.  While nothing is known (no EHLO seen yet), a
  * UTF-8 address gets 451 4.4.0 (the client tries again later); an ASCII
  * sender passes.  Returns -1 after replying.
  */
@@ -718,6 +721,9 @@ smtp_check_utf8(struct smtp_session *s, bool param, bool utf8_addr,
 	if (utf8_addr)
 		smtp_reply(s, "553 5.6.7 Non-ASCII %s address not permitted: "
 		    "the upstream server does not support SMTPUTF8", who);
+	else if (s->flags & SMTP_SF_UTF8_OFFERED)
+		smtp_reply(s, "451 4.4.0 SMTPUTF8 is no longer available: the "
+		    "upstream server stopped offering it, try again");
 	else
 		smtp_reply(s, "555 5.5.4 SMTPUTF8 not available: the upstream "
 		    "server does not support it");
@@ -731,7 +737,7 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 	s->helo = xstrndup(c->args, c->argslen);
 	smtp_tx_rollback(s);
 	if (c->verb == SMTP_VERB_HELO) {
-		s->flags &= ~SMTP_SF_EHLO;
+		s->flags &= ~(SMTP_SF_EHLO | SMTP_SF_UTF8_OFFERED);
 		smtp_reply(s, "250 %s", s->conf->hostname);
 	} else {
 		s->flags |= SMTP_SF_EHLO;
@@ -741,9 +747,12 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "250-8BITMIME");
 		/* Not when the upstream is known not to carry it: clients
 		 * that always use it when offered then send plain mail. */
+		s->flags &= ~SMTP_SF_UTF8_OFFERED;
 		if (s->conf->smtputf8 &&
-		    smtp_upstream_utf8(s) != SMTP_UTF8_NO)
+		    smtp_upstream_utf8(s) != SMTP_UTF8_NO) {
+			s->flags |= SMTP_SF_UTF8_OFFERED;
 			smtp_reply(s, "250-SMTPUTF8");
+		}
 		if (smtp_starttls_offered(s))
 			smtp_reply(s, "250-STARTTLS");
 		if (smtp_auth_offered(s))
@@ -1788,7 +1797,7 @@ smtp_starttls_begin(struct smtp_session *s)
 	}
 	free(s->helo);
 	s->helo = NULL;
-	s->flags &= ~SMTP_SF_EHLO;
+	s->flags &= ~(SMTP_SF_EHLO | SMTP_SF_UTF8_OFFERED);
 	smtp_tx_rollback(s);
 	if ((ssl = tlsctx_ssl_new(s->srv->tls)) == NULL) {
 		smtp_free(s, "TLS set-up failed");

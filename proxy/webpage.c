@@ -318,7 +318,7 @@ static const struct webpage_str webpage_ja = {
 		[WEBPAGE_FAILED] = "間に合いませんでした。"
 		    "このメールは %T にすでに配信に失敗しています。",
 		[WEBPAGE_CANCELLED] = "このメールは %T に"
-		    "すでに送信を取り消されています。",
+		    "すでに送信が取り消されています。",
 	},
 	.n_too_late_notime = {
 		[WEBPAGE_HELD] = "操作が間に合いませんでした。"
@@ -334,7 +334,7 @@ static const struct webpage_str webpage_ja = {
 		[WEBPAGE_FAILED] = "間に合いませんでした。"
 		    "このメールはすでに配信に失敗しています。",
 		[WEBPAGE_CANCELLED] = "このメールはすでに"
-		    "送信を取り消されています。",
+		    "送信が取り消されています。",
 	},
 	.n_bad_csrf = "フォームの有効期限が切れました。"
 	    "このページのボタンからもう一度操作してください。",
@@ -973,17 +973,13 @@ webpage_suggest(struct webpage_out *o, const struct webpage_str *L,
 	webpage_put(o, p + 2);
 }
 
-/* Same explanation: equal text and suggestion (either may be NULL), as
- * far as they are shown (bounded: 50 findings compare pairwise). */
+/* Same explanation, as far as the page shows them. */
 static bool
 webpage_same_finding(const struct alert_finding *x,
     const struct alert_finding *y)
 {
-	return (x->text == y->text || (x->text != NULL && y->text != NULL &&
-	    strncmp(x->text, y->text, WEBPAGE_TEXT_MAX + 1) == 0)) &&
-	    (x->suggestion == y->suggestion || (x->suggestion != NULL &&
-	    y->suggestion != NULL && strncmp(x->suggestion, y->suggestion,
-	    WEBPAGE_ADDR_MAX + 1) == 0));
+	return alert_finding_same(x, y, WEBPAGE_TEXT_MAX + 1,
+	    WEBPAGE_ADDR_MAX + 1);
 }
 
 /* By group (in fi), then address: one run of distinct addresses per

@@ -123,6 +123,10 @@ fuzz_dot_model(const char *in, size_t len, size_t maxline, bool normalize,
 			flags |= SMTP_DOT_BARE_CR;
 		if (linelen < SIZE_MAX)
 			linelen++;
+		/* Normalize: a bare LF is stored as CRLF, two octets. */
+		if (normalize && ch == '\n' && (j == 0 || in[j - 1] != '\r') &&
+		    linelen < SIZE_MAX)
+			linelen++;
 		if (linelen > maxline)
 			flags |= SMTP_DOT_LONG_LINE;
 		if (ch == '\n' && (normalize || (j > 0 && in[j - 1] == '\r')))

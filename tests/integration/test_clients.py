@@ -209,6 +209,65 @@ class ClientTest(TLSBase):
                 self.assertIn("Peer has closed the GnuTLS connection", out + err)
                 self.assertNotIn("non-properly terminated", out + err)
 
+    def finished_and_ehlo_in_one_write(self, port, starttls, version):
+        """What GnuTLS does, made deterministic: the client's TLS Finished
+        and its EHLO leave in one sendall() (ssl.MemoryBIO).  Returns the
+        text received inside TLS up to the end of the EHLO reply."""
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(sock.close)
+        if starttls:
+            f = sock.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"220"))
+            sock.sendall(b"EHLO c.example\r\n")
+            while not f.readline().startswith(b"250 "):
+                pass
+            sock.sendall(b"STARTTLS\r\n")
+            self.assertTrue(f.readline().startswith(b"220"))
+            f.close()
+        ctx = client_ctx(self.pki)
+        ctx.minimum_version = ctx.maximum_version = version
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if out.pending:
+                    sock.sendall(out.read())
+                data = sock.recv(65536)
+                self.assertTrue(data, "closed during the handshake")
+                inc.write(data)
+        tls.write(b"EHLO one.write\r\n")
+        sock.sendall(out.read())        # Finished (TLS 1.3) + EHLO together
+        got = b""
+        deadline = time.monotonic() + 5
+        sock.settimeout(0.5)
+        while not re.search(rb"(?m)^250 ", got) and time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            inc.write(data)
+            try:
+                while True:
+                    got += tls.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+        return got.decode(errors="replace")
+
+    def test_finished_and_first_command_in_one_segment(self):
+        m = self.start()
+        for name, port, starttls in (("587", m.p_starttls, True), ("465", m.p_tls, False)):
+            for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                with self.subTest(port=name, version=ver.name):
+                    got = self.finished_and_ehlo_in_one_write(port, starttls, ver)
+                    self.assertRegex(got, r"(?m)^250-mailhold\.test", "no EHLO reply")
+                    if not starttls:
+                        self.assertTrue(got.startswith("220 "), got)
+
     def test_openssl_client_talks_before_the_greeting(self):
         # Commands sent right after the handshake, before the 220: every
         # reply must still come, in order (a stale write callback used to

@@ -24,6 +24,7 @@ import base64
 import hashlib
 import os
 import re
+import signal
 import shutil
 import smtplib
 import socket
@@ -779,6 +780,32 @@ class RelaySmtputf8Test(RelayBase):
             self.assertEqual(s.cmd("RSET").code, 250)
             s.cmd("QUIT")
         self.assertEqual(m.log_events("received"), [], "a message was queued")
+
+    def test_upstream_drops_smtputf8_after_ehlo_is_temporary(self):
+        # This session's EHLO offered SMTPUTF8; then the upstream changed
+        # (here: a reload points mailhold at one without it).  The client
+        # did nothing wrong: 451, not a permanent 555.
+        m = self.start_probing(self.up.port)
+        self.assertRegex(m.log_text(), r"event=upstream_caps smtputf8=yes")
+        with raw_session(m.port) as s:
+            s.read_reply()
+            self.assertIn("SMTPUTF8", self.ehlo_keywords(s))
+            mark = m.log_mark()
+            m.update_config({"upstream": {"port": self.up_ascii.port}})
+            os.kill(m.pid, signal.SIGHUP)
+            m.wait_log(r"event=upstream_caps smtputf8=no", timeout=15, since=mark)
+            r = s.cmd("MAIL FROM:<%s> SMTPUTF8" % SENDER)
+            self.assertEqual((r.code, r.lines[0][:5]), (451, "4.4.0"), r.lines)
+            # A UTF-8 address cannot be carried at all: still 553.
+            r = s.cmd("MAIL FROM:<%s> SMTPUTF8" % UTF8_SENDER)
+            self.assertEqual((r.code, r.lines[0][:5]), (553, "5.6.7"), r.lines)
+            s.cmd("QUIT")
+        # A new session is not offered SMTPUTF8, and ASCII mail goes.
+        with raw_session(m.port) as s:
+            s.read_reply()
+            self.assertNotIn("SMTPUTF8", self.ehlo_keywords(s))
+            self.assertEqual(s.cmd("MAIL FROM:<%s>" % SENDER).code, 250)
+            s.cmd("QUIT")
 
     def test_ascii_mail_from_client_that_always_uses_smtputf8(self):
         # Go's net/smtp (and others) add SMTPUTF8 whenever EHLO offers

@@ -1873,7 +1873,7 @@ START_TEST(test_notify_failure)
 	ck_assert_int_eq(nfx.done, 1);
 	ck_assert_int_eq(nfx.res, 0);
 
-	n = notify_failure_new(nfx.q, &m, m.sender, addrs, replies, 1,
+	n = notify_failure_new(nfx.q, &m, m.sender, NULL, addrs, replies, 1,
 	    AT_HOST, ALERT_LANG_JA);
 	ck_assert_ptr_nonnull(n);
 	ck_assert_str_eq(n->sender, "");
@@ -1906,7 +1906,7 @@ START_TEST(test_notify_failure)
 	 * original needed (its headers are quoted in base64). */
 	mh_strlcpy(m.id, "ffffffffffffffff", sizeof(m.id));
 	m.flags = QUEUE_F_SMTPUTF8;
-	n = notify_failure_new(nfx.q, &m, m.sender, addrs, replies, 1,
+	n = notify_failure_new(nfx.q, &m, m.sender, NULL, addrs, replies, 1,
 	    AT_HOST, ALERT_LANG_EN);
 	ck_assert_ptr_nonnull(n);
 	ck_assert(!(n->flags & QUEUE_F_SMTPUTF8));
@@ -1917,7 +1917,7 @@ START_TEST(test_notify_failure)
 	queue_msg_new_free(n);
 
 	m.sender = "\xe8\x8a\xb1\xe5\xad\x90@example.jp";
-	n = notify_failure_new(nfx.q, &m, m.sender, addrs, replies, 1,
+	n = notify_failure_new(nfx.q, &m, m.sender, NULL, addrs, replies, 1,
 	    AT_HOST, ALERT_LANG_EN);
 	ck_assert_ptr_nonnull(n);
 	ck_assert(n->flags & QUEUE_F_SMTPUTF8);
@@ -1926,12 +1926,41 @@ START_TEST(test_notify_failure)
 
 	/* The same notice to the administrator (the upstream cannot carry
 	 * the sender's address): plain ASCII, no SMTPUTF8. */
-	n = notify_failure_new(nfx.q, &m, "postmaster@" AT_HOST, addrs,
-	    replies, 1, AT_HOST, ALERT_LANG_EN);
+	n = notify_failure_new(nfx.q, &m, "postmaster@" AT_HOST, m.sender,
+	    addrs, replies, 1, AT_HOST, ALERT_LANG_EN);
 	ck_assert_ptr_nonnull(n);
 	ck_assert(!(n->flags & QUEUE_F_SMTPUTF8));
 	ck_assert_str_eq(n->rcpts[0], "postmaster@" AT_HOST);
 	t_has(n->body, "To: <postmaster@" AT_HOST ">");
+	/* Worded for the administrator: whose mail, why they were not
+	 * told, what to do; never "your message". */
+	t_msg_parse(&t, n->body, n->body_len);
+	ck_assert_str_eq(t.h.subject, "[mailhold] Could not tell "
+	    "\xe8\x8a\xb1\xe5\xad\x90@example.jp that their mail failed");
+	t_has(t.part[0].body.data, "A message from \xe8\x8a\xb1\xe5\xad\x90"
+	    "@example.jp could not be delivered");
+	t_has(t.part[0].body.data, "SMTPUTF8");
+	t_has(t.part[0].body.data, "Please tell them yourself.");
+	t_hasnt(t.part[0].body.data, "Your message");
+	t_hasnt(t.part[0].body.data, "your message");
+	t_msg_clear(&t);
+	queue_msg_new_free(n);
+
+	/* mailhold's own notice to the sender failed: the administrator is
+	 * told that, in Japanese too. */
+	m.flags = QUEUE_F_NOTICE;
+	m.sender = "";
+	n = notify_failure_new(nfx.q, &m, "postmaster@" AT_HOST,
+	    "hanako@example.jp", addrs, replies, 1, AT_HOST, ALERT_LANG_JA);
+	ck_assert_ptr_nonnull(n);
+	t_msg_parse(&t, n->body, n->body_len);
+	ck_assert_str_eq(t.h.subject, "[mailhold] hanako@example.jp さんに"
+	    "配信不能を知らせられませんでした");
+	t_has(t.part[0].body.data, "mailhold から hanako@example.jp さんへの"
+	    "お知らせ");
+	t_has(t.part[0].body.data, "ご本人に直接お伝えください。");
+	t_hasnt(t.part[0].body.data, "お送りいただいた");
+	t_msg_clear(&t);
 	queue_msg_new_free(n);
 }
 END_TEST

@@ -329,6 +329,19 @@ static const struct esc8_case {
 	    "a\\xe2\\x80\\xaeb" },
 	{ "bidi isolate U+2066", "\xe2\x81\xa6", 0, "\\xe2\\x81\\xa6" },
 	{ "BOM", "\xef\xbb\xbf" "a", 0, "\\xef\\xbb\\xbfa" },
+	{ "no-break space U+00A0", "a\xc2\xa0" "b", 0, "a\\xc2\\xa0b" },
+	{ "ideographic space U+3000", "a\xe3\x80\x80" "event=x", 0,
+	    "a\\xe3\\x80\\x80event=x" },
+	{ "zero width space U+200B", "a\xe2\x80\x8b" "b", 0,
+	    "a\\xe2\\x80\\x8bb" },
+	{ "soft hyphen U+00AD", "a\xc2\xad", 0, "a\\xc2\\xad" },
+	{ "word joiner U+2060", "\xe2\x81\xa0", 0, "\\xe2\\x81\\xa0" },
+	{ "variation selector U+FE0F", "\xef\xb8\x8f", 0,
+	    "\\xef\\xb8\\x8f" },
+	{ "tag U+E0041", "\xf3\xa0\x81\x81", 0,
+	    "\\xf3\\xa0\\x81\\x81" },
+	{ "kana and CJK stay readable", "\xe3\x81\x82\xe4\xb8\x80", 0,
+	    "\xe3\x81\x82\xe4\xb8\x80" },
 	{ "cut before a character, never inside", "ab\xe8\x8a\xb1", 3,
 	    "ab..." },
 	{ "cut after a character", "\xe8\x8a\xb1" "z", 3, "\xe8\x8a\xb1..." },
@@ -346,9 +359,13 @@ START_TEST(test_escape_utf8)
 	mh_log_escape(c->in, strlen(c->in), 100, out, sizeof(out));
 	for (size_t i = 0; out[i] != '\0'; i++)
 		ck_assert_msg((unsigned char)out[i] < 0x80, "%s", c->label);
-	/* Addresses use the readable form. */
+	/* Addresses use the same readable form, in <>, quoted when the
+	 * escaped form has a space. */
+	mh_log_escape_utf8(c->in, strlen(c->in), 320, out, sizeof(out));
 	mh_log_addr(c->in, a, sizeof(a));
-	ck_assert_ptr_nonnull(a);
+	ck_assert_msg(strncmp(a, strchr(out, ' ') ? "\"<" : "<", 1 +
+	    (strchr(out, ' ') != NULL)) == 0 && strstr(a, out) != NULL,
+	    "%s: mh_log_addr gave %s", c->label, a);
 }
 END_TEST
 

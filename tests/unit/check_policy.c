@@ -682,7 +682,7 @@ START_TEST(test_pol_incident_details)
 	    "うち初めての宛先 500 件）を送信しています。アカウントが他人に"
 	    "使われているか、プログラムが繰り返し送信している可能性があり"
 	    "ます。");
-	ck_assert_str_eq(f->msg_en, "Unusual volume in the last 1 hour: 500 "
+	ck_assert_str_eq(f->msg_en, "Unusual volume in the last hour: 500 "
 	    "messages to 500 recipients outside the organisation (500 of "
 	    "them never written to before). Someone else may be using the "
 	    "account, or a program may be sending in a loop.");

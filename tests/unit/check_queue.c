@@ -1988,7 +1988,10 @@ START_TEST(queue_test_history_flags)
 	    &h), 0);
 	ck_assert_uint_eq(h.nrecent, 3);
 	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0));
-	ck_assert_str_eq(r->rules, "burst,first_time_recipient");
+	/* group_concat's order is not defined: a set of two rules. */
+	ck_assert_msg(strcmp(r->rules, "burst,first_time_recipient") == 0 ||
+	    strcmp(r->rules, "first_time_recipient,burst") == 0, "%s",
+	    r->rules);
 	ck_assert(!r->released);
 	ck_assert_uint_eq(r->nrcpts, 2);
 	ck_assert(!r->known[0] && !r->known[1]);
@@ -2018,7 +2021,10 @@ START_TEST(queue_test_history_flags)
 	ck_assert_int_eq(h.recent[0].time, later);	/* newest first */
 	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0));
 	ck_assert(r->released);				/* by a person */
-	ck_assert_str_eq(r->rules, "burst,first_time_recipient");
+	/* group_concat's order is not defined: a set of two rules. */
+	ck_assert_msg(strcmp(r->rules, "burst,first_time_recipient") == 0 ||
+	    strcmp(r->rules, "first_time_recipient,burst") == 0, "%s",
+	    r->rules);
 	ck_assert(!r->known[0] && !r->known[1]);	/* new back then */
 	ck_assert_ptr_nonnull(r = queue_test_recent(&h, QT_T0 + 10));
 	ck_assert(r->released);				/* left after hold */

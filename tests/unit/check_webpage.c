@@ -537,7 +537,7 @@ static const struct wp_notice_case wp_notice_cases[] = {
 	  "notice-warn", "このメールは 13:59 (JST) にすでに送信されて"
 	  "います。" },
 	{ "ja too late: cancelled", JA, WEBPAGE_CANCELLED, WEBPAGE_N_TOO_LATE,
-	  "notice-warn", "このメールは 13:59 (JST) にすでに送信を取り消されて"
+	  "notice-warn", "このメールは 13:59 (JST) にすでに送信が取り消されて"
 	  "います。" },
 	{ "ja too late: sending", JA, WEBPAGE_SENDING, WEBPAGE_N_TOO_LATE,
 	  "notice-warn", "このメールはすでに送信中です。" },
