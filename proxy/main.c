@@ -247,6 +247,10 @@ main_reload(void *arg, char *err, size_t errsz)
 		    "restart\"");
 	log_setlevel(m->debug ? LOG_LVL_DEBUG : nc->log_level);
 	log_setformat(nc->log_format);
+	/* web.port is not reloadable: the new config names the running
+	 * listener's port (web.port: 0) before any module holds it. */
+	if (m->web != NULL)
+		config_web_bound(nc, web_port(m->web));
 	smtp_server_set_config(m->srv, nc);
 	relay_set_config(m->relay, nc);
 	web_set_config(m->web, nc);

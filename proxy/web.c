@@ -729,14 +729,17 @@ web_new(struct event_base *base, struct config *conf, struct queue *q,
 	return w;
 }
 
+int
+web_port(const struct web *w)
+{
+	return w != NULL ? w->port : 0;
+}
+
 void
 web_set_config(struct web *w, struct config *conf)
 {
 	if (w == NULL)
 		return;
-	/* web.port is not reloadable: the new config names the running
-	 * listener's port. */
-	config_web_bound(conf, w->port);
 	config_unref(w->conf);
 	w->conf = config_ref(conf);
 	httpconn_set_limits(w->conns, conf->web_max_connections,

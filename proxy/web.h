@@ -52,10 +52,14 @@ struct web;
 /* Binds web.address:web.port and serves.  tls: the server context when
  * web.tls is on (a reference is taken), else NULL.  When web.base_url is
  * derived, it is rewritten to name the port actually bound (web.port: 0
- * picks any free port), here and in each config given to
- * web_set_config() (config_web_bound()). */
+ * picks any free port; config_web_bound()): at start, before the event
+ * loop runs.  A config given later to web_set_config() (a reload) must
+ * already name that port: the caller applies config_web_bound() with
+ * web_port() before it hands the new config to any module. */
 struct web	*web_new(struct event_base *, struct config *, struct queue *,
 		    struct sched *, SSL_CTX *tls);
+/* The port the listener is bound to (0 for NULL). */
+int		 web_port(const struct web *);
 void		 web_set_config(struct web *, struct config *);
 void		 web_set_tls(struct web *, SSL_CTX *);
 /* Stops listening (shutdown): connections in flight finish. */
