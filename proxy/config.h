@@ -252,9 +252,10 @@ int	config_user_lang(const struct config *, const char *auth_user,
  * When web.base_url was not set (derived from web.address and web.port),
  * rebuilds it with the port the page actually listens on, so that
  * web.port: 0 gives links and an Origin check that name the real port.
- * Called by web.c right after binding and for each reloaded config,
- * before the config is handed to anyone else (configs are immutable once
- * shared).  A set base_url, or port <= 0, leaves it alone.
+ * Called by web_new() right after binding (before the event loop runs)
+ * and by main_reload() for each new config before it is handed to any
+ * module (configs are immutable once shared).  A set base_url, or
+ * port <= 0, leaves it alone.
  */
 void	config_web_bound(struct config *, int port);
 /* The auth.senders entry of user (exact match), or NULL. */
