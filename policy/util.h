@@ -126,9 +126,10 @@ void	mh_fmt_duration_words(int64_t secs, bool ja, char *buf, size_t sz);
 int	mh_b64_val(unsigned char c);
 
 /* Wall clock in seconds and in milliseconds, and a monotonic clock in
- * milliseconds. */
+ * milliseconds and in microseconds. */
 int64_t	mh_now(void);
 int64_t	mh_now_ms(void);
 int64_t	mh_mono_ms(void);
+int64_t	mh_mono_us(void);
 
 #endif

@@ -62,6 +62,7 @@ struct main_ctx {
 	struct web	*web;
 	struct screen_holds *holds;	/* run-time hold windows */
 	struct metrics_http *metrics;
+	struct metrics_lag *lag;
 	int64_t		 started;
 	uint64_t	 released_seen;	/* scheduler totals already counted */
 	uint64_t	 expired_seen;
@@ -859,6 +860,9 @@ main(int argc, char **argv)
 	    m.conf, main_gauges, &m)) == NULL)
 		fatalx("event=start error=\"cannot serve metrics on %s port "
 		    "%d\"", m.conf->metrics_address, m.conf->metrics_port);
+	if (m.conf->metrics_enabled && (m.lag = metrics_lag_new(m.base)) ==
+	    NULL)
+		fatalx("event=start error=\"evtimer_new\"");
 
 	ev_term = evsignal_new(m.base, SIGTERM, main_sigterm_cb, &m);
 	ev_int = evsignal_new(m.base, SIGINT, main_sigterm_cb, &m);
@@ -875,6 +879,7 @@ main(int argc, char **argv)
 	/* Commit what is queued and run its completions before anything
 	 * those completions refer to goes away. */
 	metrics_http_free(m.metrics);
+	metrics_lag_free(m.lag);
 	queue_close(m.q);
 	event_free(m.purge_ev);
 	web_free(m.web);
