@@ -3,6 +3,8 @@
  */
 #include "scheduler.h"
 
+#include <sys/time.h>
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "log.h"
 #include "queue.h"
+#include "scheduler_priv.h"
 #include "util.h"
 
 #define SCHED_BATCH	64	/* ids listed per look */
@@ -103,6 +106,12 @@ sched_released_cb(int result, void *arg)
 		log_info("id=%s event=released", p->id);
 		sched_nreleased++;
 		sc->release(p->id, sc->arg);
+		/* sched_run() left the timer off while releases were in
+		 * flight ("the completions wake us"): the last one looks
+		 * again, so the next due time is armed even while the relay
+		 * still holds these. */
+		if (sc->npending == 0)
+			sched_kick(sc, mh_now());
 	} else if (result == 1) {
 		/* Cancelled or released by someone else meanwhile. */
 		log_debug("id=%s event=release_skipped", p->id);
@@ -292,4 +301,36 @@ sched_free(struct sched *sc)
 	}
 	event_free(sc->timer);
 	free(sc);
+}
+
+/* ------------------------------------------------------------------ */
+/* test hooks (scheduler_priv.h) */
+
+int64_t
+sched_armed_at_(const struct sched *sc)
+{
+	return evtimer_pending(sc->timer, NULL) ? sc->armed_at : INT64_MAX;
+}
+
+int64_t
+sched_timer_left_ms_(const struct sched *sc)
+{
+	struct timeval at, now;
+	int64_t left;
+
+	if (!evtimer_pending(sc->timer, &at))
+		return -1;
+	/* event_pending() gives the expiry on the wall clock. */
+	gettimeofday(&now, NULL);
+	left = ((int64_t)at.tv_sec - now.tv_sec) * 1000 +
+	    ((int64_t)at.tv_usec - now.tv_usec) / 1000;
+	return left < 0 ? 0 : left;
+}
+
+void
+sched_fire_(struct sched *sc)
+{
+	evtimer_del(sc->timer);
+	sc->armed_at = INT64_MAX;	/* as the callback will: not armed */
+	event_active(sc->timer, EV_TIMEOUT, 1);
 }
