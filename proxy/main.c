@@ -827,10 +827,10 @@ main(int argc, char **argv)
 	if (m.conf->auth_backend != CONFIG_AUTH_NONE &&
 	    (m.auth = auth_new(m.base, m.conf, err, sizeof(err))) == NULL)
 		fatalx("event=start error=\"%s\"", err);
-	m.srv = smtp_server_new(m.base, m.conf, m.q, m.sched);
+	m.srv = smtp_server_new(m.base, m.conf, m.q);
 	smtp_server_set_tls(m.srv, tls);
 	if (m.conf->web_enabled && (m.web = web_new(m.base, m.conf, m.q,
-	    m.sched, tls)) == NULL)
+	    tls)) == NULL)
 		fatalx("event=start error=\"cannot serve the web page on %s "
 		    "port %d\"", m.conf->web_address, m.conf->web_port);
 	tlsctx_free(tls);
@@ -846,7 +846,7 @@ main(int argc, char **argv)
 		struct control_hooks hooks = { main_reload, main_nsessions,
 		    main_holds_changed, main_config, &m };
 
-		if ((m.ctl = control_new(m.base, m.conf, m.q, m.sched,
+		if ((m.ctl = control_new(m.base, m.conf, m.q,
 		    &hooks)) == NULL)
 			fatalx("event=start error=\"cannot create the control "
 			    "socket %s\"", m.conf->control_socket);

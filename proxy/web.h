@@ -34,7 +34,7 @@
  * 2 x web.timeout per connection, so trickling a request holds nothing
  * for long.
  *
- * Ownership: borrows the queue and the scheduler; holds a config
+ * Ownership: borrows the queue; holds a config
  * reference, replaced by web_set_config().  Thread: loop thread.
  * Errors: web_new() NULL (logged).
  */
@@ -46,7 +46,6 @@
 struct config;
 struct event_base;
 struct queue;
-struct sched;
 struct web;
 
 /* Binds web.address:web.port and serves.  tls: the server context when
@@ -55,7 +54,7 @@ struct web;
  * picks any free port), here and in each config given to
  * web_set_config() (config_web_bound()). */
 struct web	*web_new(struct event_base *, struct config *, struct queue *,
-		    struct sched *, SSL_CTX *tls);
+		    SSL_CTX *tls);
 void		 web_set_config(struct web *, struct config *);
 void		 web_set_tls(struct web *, SSL_CTX *);
 /* Stops listening (shutdown): connections in flight finish. */

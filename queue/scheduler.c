@@ -44,6 +44,7 @@ struct sched {
 };
 
 static void	sched_run(struct sched *);
+static void	sched_kick(struct sched *, int64_t);
 
 static void
 sched_arm(struct sched *sc, int64_t when)
@@ -243,6 +244,20 @@ sched_run(struct sched *sc)
 		sched_arm(sc, next);
 }
 
+/* The queue's announcement of a commit (queue_observe()): a new due
+ * time or expiry re-arms the timer if it is earlier; a message the relay
+ * let go of frees a slot, so look again now. */
+static void
+sched_changed(const struct queue_change *ch, void *arg)
+{
+	struct sched *sc = arg;
+
+	if (ch->what & QUEUE_CH_DUE)
+		sched_kick(sc, ch->due);
+	if (ch->what & QUEUE_CH_UNRELEASED)
+		sched_kick(sc, mh_now());
+}
+
 struct sched *
 sched_new(struct event_base *base, struct queue *q, sched_capacity_cb *cap,
     sched_release_cb *rel, void *arg)
@@ -261,11 +276,13 @@ sched_new(struct event_base *base, struct queue *q, sched_capacity_cb *cap,
 		free(sc);
 		return NULL;
 	}
+	queue_observe(q, sched_changed, sc);
 	sched_arm(sc, mh_now());
 	return sc;
 }
 
-void
+/* Something became due at unix time when: re-arm if that is earlier. */
+static void
 sched_kick(struct sched *sc, int64_t when)
 {
 	if (sc->stopped || when >= sc->armed_at)
@@ -283,6 +300,7 @@ void
 sched_stop(struct sched *sc)
 {
 	sc->stopped = true;
+	queue_observe(sc->q, NULL, NULL);
 	evtimer_del(sc->timer);
 }
 

@@ -329,9 +329,9 @@ START_TEST(test_timer_earliest)
 	ck_assert_str_eq(fx.rel[0], b);
 	ck_assert_int_eq(st_msg_state(b, NULL, NULL), QUEUE_RELEASING);
 	ck_assert_int_eq(st_msg_state(c, NULL, NULL), QUEUE_HELD);
-	/* The relay records the attempt; the scheduler looks again. */
+	/* The relay records the attempt; the queue's announcement of it
+	 * makes the scheduler look again. */
 	st_attempt(b, QUEUE_SENT, QUEUE_RCPT_SENT, -1);
-	sched_wakeup(fx.sc);
 	st_wait_armed(T0 + 200);
 
 	/* Late (the loop was busy): both due ones go, oldest due first. */
@@ -383,7 +383,8 @@ START_TEST(test_timer_subsecond)
 END_TEST
 
 /* A new message due earlier than the armed time re-arms the timer; a
- * later one leaves it. */
+ * later one leaves it.  Nobody tells the scheduler: the queue announces
+ * the commit (queue_observe()). */
 START_TEST(test_kick)
 {
 	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
@@ -393,11 +394,9 @@ START_TEST(test_kick)
 	st_wait_armed(T0 + 1000);
 
 	st_put(QUEUE_HELD, T0 + 2000, a);
-	sched_kick(fx.sc, T0 + 2000);
 	st_wait_armed(T0 + 1000);
 
 	st_put(QUEUE_HELD, T0 + 10, b);
-	sched_kick(fx.sc, T0 + 10);
 	st_wait_armed(T0 + 10);
 
 	st_at(T0 + 10, 0);
@@ -418,9 +417,71 @@ START_TEST(test_release_now)
 	st_wait_armed(T0 + 3600);
 	fake_clock_advance_ms(5000);
 	st_state(a, BIT(QUEUE_HELD), QUEUE_HELD, mh_now());
-	sched_wakeup(fx.sc);
 	st_wait(&fx.nrel, 1);
 	ck_assert_str_eq(fx.rel[0], a);
+}
+END_TEST
+
+/* hold set --reschedule moves held messages: the scheduler looks again
+ * and arms for the new earliest time. */
+START_TEST(test_reschedule)
+{
+	int64_t changed = -1;
+	int want;
+
+	st_put(QUEUE_HELD, T0 + 3600, NULL);
+	st_sched();
+	st_wait_armed(T0 + 3600);
+	want = fx.ndone + 1;
+	ck_assert_int_eq(queue_hold_set(fx.q, QUEUE_HOLD_DEFAULT, "", 60, 60,
+	    "test", &changed, st_done, NULL), 0);
+	st_wait(&fx.ndone, want);
+	ck_assert_int_eq(fx.res, 0);
+	ck_assert_int_eq(changed, 1);
+	st_wait_armed(T0 + 60);
+}
+END_TEST
+
+/* A message with its alert (due at once) in one submit: the alert goes
+ * now, the message at its time. */
+START_TEST(test_alert_now)
+{
+	struct queue_msg_new *m, *al;
+	char aid[QUEUE_ID_LEN + 1];
+	int want = fx.ndone + 1;
+
+	st_put(QUEUE_HELD, T0 + 900, NULL);
+	st_sched();
+	st_wait_armed(T0 + 900);
+	m = xcalloc(1, sizeof(*m));
+	queue_id_new(m->id);
+	m->sender = xstrdup("alice@example.org");
+	m->nrcpts = 1;
+	m->rcpts = xcalloc(1, sizeof(*m->rcpts));
+	m->rcpts[0] = xstrdup("bob@example.net");
+	m->received_at = mh_now();
+	m->release_at = T0 + 600;
+	m->state = QUEUE_HELD;
+	m->body_fd = -1;
+	al = xcalloc(1, sizeof(*al));
+	queue_id_new(al->id);
+	al->sender = xstrdup("");
+	al->nrcpts = 1;
+	al->rcpts = xcalloc(1, sizeof(*al->rcpts));
+	al->rcpts[0] = xstrdup("alice@example.org");
+	al->flags = QUEUE_F_NOTICE;
+	al->received_at = mh_now();
+	al->release_at = mh_now();
+	al->state = QUEUE_HELD;
+	al->body_fd = -1;
+	m->alert = al;
+	mh_strlcpy(aid, al->id, sizeof(aid));	/* the queue owns al now */
+	ck_assert_int_eq(queue_submit(fx.q, m, st_done, NULL), 0);
+	st_wait(&fx.ndone, want);
+	ck_assert_int_eq(fx.res, 0);
+	st_wait(&fx.nrel, 1);
+	ck_assert_str_eq(fx.rel[0], aid);
+	st_wait_armed(T0 + 600);
 }
 END_TEST
 
@@ -443,7 +504,6 @@ START_TEST(test_backoff)
 	for (i = 0; i < NITEMS(waits); i++) {
 		next = mh_now() + waits[i];
 		st_attempt(a, QUEUE_DEFERRED, QUEUE_RCPT_PENDING, next);
-		sched_wakeup(fx.sc);
 		st_wait_armed(next);
 		ck_assert_int_eq(st_msg_state(a, &attempts, NULL),
 		    QUEUE_DEFERRED);
@@ -457,7 +517,6 @@ START_TEST(test_backoff)
 		ck_assert_str_eq(fx.rel[i + 1], a);
 	}
 	st_attempt(a, QUEUE_SENT, QUEUE_RCPT_SENT, -1);
-	sched_wakeup(fx.sc);
 	st_wait(&fx.nrel, (int)NITEMS(waits) + 1);
 	ck_assert_int_eq(st_msg_state(a, &attempts, NULL), QUEUE_SENT);
 	ck_assert_int_eq(attempts, (int)NITEMS(waits) + 1);
@@ -512,7 +571,6 @@ START_TEST(test_expiry_released_first)
 	st_wait_armed(T0 + 50);
 	fake_clock_advance_ms(10 * 1000);
 	st_state(a, BIT(QUEUE_AWAITING_RELEASE), QUEUE_HELD, mh_now());
-	sched_wakeup(fx.sc);
 	st_wait(&fx.nrel, 1);
 	st_at(T0 + 50, 0);
 	ck_assert_int_eq(st_msg_state(a, NULL, NULL), QUEUE_RELEASING);
@@ -575,15 +633,15 @@ START_TEST(test_capacity)
 		event_base_loop(fx.base, EVLOOP_ONCE);
 	ck_assert_int_eq(fx.nrel, 2);
 
-	/* One done: one slot. */
+	/* One done: one slot (the attempt's commit says so). */
 	st_attempt(ids[0], QUEUE_SENT, QUEUE_RCPT_SENT, -1);
-	sched_wakeup(fx.sc);
 	st_wait(&fx.nrel, 3);
 	ck_assert_str_eq(fx.rel[2], ids[2]);
 	for (i = 0; i < 20; i++)
 		event_base_loop(fx.base, EVLOOP_ONCE);
 	ck_assert_int_eq(fx.nrel, 3);
 
+	/* More room without a commit: the consumer says so itself. */
 	fx.cap = 10;
 	sched_wakeup(fx.sc);
 	st_wait(&fx.nrel, 5);
@@ -601,7 +659,7 @@ START_TEST(test_stop)
 	ck_assert_int_eq(sched_armed_at_(fx.sc), INT64_MAX);
 	fake_clock_advance_ms(200 * 1000);
 	sched_wakeup(fx.sc);
-	sched_kick(fx.sc, mh_now());
+	st_put(QUEUE_HELD, mh_now(), NULL);	/* announced to nobody */
 	ck_assert_int_eq(sched_armed_at_(fx.sc), INT64_MAX);
 	ck_assert_int_eq(fx.nrel, 0);
 }
@@ -622,6 +680,8 @@ sched_suite(void)
 	tcase_add_test(tc, test_timer_subsecond);
 	tcase_add_test(tc, test_kick);
 	tcase_add_test(tc, test_release_now);
+	tcase_add_test(tc, test_reschedule);
+	tcase_add_test(tc, test_alert_now);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("backoff");
