@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -348,12 +347,6 @@ mh_log_escape_any(const char *in, size_t len, size_t maxin, char *out,
 	return out;
 }
 
-int64_t
-mh_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
 void
 mh_fmt_duration(int64_t s, char *buf, size_t sz)
 {
@@ -517,22 +510,4 @@ mh_b64_val(unsigned char c)
 	if (c == '/')
 		return 63;
 	return -1;
-}
-
-int64_t
-mh_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-mh_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

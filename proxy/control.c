@@ -33,7 +33,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
-#include "scheduler.h"
 #include "util.h"
 
 #define CONTROL_TIMEOUT_S	10		/* to send the request line */
@@ -75,7 +74,6 @@ struct control_conn {
 struct control {
 	struct event_base	*base;
 	struct queue		*q;
-	struct sched		*sched;
 	struct control_hooks	 hooks;
 	struct evconnlistener	*lev;
 	char			*path;
@@ -766,8 +764,6 @@ control_ops_done(struct control_conn *c)
 		if (c->req->by_sender)
 			first = "no matching message";
 	}
-	if (nok > 0 && c->req->cmd == CONTROL_CMD_RELEASE)
-		sched_wakeup(c->ctl->sched);
 	control_reply(c, first, txt.data, res.data);
 	mh_buf_clear(&res);
 	mh_buf_clear(&txt);
@@ -947,8 +943,6 @@ control_hold_done(int result, void *arg)
 	if (result == 0) {
 		if (c->ctl->hooks.holds_changed != NULL)
 			c->ctl->hooks.holds_changed(c->ctl->hooks.arg);
-		if (r->reschedule)
-			sched_wakeup(c->ctl->sched);
 	}
 	log_info("event=ctl_hold actor=%s op=%s scope=%s key=\"%s\" "
 	    "hold=%lld rescheduled=%lld result=%s", c->actor,
@@ -1227,7 +1221,7 @@ control_mkdir_parent(const char *path)
 
 struct control *
 control_new(struct event_base *base, const struct config *conf,
-    struct queue *q, struct sched *sched, const struct control_hooks *hooks)
+    struct queue *q, const struct control_hooks *hooks)
 {
 	struct control *ctl;
 	struct sockaddr_un sun;
@@ -1280,7 +1274,6 @@ control_new(struct event_base *base, const struct config *conf,
 	ctl = xcalloc(1, sizeof(*ctl));
 	ctl->base = base;
 	ctl->q = q;
-	ctl->sched = sched;
 	if (hooks != NULL)
 		ctl->hooks = *hooks;
 	ctl->path = xstrdup(sun.sun_path);

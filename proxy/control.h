@@ -98,7 +98,6 @@ const char	*control_parse_request(const char *line, size_t len,
 
 struct config;
 struct event_base;
-struct sched;
 struct control;
 
 /* What the daemon lends the control socket.  reload: as SIGHUP; 0, or
@@ -114,10 +113,9 @@ struct control_hooks {
 };
 
 /* Creates the socket (control.socket, control.mode, control.group) and
- * listens.  Borrows q, sched and hooks' arg for its lifetime. */
+ * listens.  Borrows q and hooks' arg for its lifetime. */
 struct control	*control_new(struct event_base *, const struct config *,
-		    struct queue *, struct sched *,
-		    const struct control_hooks *);
+		    struct queue *, const struct control_hooks *);
 /* Closes every connection, the listener, and removes the socket file.
  * Call after queue_close() (so no queue completion is still owed to a
  * connection).  NULL is a no-op. */

@@ -62,6 +62,7 @@ struct main_ctx {
 	struct web	*web;
 	struct screen_holds *holds;	/* run-time hold windows */
 	struct metrics_http *metrics;
+	struct metrics_lag *lag;
 	int64_t		 started;
 	uint64_t	 released_seen;	/* scheduler totals already counted */
 	uint64_t	 expired_seen;
@@ -830,10 +831,10 @@ main(int argc, char **argv)
 	if (m.conf->auth_backend != CONFIG_AUTH_NONE &&
 	    (m.auth = auth_new(m.base, m.conf, err, sizeof(err))) == NULL)
 		fatalx("event=start error=\"%s\"", err);
-	m.srv = smtp_server_new(m.base, m.conf, m.q, m.sched);
+	m.srv = smtp_server_new(m.base, m.conf, m.q);
 	smtp_server_set_tls(m.srv, tls);
 	if (m.conf->web_enabled && (m.web = web_new(m.base, m.conf, m.q,
-	    m.sched, tls)) == NULL)
+	    tls)) == NULL)
 		fatalx("event=start error=\"cannot serve the web page on %s "
 		    "port %d\"", m.conf->web_address, m.conf->web_port);
 	tlsctx_free(tls);
@@ -849,7 +850,7 @@ main(int argc, char **argv)
 		struct control_hooks hooks = { main_reload, main_nsessions,
 		    main_holds_changed, main_config, &m };
 
-		if ((m.ctl = control_new(m.base, m.conf, m.q, m.sched,
+		if ((m.ctl = control_new(m.base, m.conf, m.q,
 		    &hooks)) == NULL)
 			fatalx("event=start error=\"cannot create the control "
 			    "socket %s\"", m.conf->control_socket);
@@ -863,6 +864,9 @@ main(int argc, char **argv)
 	    m.conf, main_gauges, &m)) == NULL)
 		fatalx("event=start error=\"cannot serve metrics on %s port "
 		    "%d\"", m.conf->metrics_address, m.conf->metrics_port);
+	if (m.conf->metrics_enabled && (m.lag = metrics_lag_new(m.base)) ==
+	    NULL)
+		fatalx("event=start error=\"evtimer_new\"");
 
 	ev_term = evsignal_new(m.base, SIGTERM, main_sigterm_cb, &m);
 	ev_int = evsignal_new(m.base, SIGINT, main_sigterm_cb, &m);
@@ -879,6 +883,7 @@ main(int argc, char **argv)
 	/* Commit what is queued and run its completions before anything
 	 * those completions refer to goes away. */
 	metrics_http_free(m.metrics);
+	metrics_lag_free(m.lag);
 	queue_close(m.q);
 	event_free(m.purge_ev);
 	web_free(m.web);

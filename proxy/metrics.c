@@ -37,6 +37,7 @@
 #define METRICS_CTYPE		"text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_PATH		"/metrics"
 #define METRICS_NBUCKETS	12	/* finite buckets; +Inf is the count */
+#define METRICS_LAG_INTERVAL_US	(100 * 1000)	/* loop-lag tick */
 
 _Static_assert(METRICS_QUEUE_STATES == QUEUE_STATE_MAX + 1,
     "metrics_gauges.queue must have one slot per enum queue_state");
@@ -92,23 +93,62 @@ static const struct metrics_def {
 	    NULL, "Web page requests refused by the failure limit (429)." },
 };
 
-/* Bucket bounds in ms, and the same as le label text. */
-static const int64_t metrics_bucket_ms[METRICS_NBUCKETS] = {
+/*
+ * A histogram with fixed buckets.  Values are integers in the family's
+ * unit (ms for the upstream latency, us for the loop lag), the bounds in
+ * the same unit, and the le labels are the bounds in seconds as text.
+ * Recording is a short scan and three additions: no allocation.
+ */
+struct metrics_hist {
+	const char	*name;
+	const char	*help;
+	int64_t		 per_sec;		/* units per second */
+	const int64_t	*bound;			/* METRICS_NBUCKETS, rising */
+	const char *const *le;
+	uint64_t	 bucket[METRICS_NBUCKETS];	/* not cumulative */
+	uint64_t	 count;
+	uint64_t	 sum;			/* in units */
+};
+
+static const int64_t metrics_latency_ms[METRICS_NBUCKETS] = {
 	10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
 };
-static const char *const metrics_bucket_le[METRICS_NBUCKETS] = {
+static const char *const metrics_latency_le[METRICS_NBUCKETS] = {
 	"0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
 	"30", "60",
+};
+/* Loop lag: a healthy loop is late by well under a millisecond (epoll
+ * waits in whole ms, so up to 1 ms is the timer's own rounding); a stall
+ * shows from 2.5 ms up, and anything past 5 s is +Inf. */
+static const int64_t metrics_lag_us[METRICS_NBUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000,
+};
+static const char *const metrics_lag_le[METRICS_NBUCKETS] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+	"0.5", "1", "2.5", "5",
 };
 
 /* The counters: loop thread only (see metrics.h). */
 static uint64_t metrics_counters[METRICS_COUNTER_MAX];
 static uint64_t metrics_findings[POLICY_R_COUNT];
-static struct {
-	uint64_t	 bucket[METRICS_NBUCKETS];	/* not cumulative */
-	uint64_t	 count;
-	uint64_t	 sum_ms;
-} metrics_latency;
+static struct metrics_hist metrics_latency = {
+	"mailhold_upstream_latency_seconds", "Relay transactions, MAIL "
+	"FROM to the final reply, in seconds.", 1000, metrics_latency_ms,
+	metrics_latency_le, { 0 }, 0, 0,
+};
+static struct metrics_hist metrics_lag = {
+	"mailhold_event_loop_lag_seconds", "How late a timer that should "
+	"fire every 0.1 s on the event loop fired, in seconds: the time the "
+	"loop was busy and served nobody else.", 1000000, metrics_lag_us,
+	metrics_lag_le, { 0 }, 0, 0,
+};
+
+/* The loop-lag timer (metrics_lag_new()). */
+struct metrics_lag {
+	struct event	*ev;
+	int64_t		 due_us;	/* monotonic time it should fire */
+};
 
 struct metrics_http {
 	struct event_base		*base;
@@ -157,20 +197,40 @@ metrics_finding(const char *rule)
 	}
 }
 
-void
-metrics_upstream_latency(int64_t ms)
+static void
+metrics_hist_observe(struct metrics_hist *h, int64_t v)
 {
 	size_t i;
 
-	if (ms < 0)
-		ms = 0;
+	if (v < 0)
+		v = 0;
 	for (i = 0; i < METRICS_NBUCKETS; i++)
-		if (ms <= metrics_bucket_ms[i]) {
-			metrics_latency.bucket[i]++;
+		if (v <= h->bound[i]) {
+			h->bucket[i]++;
 			break;
 		}
-	metrics_latency.count++;
-	metrics_latency.sum_ms += (uint64_t)ms;
+	h->count++;
+	h->sum += (uint64_t)v;
+}
+
+static void
+metrics_hist_reset(struct metrics_hist *h)
+{
+	memset(h->bucket, 0, sizeof(h->bucket));
+	h->count = 0;
+	h->sum = 0;
+}
+
+void
+metrics_upstream_latency(int64_t ms)
+{
+	metrics_hist_observe(&metrics_latency, ms);
+}
+
+void
+metrics_loop_lag(int64_t us)
+{
+	metrics_hist_observe(&metrics_lag, us);
 }
 
 void
@@ -178,7 +238,8 @@ metrics_reset_(void)
 {
 	memset(metrics_counters, 0, sizeof(metrics_counters));
 	memset(metrics_findings, 0, sizeof(metrics_findings));
-	memset(&metrics_latency, 0, sizeof(metrics_latency));
+	metrics_hist_reset(&metrics_latency);
+	metrics_hist_reset(&metrics_lag);
 }
 
 /* ------------------------------------------------------------------ */
@@ -256,27 +317,24 @@ metrics_render_counters(struct mh_buf *b)
 }
 
 static int
-metrics_render_latency(struct mh_buf *b)
+metrics_render_hist(struct mh_buf *b, const struct metrics_hist *h)
 {
-	static const char name[] = "mailhold_upstream_latency_seconds";
-	uint64_t cum = 0;
+	uint64_t cum = 0, ps = (uint64_t)h->per_sec;
 	size_t i;
 	int r;
 
-	r = metrics_family(b, name, "histogram", "Relay transactions, MAIL "
-	    "FROM to the final reply, in seconds.");
+	r = metrics_family(b, h->name, "histogram", h->help);
 	for (i = 0; i < METRICS_NBUCKETS; i++) {
-		cum += metrics_latency.bucket[i];
+		cum += h->bucket[i];
 		r |= mh_buf_printf(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n",
-		    name, metrics_bucket_le[i], cum);
+		    h->name, h->le[i], cum);
 	}
-	r |= mh_buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name,
-	    metrics_latency.count);
-	r |= mh_buf_printf(b, "%s_sum %" PRIu64 ".%03u\n", name,
-	    metrics_latency.sum_ms / 1000,
-	    (unsigned)(metrics_latency.sum_ms % 1000));
-	r |= mh_buf_printf(b, "%s_count %" PRIu64 "\n", name,
-	    metrics_latency.count);
+	r |= mh_buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+	    h->name, h->count);
+	/* The sum in seconds with as many decimals as the unit has. */
+	r |= mh_buf_printf(b, "%s_sum %" PRIu64 ".%0*" PRIu64 "\n", h->name,
+	    h->sum / ps, ps == 1000 ? 3 : 6, h->sum % ps);
+	r |= mh_buf_printf(b, "%s_count %" PRIu64 "\n", h->name, h->count);
 	return r;
 }
 
@@ -328,7 +386,8 @@ metrics_render(struct mh_buf *b, const struct metrics_gauges *g)
 		g = &zero;
 	}
 	r = metrics_render_counters(b);
-	r |= metrics_render_latency(b);
+	r |= metrics_render_hist(b, &metrics_latency);
+	r |= metrics_render_hist(b, &metrics_lag);
 	r |= metrics_render_gauges(b, g);
 	return r != 0 ? -1 : 0;
 }
@@ -577,4 +636,48 @@ metrics_http_free(struct metrics_http *m)
 	httpconn_free(m->conns);
 	metrics_token_free(m->token);
 	free(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* loop lag */
+
+static void
+metrics_lag_arm(struct metrics_lag *l)
+{
+	struct timeval tv = { 0, METRICS_LAG_INTERVAL_US };
+
+	l->due_us = mh_mono_us() + METRICS_LAG_INTERVAL_US;
+	evtimer_add(l->ev, &tv);
+}
+
+static void
+metrics_lag_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics_lag *l = arg;
+
+	metrics_loop_lag(mh_mono_us() - l->due_us);
+	metrics_lag_arm(l);
+}
+
+struct metrics_lag *
+metrics_lag_new(struct event_base *base)
+{
+	struct metrics_lag *l;
+
+	l = xcalloc(1, sizeof(*l));
+	if ((l->ev = evtimer_new(base, metrics_lag_cb, l)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	metrics_lag_arm(l);
+	return l;
+}
+
+void
+metrics_lag_free(struct metrics_lag *l)
+{
+	if (l == NULL)
+		return;
+	event_free(l->ev);
+	free(l);
 }

@@ -365,17 +365,11 @@ relay_recorded_cb(int result, void *arg)
 	else if (result != 0)
 		log_warnx("id=%s event=record_error", rec->id);
 	relay_record_free(rec);
-	if (r->sched)
+	/* A committed attempt is announced by the queue (the scheduler
+	 * looks again); one that did not commit freed a slot all the
+	 * same. */
+	if (result != 0 && r->sched)
 		sched_wakeup(r->sched);
-}
-
-static void
-relay_notice_cb(int result, void *arg)
-{
-	struct relay *r = arg;
-
-	if (r->sched)
-		sched_kick(r->sched, mh_now());
 }
 
 static int64_t
@@ -465,7 +459,7 @@ relay_notice(struct relay *r, struct relay_record *rec,
 		    "notice_id=%s to=%s", m->id, n->id,
 		    mh_log_addr(to, la, sizeof(la)));
 	metrics_inc(METRICS_NOTICES);
-	queue_submit(r->q, n, relay_notice_cb, r);
+	queue_submit(r->q, n, NULL, NULL);	/* due now: announced */
 }
 
 /* Records the attempt, builds a failure notice for recipients that just
@@ -1507,8 +1501,6 @@ relay_release(const char *id, void *arg)
 		queue_set_state(r->q, id, 1u << QUEUE_RELEASING,
 		    QUEUE_FAILED, -1, "relay", "stored message is invalid",
 		    NULL, NULL);
-		if (r->sched)
-			sched_wakeup(r->sched);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));

@@ -50,7 +50,6 @@
 #include "metrics.h"
 #include "queue.h"
 #include "policy.h"
-#include "scheduler.h"
 #include "screen.h"
 #include "smtp_client.h"
 #include "smtp_parse.h"
@@ -173,7 +172,6 @@ struct smtp_server {
 	struct event_base *base;
 	struct config	*conf;
 	struct queue	*queue;
-	struct sched	*sched;
 	struct smtp_listener *ls;
 	size_t		 nls;
 	struct smtp_slot *slots;
@@ -1372,11 +1370,6 @@ smtp_commit_done(int result, void *arg)
 		else
 			log_info("id=%s event=held until=%lld", r->id,
 			    (long long)r->release_at);
-		if (r->srv->sched) {
-			sched_kick(r->srv->sched, r->release_at);
-			if (r->alert)	/* goes at once */
-				sched_kick(r->srv->sched, mh_now());
-		}
 	}
 	if (s == NULL || s->state != SMTP_ST_WAIT_COMMIT) {
 		/* Client went away: the message (if committed) stays queued
@@ -2105,7 +2098,7 @@ smtp_accept_error_cb(struct evconnlistener *l, void *arg)
 
 struct smtp_server *
 smtp_server_new(struct event_base *base, struct config *conf,
-    struct queue *q, struct sched *sched)
+    struct queue *q)
 {
 	struct smtp_server *srv;
 
@@ -2113,7 +2106,6 @@ smtp_server_new(struct event_base *base, struct config *conf,
 	srv->base = base;
 	srv->conf = config_ref(conf);
 	srv->queue = q;
-	srv->sched = sched;
 	srv->free_head = UINT32_MAX;
 	srv->reaper = event_new(base, -1, 0, smtp_reaper_cb, srv);
 	return srv;

@@ -22,13 +22,12 @@
 struct event_base;
 struct config;
 struct queue;
-struct sched;
 struct smtp_server;
 struct auth;
 struct ssl_ctx_st;
 
 struct smtp_server *smtp_server_new(struct event_base *, struct config *,
-		    struct queue *, struct sched *);
+		    struct queue *);
 /* Binds every configured listener and logs "event=listening" with the
  * real port (port 0 picks a free one). */
 int		 smtp_server_listen(struct smtp_server *);

@@ -27,7 +27,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
-#include "scheduler.h"
 #include "tls.h"
 #include "token.h"
 #include "util.h"
@@ -56,7 +55,6 @@ struct web {
 	struct evhttp_bound_socket	*bound;
 	struct config			*conf;
 	struct queue			*q;
-	struct sched			*sched;
 	SSL_CTX				*tls;
 	struct auth_limiter		*lim;
 	struct httpconn			*conns;		/* accounting */
@@ -387,8 +385,6 @@ web_op_done(int result, void *arg)
 			metrics_inc(METRICS_CANCELLED_WEB);
 		n = op->action == WEB_A_CANCEL ? WEBPAGE_N_CANCELLED :
 		    WEBPAGE_N_RELEASED;
-		if (op->action == WEB_A_SEND && w->sched != NULL)
-			sched_wakeup(w->sched);
 	} else if (result == 1) {
 		n = WEBPAGE_N_TOO_LATE;
 		code = 409;
@@ -663,7 +659,7 @@ web_base_is_loopback(const char *url)
 
 struct web *
 web_new(struct event_base *base, struct config *conf, struct queue *q,
-    struct sched *sched, SSL_CTX *tls)
+    SSL_CTX *tls)
 {
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_storage ss;
@@ -675,7 +671,6 @@ web_new(struct event_base *base, struct config *conf, struct queue *q,
 	w->base = base;
 	w->conf = config_ref(conf);
 	w->q = q;
-	w->sched = sched;
 	w->lim = auth_limiter_new(WEB_LIMITER_KEYS);
 	w->conns = httpconn_new(base, "web", conf->web_max_connections,
 	    conf->web_timeout * 2000);

@@ -34,7 +34,7 @@
  * 2 x web.timeout per connection, so trickling a request holds nothing
  * for long.
  *
- * Ownership: borrows the queue and the scheduler; holds a config
+ * Ownership: borrows the queue; holds a config
  * reference, replaced by web_set_config().  Thread: loop thread.
  * Errors: web_new() NULL (logged).
  */
@@ -46,7 +46,6 @@
 struct config;
 struct event_base;
 struct queue;
-struct sched;
 struct web;
 
 /* Binds web.address:web.port and serves.  tls: the server context when
@@ -57,7 +56,7 @@ struct web;
  * already name that port: the caller applies config_web_bound() with
  * web_port() before it hands the new config to any module. */
 struct web	*web_new(struct event_base *, struct config *, struct queue *,
-		    struct sched *, SSL_CTX *tls);
+		    SSL_CTX *tls);
 /* The port the listener is bound to (0 for NULL). */
 int		 web_port(const struct web *);
 void		 web_set_config(struct web *, struct config *);

@@ -477,6 +477,11 @@ struct queue_req {
 	queue_done_cb		*cb;
 	void			*arg;
 	char			 id[QUEUE_ID_LEN + 1];
+	/* What a commit of this request changes, announced to the
+	 * observer on result 0: set when queued, completed by the writer
+	 * (which alone knows the state it found). */
+	unsigned		 ch_what;	/* QUEUE_CH_* */
+	int64_t			 ch_due;
 	union {
 		struct queue_msg_new	*msg;
 		struct {
@@ -520,6 +525,8 @@ struct queue {
 	size_t			 nbodies;	/* open queue_body handles */
 	struct event		*ev_done;
 	bool			 closing;
+	queue_observer_cb	*observer;
+	void			*observer_arg;
 
 	/* writer thread only (the loop before the thread starts) */
 	struct queue_conn	 w;
@@ -1442,6 +1449,8 @@ queue_w_set_state(struct queue *q, struct queue_req *r, int64_t now)
 		return -1;
 	if (sqlite3_changes(q->w.db) == 0)
 		return 1;
+	if (strcmp(from, queue_state_names[QUEUE_RELEASING]) == 0)
+		r->ch_what |= QUEUE_CH_UNRELEASED;
 	/* A cancelled alert never goes: its link leaves the body now. */
 	if (r->u.st.to == QUEUE_CANCELLED &&
 	    queue_w_notice_scrub(q, r->id) == -1)
@@ -1451,8 +1460,9 @@ queue_w_set_state(struct queue *q, struct queue_req *r, int64_t now)
 }
 
 static int
-queue_w_attempt(struct queue *q, struct queue_attempt *a, int64_t now)
+queue_w_attempt(struct queue *q, struct queue_req *r, int64_t now)
 {
+	struct queue_attempt *a = r->u.att;
 	sqlite3_stmt *st;
 	char from[32];
 	size_t i;
@@ -1491,9 +1501,12 @@ queue_w_attempt(struct queue *q, struct queue_attempt *a, int64_t now)
 		}
 	}
 	for (i = 0; i < a->nrcpts; i++)
-		if (a->rcpts[i].status == QUEUE_RCPT_SENT &&
-		    queue_w_history_add(q, a->id, a->rcpts[i].idx, now) == -1)
-			return -1;
+		if (a->rcpts[i].status == QUEUE_RCPT_SENT) {
+			if (queue_w_history_add(q, a->id, a->rcpts[i].idx,
+			    now) == -1)
+				return -1;
+			r->ch_what |= QUEUE_CH_DELIVERED;
+		}
 
 	if ((st = queue_stmt(&q->w, QUEUE_SQL_ATTEMPT_UPDATE)) == NULL)
 		return -1;
@@ -1699,6 +1712,11 @@ queue_w_hold(struct queue *q, struct queue_req *r, int64_t now)
 			return -1;
 	}
 	*r->u.hold.changed = sqlite3_changes(q->w.db);
+	if (*r->u.hold.changed > 0) {
+		/* Due times moved, the earliest is not known here. */
+		r->ch_what = QUEUE_CH_DUE;
+		r->ch_due = now;
+	}
 	return 0;
 }
 
@@ -1734,7 +1752,7 @@ queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 	case QUEUE_REQ_STATE:
 		return queue_w_set_state(q, r, now);
 	case QUEUE_REQ_ATTEMPT:
-		return queue_w_attempt(q, r->u.att, now);
+		return queue_w_attempt(q, r, now);
 	case QUEUE_REQ_RECOVER:
 		return queue_w_recover(q, r);
 	case QUEUE_REQ_HOLD:
@@ -1940,10 +1958,23 @@ queue_done_run(struct queue *q)
 
 	while ((r = list) != NULL) {
 		list = r->next;
+		if (r->result == 0 && r->ch_what != 0 && q->observer != NULL) {
+			struct queue_change ch = { r->ch_what, r->ch_due,
+			    r->type == QUEUE_REQ_HOLD ? "" : r->id };
+
+			q->observer(&ch, q->observer_arg);
+		}
 		if (r->cb != NULL)
 			r->cb(r->result, r->arg);
 		free(r);
 	}
+}
+
+void
+queue_observe(struct queue *q, queue_observer_cb *cb, void *arg)
+{
+	q->observer = cb;
+	q->observer_arg = arg;
 }
 
 static void
@@ -2041,6 +2072,7 @@ int
 queue_submit(struct queue *q, struct queue_msg_new *m, queue_done_cb *cb,
     void *arg)
 {
+	const struct queue_msg_new *a;
 	struct queue_req *r;
 
 	if (m == NULL)
@@ -2059,6 +2091,13 @@ queue_submit(struct queue *q, struct queue_msg_new *m, queue_done_cb *cb,
 	r->arg = arg;
 	mh_strlcpy(r->id, m->id, sizeof(r->id));
 	r->u.msg = m;
+	/* Its hold's end (or awaiting_release expiry), or its alert's
+	 * (due at once), whichever is first. */
+	r->ch_what = QUEUE_CH_STATE | QUEUE_CH_DUE;
+	r->ch_due = m->release_at;
+	for (a = m->alert; a != NULL; a = a->alert)
+		if (a->release_at < r->ch_due)
+			r->ch_due = a->release_at;
 	queue_req_push(q, r);
 	return 0;
 }
@@ -2086,6 +2125,13 @@ queue_set_state(struct queue *q, const char *id, unsigned from_mask,
 	r->u.st.next_attempt = next_attempt;
 	r->u.st.actor = xstrdup(actor);
 	r->u.st.why = why != NULL ? xstrdup(why) : NULL;
+	r->ch_what = QUEUE_CH_STATE;
+	if (to == QUEUE_HELD || to == QUEUE_DEFERRED ||
+	    to == QUEUE_AWAITING_RELEASE) {
+		/* Due at next_attempt; kept (-1): unknown here, look now. */
+		r->ch_what |= QUEUE_CH_DUE;
+		r->ch_due = next_attempt >= 0 ? next_attempt : mh_now();
+	}
 	queue_req_push(q, r);
 	return 0;
 }
@@ -2121,6 +2167,12 @@ queue_record_attempt(struct queue *q, struct queue_attempt *a,
 	r->arg = arg;
 	mh_strlcpy(r->id, a->id, sizeof(r->id));
 	r->u.att = a;
+	/* Only a RELEASING message takes a result (else 1, unannounced). */
+	r->ch_what = QUEUE_CH_STATE | QUEUE_CH_UNRELEASED;
+	if (a->new_state == QUEUE_DEFERRED) {
+		r->ch_what |= QUEUE_CH_DUE;
+		r->ch_due = a->next_attempt;
+	}
 	queue_req_push(q, r);
 	return 0;
 }

@@ -22,6 +22,8 @@
  * Ownership: queue_submit() takes ownership of the struct queue_msg_new and
  * everything it points to (including body_fd).  queue_msg_load() returns a
  * struct queue_msg that the caller frees with queue_msg_free().
+ * Commits are announced to one observer (queue_observe(), the
+ * scheduler): the queue knows every due time it commits.
  * Threads: every function here is called from the loop thread only;
  * callbacks run on the loop thread.
  * Errors: 0 / -1 (logged); constructors NULL.  A corrupt database or
@@ -166,6 +168,37 @@ void	queue_msg_free(struct queue_msg *);
 /* Completion, on the loop thread.  result is 0 when the change is
  * durably committed, -1 when it was not (nothing of it was kept). */
 typedef void queue_done_cb(int result, void *arg);
+
+/*
+ * The queue announces its commits (one observer, the scheduler): after a
+ * write request committed, and before its own completion callback, the
+ * observer is told what it changed.  Nothing is announced for a request
+ * that changed nothing (result 1) or did not commit (-1), nor for
+ * retention purges (only final messages go) or queue_recover() (before
+ * the loop runs).  Modules never tell the scheduler about their own
+ * writes: the queue knows every due time it commits.
+ *   QUEUE_CH_STATE      a message was inserted or changed state
+ *   QUEUE_CH_DUE        due is a due time (next_attempt, a hold's end) or
+ *                       an awaiting_release expiry that was set; for a
+ *                       hold --reschedule, the commit time: "look now"
+ *   QUEUE_CH_DELIVERED  a recipient was recorded sent (history grew)
+ *   QUEUE_CH_UNRELEASED a message left RELEASING: the relay is done with
+ *                       it (an attempt, or failed as unreadable)
+ * id is the message (a submit's, not its alert's), "" for a hold change.
+ * The struct is valid during the call only.
+ */
+#define QUEUE_CH_STATE		0x01
+#define QUEUE_CH_DUE		0x02
+#define QUEUE_CH_DELIVERED	0x04
+#define QUEUE_CH_UNRELEASED	0x08
+struct queue_change {
+	unsigned	 what;		/* QUEUE_CH_* */
+	int64_t		 due;		/* with QUEUE_CH_DUE, unix seconds */
+	const char	*id;
+};
+typedef void queue_observer_cb(const struct queue_change *, void *arg);
+/* Sets the one observer (NULL: none), replacing any; loop thread. */
+void	queue_observe(struct queue *, queue_observer_cb *, void *arg);
 
 /* Opens (creating and migrating) the database and starts the writer
  * thread.  group_max caps requests per transaction (0 = default 256).

@@ -3,6 +3,8 @@
  */
 #include "scheduler.h"
 
+#include <sys/time.h>
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "log.h"
 #include "queue.h"
+#include "scheduler_priv.h"
 #include "util.h"
 
 #define SCHED_BATCH	64	/* ids listed per look */
@@ -41,6 +44,7 @@ struct sched {
 };
 
 static void	sched_run(struct sched *);
+static void	sched_kick(struct sched *, int64_t);
 
 static void
 sched_arm(struct sched *sc, int64_t when)
@@ -103,6 +107,12 @@ sched_released_cb(int result, void *arg)
 		log_info("id=%s event=released", p->id);
 		sched_nreleased++;
 		sc->release(p->id, sc->arg);
+		/* sched_run() left the timer off while releases were in
+		 * flight ("the completions wake us"): the last one looks
+		 * again, so the next due time is armed even while the relay
+		 * still holds these. */
+		if (sc->npending == 0)
+			sched_kick(sc, mh_now());
 	} else if (result == 1) {
 		/* Cancelled or released by someone else meanwhile. */
 		log_debug("id=%s event=release_skipped", p->id);
@@ -234,6 +244,20 @@ sched_run(struct sched *sc)
 		sched_arm(sc, next);
 }
 
+/* The queue's announcement of a commit (queue_observe()): a new due
+ * time or expiry re-arms the timer if it is earlier; a message the relay
+ * let go of frees a slot, so look again now. */
+static void
+sched_changed(const struct queue_change *ch, void *arg)
+{
+	struct sched *sc = arg;
+
+	if (ch->what & QUEUE_CH_DUE)
+		sched_kick(sc, ch->due);
+	if (ch->what & QUEUE_CH_UNRELEASED)
+		sched_kick(sc, mh_now());
+}
+
 struct sched *
 sched_new(struct event_base *base, struct queue *q, sched_capacity_cb *cap,
     sched_release_cb *rel, void *arg)
@@ -252,11 +276,13 @@ sched_new(struct event_base *base, struct queue *q, sched_capacity_cb *cap,
 		free(sc);
 		return NULL;
 	}
+	queue_observe(q, sched_changed, sc);
 	sched_arm(sc, mh_now());
 	return sc;
 }
 
-void
+/* Something became due at unix time when: re-arm if that is earlier. */
+static void
 sched_kick(struct sched *sc, int64_t when)
 {
 	if (sc->stopped || when >= sc->armed_at)
@@ -274,6 +300,7 @@ void
 sched_stop(struct sched *sc)
 {
 	sc->stopped = true;
+	queue_observe(sc->q, NULL, NULL);
 	evtimer_del(sc->timer);
 }
 
@@ -292,4 +319,36 @@ sched_free(struct sched *sc)
 	}
 	event_free(sc->timer);
 	free(sc);
+}
+
+/* ------------------------------------------------------------------ */
+/* test hooks (scheduler_priv.h) */
+
+int64_t
+sched_armed_at_(const struct sched *sc)
+{
+	return evtimer_pending(sc->timer, NULL) ? sc->armed_at : INT64_MAX;
+}
+
+int64_t
+sched_timer_left_ms_(const struct sched *sc)
+{
+	struct timeval at, now;
+	int64_t left;
+
+	if (!evtimer_pending(sc->timer, &at))
+		return -1;
+	/* event_pending() gives the expiry on the wall clock. */
+	gettimeofday(&now, NULL);
+	left = ((int64_t)at.tv_sec - now.tv_sec) * 1000 +
+	    ((int64_t)at.tv_usec - now.tv_usec) / 1000;
+	return left < 0 ? 0 : left;
+}
+
+void
+sched_fire_(struct sched *sc)
+{
+	evtimer_del(sc->timer);
+	sc->armed_at = INT64_MAX;	/* as the callback will: not armed */
+	event_active(sc->timer, EV_TIMEOUT, 1);
 }

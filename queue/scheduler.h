@@ -9,6 +9,10 @@
  * Crash recovery (RELEASING back to due) is queue_recover(), called
  * before sched_new().
  *
+ * It learns of new due times from the queue itself: sched_new()
+ * subscribes to the queue's commit announcements (queue_observe()), and
+ * sched_stop() unsubscribes.  No module tells it about its own writes.
+ *
  * Thread: loop thread only.  Errors: constructors NULL.
  */
 #ifndef MH_QUEUE_SCHEDULER_H
@@ -24,14 +28,14 @@ struct sched;
 /* How many more messages the consumer can take now. */
 typedef size_t sched_capacity_cb(void *arg);
 /* Takes a message now in RELEASING.  The consumer must eventually record
- * an attempt (queue_record_attempt) and call sched_wakeup(). */
+ * an attempt (queue_record_attempt) or fail it (queue_set_state): the
+ * commit's announcement tells the scheduler the slot is free.  Should
+ * that write not commit, the consumer calls sched_wakeup(). */
 typedef void sched_release_cb(const char *id, void *arg);
 
 struct sched	*sched_new(struct event_base *, struct queue *,
 		    sched_capacity_cb *, sched_release_cb *, void *arg);
-/* A message became due at unix time when: re-arm if that is earlier. */
-void		 sched_kick(struct sched *, int64_t when);
-/* Capacity freed or the queue changed: look again now. */
+/* Capacity freed without a commit to announce it: look again now. */
 void		 sched_wakeup(struct sched *);
 /* Stop releasing (shutdown); pending state changes still complete. */
 void		 sched_stop(struct sched *);

@@ -486,6 +486,32 @@ class MetricsTest(AdminTest):
         self.assertGreater(b["mailhold_start_time_seconds"], 0)
         self.assertEqual(scrape(port, path="/")[0], 404)
 
+    def test_metrics_loop_lag(self):
+        """The loop-lag histogram exists from the start and its timer
+        keeps ticking (every 0.1 s) while the daemon idles."""
+        m = self.start()
+        port = int(m.config["metrics"]["port"])
+        st, text = scrape(port)
+        self.assertEqual(st, 200)
+        self.assertIn("# TYPE mailhold_event_loop_lag_seconds histogram\n",
+                      text)
+        first = samples(text)["mailhold_event_loop_lag_seconds_count"]
+        deadline = time.monotonic() + 20
+        while True:
+            b = samples(scrape(port)[1])
+            n = b["mailhold_event_loop_lag_seconds_count"]
+            if n >= first + 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(n, first + 5)
+        les = ["0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+               "0.25", "0.5", "1", "2.5", "5", "+Inf"]
+        cum = [b['mailhold_event_loop_lag_seconds_bucket{le="%s"}' % le]
+               for le in les]
+        self.assertEqual(cum, sorted(cum))      # cumulative buckets
+        self.assertEqual(cum[-1], n)
+        self.assertGreaterEqual(b["mailhold_event_loop_lag_seconds_sum"], 0)
+
     def test_metrics_bearer_token(self):
         tmp = self.mkdtemp_token()
         m = self.mailhold(upstream_port=self.up.port, config={

@@ -1,7 +1,7 @@
 /*
  * check_metrics.c - unit tests for proxy/metrics.c: the exposition
  * (checked line by line by a small text-format parser below), the
- * counters, findings and latency buckets, the bearer token check, and
+ * counters, findings, latency and loop-lag buckets, the loop-lag timer, the bearer token check, and
  * the listener on a loopback port with a raw HTTP client (STYLE G10).
  */
 #include "metrics.h"
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -817,6 +818,137 @@ START_TEST(test_latency_many)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* event-loop lag */
+
+static const char *const lag_les[] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+	"0.5", "1", "2.5", "5", "+Inf",
+};
+
+static const struct lag_case {
+	int64_t		 us;
+	const char	*want_le;	/* the first bucket that counts it */
+	const char	*want_sum;
+} lag_cases[] = {
+	{ 0, "0.001", "0.000000" },
+	{ 1, "0.001", "0.000001" },
+	{ 999, "0.001", "0.000999" },
+	{ 1000, "0.001", "0.001000" },		/* le is inclusive */
+	{ 1001, "0.0025", "0.001001" },
+	{ 2500, "0.0025", "0.002500" },
+	{ 2501, "0.005", "0.002501" },
+	{ 5000, "0.005", "0.005000" },
+	{ 9999, "0.01", "0.009999" },
+	{ 25000, "0.025", "0.025000" },
+	{ 50001, "0.1", "0.050001" },
+	{ 250000, "0.25", "0.250000" },
+	{ 999999, "1", "0.999999" },
+	{ 2500000, "2.5", "2.500000" },
+	{ 5000000, "5", "5.000000" },
+	{ 5000001, "+Inf", "5.000001" },
+	{ 3600000000LL, "+Inf", "3600.000000" },
+	{ -250, "0.001", "0.000000" },		/* fired early: 0 */
+};
+
+START_TEST(test_lag)
+{
+	const struct lag_case *c = &lag_cases[_i];
+	char *s, series[128], sum[64];
+	bool reached = false;
+	size_t k;
+
+	metrics_loop_lag(c->us);
+	s = render_checked(NULL);
+	for (k = 0; k < NITEMS(lag_les); k++) {
+		if (strcmp(lag_les[k], c->want_le) == 0)
+			reached = true;
+		(void)mh_snprintf(series, sizeof(series),
+		    "mailhold_event_loop_lag_seconds_bucket{le=\"%s\"}",
+		    lag_les[k]);
+		ck_assert_msg(series_value(s, series) == (reached ? 1 : 0),
+		    "%lld us: %s", (long long)c->us, series);
+	}
+	ck_assert(reached);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_count"), 1);
+	(void)mh_snprintf(sum, sizeof(sum),
+	    "\nmailhold_event_loop_lag_seconds_sum %s\n", c->want_sum);
+	ck_assert_msg(strstr(s, sum) != NULL, "%s", sum);
+	/* The other histogram is untouched. */
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_upstream_latency_seconds_count"), 0);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_lag_many)
+{
+	char *s;
+	int i;
+
+	for (i = 0; i < 1000; i++)
+		metrics_loop_lag(300);		/* an idle loop */
+	metrics_loop_lag(4000);
+	metrics_loop_lag(70000);
+	metrics_loop_lag(7000000);
+	s = render_checked(NULL);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"0.001\"}"), 1000);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"0.0025\"}"), 1000);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"0.005\"}"), 1001);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"0.1\"}"), 1002);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"5\"}"), 1002);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"+Inf\"}"), 1003);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_count"), 1003);
+	/* 1000 * 0.0003 + 0.004 + 0.07 + 7 */
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\nmailhold_event_loop_lag_seconds_sum 7.374000\n"));
+	free(s);
+}
+END_TEST
+
+/* The real timer on a real loop: a loop kept busy past the tick's due
+ * time records it that late.  Only a lower bound is asserted (a loaded
+ * machine makes the tick later, never earlier). */
+START_TEST(test_lag_timer)
+{
+	struct event_base *base;
+	struct metrics_lag *l;
+	struct timespec busy = { 0, 180 * 1000 * 1000 };
+	char *s;
+
+	ck_assert_ptr_nonnull(base = event_base_new());
+	ck_assert_ptr_nonnull(l = metrics_lag_new(base));
+	/* The loop is stalled for 0.18 s: the 0.1 s tick is >= 0.08 s
+	 * late when the loop gets to it. */
+	while (nanosleep(&busy, &busy) == -1)
+		;
+	ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+	s = render_checked(NULL);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_count"), 1);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_bucket{le=\"0.05\"}"), 0);
+	free(s);
+	/* It re-arms itself: the next tick comes by itself. */
+	ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+	s = render_checked(NULL);
+	ck_assert_double_eq(series_value(s,
+	    "mailhold_event_loop_lag_seconds_count"), 2);
+	free(s);
+	metrics_lag_free(l);
+	metrics_lag_free(NULL);
+	event_base_free(base);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* bearer token */
 
 static const struct auth_case {
@@ -1353,6 +1485,13 @@ metrics_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_loop_test(tc, test_latency, 0, NITEMS(latency_cases));
 	tcase_add_test(tc, test_latency_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lag");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_loop_test(tc, test_lag, 0, NITEMS(lag_cases));
+	tcase_add_test(tc, test_lag_many);
+	tcase_add_test(tc, test_lag_timer);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("auth");

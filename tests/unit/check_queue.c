@@ -2063,6 +2063,134 @@ START_TEST(queue_test_expiry)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* announcements (queue_observe)                                       */
+/* ------------------------------------------------------------------ */
+
+#define QT_MAXCH	32
+static struct {
+	int		 n;
+	unsigned	 what[QT_MAXCH];
+	int64_t		 due[QT_MAXCH];
+	char		 id[QT_MAXCH][QUEUE_ID_LEN + 1];
+	int		 done_before[QT_MAXCH];	/* completions run before */
+} ch;
+
+static void
+queue_test_observer(const struct queue_change *c, void *arg)
+{
+	ck_assert_int_lt(ch.n, QT_MAXCH);
+	ck_assert_ptr_eq(arg, &ch);
+	ch.what[ch.n] = c->what;
+	ch.due[ch.n] = (c->what & QUEUE_CH_DUE) ? c->due : -1;
+	mh_strlcpy(ch.id[ch.n], c->id, sizeof(ch.id[0]));
+	ch.done_before[ch.n] = done.n;
+	ch.n++;
+}
+
+/* The last announcement is (what, due, id), made before its request's
+ * own completion ran. */
+static void
+queue_test_announced(int n, unsigned what, int64_t due, const char *id)
+{
+	ck_assert_int_eq(ch.n, n);
+	ck_assert_uint_eq(ch.what[n - 1], what);
+	ck_assert_int_eq(ch.due[n - 1], due);
+	ck_assert_str_eq(ch.id[n - 1], id);
+	ck_assert_int_eq(ch.done_before[n - 1], done.n - 1);
+}
+
+START_TEST(queue_test_observe)
+{
+	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
+	struct queue_msg_new *m;
+	const int idx[2] = { 0, 1 };
+	const int defer[2] = { QUEUE_RCPT_SENT, QUEUE_RCPT_PENDING };
+	const int sent[1] = { QUEUE_RCPT_SENT };
+	int64_t changed = -1, count = -1;
+	int want;
+
+	memset(&ch, 0, sizeof(ch));
+	queue_observe(fx.q, queue_test_observer, &ch);
+
+	/* A submit: inserted, due at its release_at. */
+	ck_assert_int_eq(queue_test_put(QUEUE_HELD, QT_T0 + 500, a), 0);
+	queue_test_announced(1, QUEUE_CH_STATE | QUEUE_CH_DUE, QT_T0 + 500,
+	    a);
+	/* With an alert due at once: the earlier of the two. */
+	m = queue_test_msg(NULL, QUEUE_AWAITING_RELEASE, QT_T0 + 900, 1,
+	    "x\r\n");
+	m->alert = queue_test_msg(NULL, QUEUE_HELD, QT_T0 + 3, 1, "y\r\n");
+	m->alert->flags |= QUEUE_F_NOTICE;
+	queue_test_submit(m, b);
+	queue_test_announced(2, QUEUE_CH_STATE | QUEUE_CH_DUE, QT_T0 + 3, b);
+
+	/* State changes: due again at next_attempt; cancelled: no due. */
+	ck_assert_int_eq(queue_test_state(a, QT_BIT(QUEUE_HELD), QUEUE_HELD,
+	    QT_T0 + 7), 0);
+	queue_test_announced(3, QUEUE_CH_STATE | QUEUE_CH_DUE, QT_T0 + 7, a);
+	ck_assert_int_eq(queue_test_state(b, QT_BIT(QUEUE_AWAITING_RELEASE),
+	    QUEUE_CANCELLED, -1), 0);
+	queue_test_announced(4, QUEUE_CH_STATE, -1, b);
+	/* Nothing changed (not in an allowed state): nothing announced. */
+	ck_assert_int_eq(queue_test_state(b, QT_BIT(QUEUE_HELD),
+	    QUEUE_CANCELLED, -1), 1);
+	ck_assert_int_eq(ch.n, 4);
+
+	/* The relay's part: released, then an attempt that delivered one
+	 * recipient and deferred the other. */
+	ck_assert_int_eq(queue_test_state(a, QT_BIT(QUEUE_HELD),
+	    QUEUE_RELEASING, -1), 0);
+	queue_test_announced(5, QUEUE_CH_STATE, -1, a);
+	ck_assert_int_eq(queue_test_record(queue_test_attempt(a,
+	    QUEUE_DEFERRED, QT_T0 + 600, "451 later", 2, idx, defer)), 0);
+	queue_test_announced(6, QUEUE_CH_STATE | QUEUE_CH_UNRELEASED |
+	    QUEUE_CH_DUE | QUEUE_CH_DELIVERED, QT_T0 + 600, a);
+	/* A late result for a message no longer releasing: nothing. */
+	ck_assert_int_eq(queue_test_record(queue_test_attempt(a, QUEUE_SENT,
+	    0, NULL, 1, idx, sent)), 1);
+	ck_assert_int_eq(ch.n, 6);
+	/* Failed by the relay straight from releasing. */
+	ck_assert_int_eq(queue_test_put(QUEUE_HELD, QT_T0, c), 0);
+	ck_assert_int_eq(queue_test_state(c, QT_BIT(QUEUE_HELD),
+	    QUEUE_RELEASING, -1), 0);
+	ck_assert_int_eq(queue_test_state(c, QT_BIT(QUEUE_RELEASING),
+	    QUEUE_FAILED, -1), 0);
+	queue_test_announced(9, QUEUE_CH_STATE | QUEUE_CH_UNRELEASED, -1, c);
+
+	/* hold set --reschedule that moved a message: look now. */
+	ck_assert_int_eq(queue_test_put(QUEUE_HELD, mh_now() + 5000, NULL), 0);
+	ck_assert_int_eq(ch.n, 10);
+	want = done.n + 1;
+	ck_assert_int_eq(queue_hold_set(fx.q, QUEUE_HOLD_DEFAULT, "", 60, 60,
+	    "test", &changed, queue_test_cb, NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(changed, 1);
+	ck_assert_int_eq(ch.n, 11);
+	ck_assert_uint_eq(ch.what[10], QUEUE_CH_DUE);
+	ck_assert_int_ge(ch.due[10], QT_T0);
+	ck_assert_int_le(ch.due[10], mh_now());
+	ck_assert_str_eq(ch.id[10], "");
+	/* One that moved nothing, and a purge: nothing. */
+	want = done.n + 1;
+	ck_assert_int_eq(queue_hold_set(fx.q, QUEUE_HOLD_USER, "nobody", 60,
+	    60, "test", &changed, queue_test_cb, NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(changed, 0);
+	want = done.n + 1;
+	ck_assert_int_eq(queue_purge(fx.q, INT64_MAX, 100, &count,
+	    queue_test_cb, NULL), 0);
+	queue_test_wait(want);
+	ck_assert_int_eq(count, 2);
+	ck_assert_int_eq(ch.n, 11);
+
+	/* Unsubscribed: silence. */
+	queue_observe(fx.q, NULL, NULL);
+	ck_assert_int_eq(queue_test_put(QUEUE_HELD, QT_T0, NULL), 0);
+	ck_assert_int_eq(ch.n, 11);
+}
+END_TEST
+
 static Suite *
 queue_test_suite(void)
 {
@@ -2112,6 +2240,9 @@ queue_test_suite(void)
 	tcase_add_test(tc, queue_test_group_dup);
 	tcase_add_test(tc, queue_test_group_commit_fails);
 	tcase_add_test(tc, queue_test_disk_full);
+
+	QT_TCASE("observe");
+	tcase_add_test(tc, queue_test_observe);
 
 	QT_TCASE("set_state");
 	tcase_add_loop_test(tc, queue_test_set_state, 0,
