@@ -4512,11 +4512,14 @@ config_man_rules(struct mh_buf *b, const struct config_entry *rules,
 	out("Every rule takes these keys:", arg);
 	out(".RS", arg);
 	for (k = 0; k < CONFIG_NRULEKEYS; k++) {
+		struct config_entry e = config_rule_keys[k];
+
+		/* Policy keys change on SIGHUP (as in the example). */
+		e.flags |= CONFIG_F_POLICY;
 		out(".TP", arg);
-		config_man_line(b, ".B ", config_rule_keys[k].name, "", out,
-		    arg);
-		config_man_line(b, "", config_rule_keys[k].desc, "", out, arg);
-		config_entry_bounds(&config_rule_keys[k], text, sizeof(text));
+		config_man_line(b, ".B ", e.name, "", out, arg);
+		config_man_line(b, "", e.desc, "", out, arg);
+		config_entry_bounds(&e, text, sizeof(text));
 		if (text[0] != '\0')
 			config_man_line(b, "", text, "", out, arg);
 	}

@@ -141,6 +141,31 @@ START_TEST(test_every_key)
 }
 END_TEST
 
+/* groff -Tutf8 reads raw octets as Latin-1: the generator writes
+ * non-ASCII (the built-in sensitive_patterns are Japanese) as \[uXXXX],
+ * and policy keys never say "Restart needed" (they change on SIGHUP). */
+START_TEST(test_escapes)
+{
+	const unsigned char *p;
+	char *page, *rules, *end;
+
+	page = man_generate();
+	for (p = (const unsigned char *)page; *p != '\0'; p++)
+		ck_assert_msg(*p < 0x80, "raw non-ASCII octet 0x%02x at "
+		    "offset %zu", *p, (size_t)(p - (const unsigned char *)page));
+	/* U+793E U+5916 U+79D8: the first built-in sensitive pattern. */
+	ck_assert_ptr_nonnull(strstr(page, "\\[u793E]\\[u5916]\\[u79D8]"));
+	rules = strstr(page, "\n.SS policy\n");
+	ck_assert_ptr_nonnull(rules);
+	end = strstr(rules + 1, "\n.SS ");
+	ck_assert_ptr_nonnull(end);
+	*end = '\0';
+	ck_assert_msg(strstr(rules, "Restart needed") == NULL,
+	    "a policy key says \"Restart needed\"");
+	free(page);
+}
+END_TEST
+
 static Suite *
 man_suite(void)
 {
@@ -149,6 +174,7 @@ man_suite(void)
 
 	tcase_add_test(tc, test_page_current);
 	tcase_add_test(tc, test_every_key);
+	tcase_add_test(tc, test_escapes);
 	suite_add_tcase(s, tc);
 	return s;
 }
