@@ -38,6 +38,10 @@
 # msmtp, gnutls-bin (gnutls-cli), curl, libnss3-tools (tstclnt, NSS: the
 # TLS library of Thunderbird): the mail clients and TLS stacks of
 # tests/integration/test_clients.py.
+# The Debian package (contrib/debian/build.sh, tests/package/install-test.sh,
+# the man_lint test): dpkg-dev, debhelper, lintian, groff-base and man-db
+# (groff and man render the pages), iproute2 (ip, ss in the package test's
+# network namespace).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +51,8 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
 	sasl2-bin libsasl2-modules libsasl2-modules-db
 	libcrypt-dev libnet-ssleay-perl libidn2-dev
 	chromium fonts-ipafont-gothic wrk
-	msmtp gnutls-bin curl libnss3-tools)
+	msmtp gnutls-bin curl libnss3-tools
+	dpkg-dev debhelper lintian groff-base man-db iproute2)
 NODE_MIN_MAJOR=20		# playwright-core's engines.node
 
 SUDO=

@@ -4219,6 +4219,47 @@ config_example_block(struct mh_buf *b, const char *indent, const char *key,
 }
 
 /*
+ * The bounds of e as a sentence ("Integer from 1 to 64.", "One of a, b or
+ * c.", "0 to 8 entries."), plus "Restart needed." for a key read at start
+ * only; "" when there is nothing to say.  For the example and the manual.
+ */
+static void
+config_entry_bounds(const struct config_entry *e, char *text, size_t sz)
+{
+	char lo[32], hi[32], names[128];
+
+	config_fmt_num(e, e->min, lo, sizeof(lo));
+	config_fmt_num(e, e->max, hi, sizeof(hi));
+	text[0] = '\0';
+	switch (e->type) {
+	case CONFIG_T_INT:
+	case CONFIG_T_SIZE:
+	case CONFIG_T_DURATION:
+		(void)mh_snprintf(text, sz, "%s from %s to %s.",
+		    e->type == CONFIG_T_INT ? "Integer" :
+		    e->type == CONFIG_T_SIZE ? "Size" : "Duration", lo, hi);
+		break;
+	case CONFIG_T_ENUM:
+		config_names_join(e->names, names, sizeof(names));
+		(void)mh_snprintf(text, sz, "One of %s.", names);
+		break;
+	case CONFIG_T_LISTENERS:
+	case CONFIG_T_CIDRLIST:
+	case CONFIG_T_SENDERS:
+	case CONFIG_T_STRLIST:
+	case CONFIG_T_TLDMAP:
+		(void)mh_snprintf(text, sz, "%lld to %lld entries.", e->min,
+		    e->max);
+		break;
+	default:
+		break;
+	}
+	if (!e->reloadable && !(e->flags & CONFIG_F_POLICY))
+		(void)mh_snprintf(text + strlen(text), sz - strlen(text),
+		    "%sRestart needed.", text[0] ? "  " : "");
+}
+
+/*
  * One key of the example: its description, its bounds, then "key: value"
  * at indent.  dflt holds the policy's defaults for CONFIG_F_POLICY keys.
  */
@@ -4227,39 +4268,11 @@ config_example_key(struct mh_buf *b, const char *indent, const char *key,
     const struct config_entry *e, const char *desc,
     const struct config *dflt, void (*out)(const char *, void *), void *arg)
 {
-	char lo[32], hi[32], names[128], text[512];
+	char text[512];
 
 	if (desc != NULL)
 		config_example_comment(b, indent, desc, out, arg);
-	config_fmt_num(e, e->min, lo, sizeof(lo));
-	config_fmt_num(e, e->max, hi, sizeof(hi));
-	text[0] = '\0';
-	switch (e->type) {
-	case CONFIG_T_INT:
-	case CONFIG_T_SIZE:
-	case CONFIG_T_DURATION:
-		(void)mh_snprintf(text, sizeof(text), "%s from %s to %s.",
-		    e->type == CONFIG_T_INT ? "Integer" :
-		    e->type == CONFIG_T_SIZE ? "Size" : "Duration", lo, hi);
-		break;
-	case CONFIG_T_ENUM:
-		config_names_join(e->names, names, sizeof(names));
-		(void)mh_snprintf(text, sizeof(text), "One of %s.", names);
-		break;
-	case CONFIG_T_LISTENERS:
-	case CONFIG_T_CIDRLIST:
-	case CONFIG_T_SENDERS:
-	case CONFIG_T_STRLIST:
-	case CONFIG_T_TLDMAP:
-		(void)mh_snprintf(text, sizeof(text), "%lld to %lld entries.",
-		    e->min, e->max);
-		break;
-	default:
-		break;
-	}
-	if (!e->reloadable && !(e->flags & CONFIG_F_POLICY))
-		(void)mh_snprintf(text + strlen(text), sizeof(text) -
-		    strlen(text), "%sRestart needed.", text[0] ? "  " : "");
+	config_entry_bounds(e, text, sizeof(text));
 	if (desc != NULL && text[0] != '\0')
 		config_example_comment(b, indent, text, out, arg);
 	mh_buf_reset(b);
@@ -4371,6 +4384,306 @@ config_example_(void (*out)(const char *line, void *arg), void *arg)
 			    e->desc, dflt, out, arg);
 		}
 	}
+	mh_buf_clear(&b);
+	free(dflt);
+}
+
+/*
+ * mailhold.yaml(5): the manual page, in man(7) macros, generated from the
+ * same table as the example (docs/man/mailhold.yaml.5 is its output).
+ */
+
+/* Appends s as roff text: '\' and '-' escaped, a leading '.' or '\''
+ * made literal, non-ASCII as \[uXXXX] (groff -Tutf8 needs no preconv).
+ * In a value (value true), a ':' or ',' not followed by a space is also a
+ * break point (\:), or a long cipher list could not be broken to the page
+ * width; the page is set ragged right (.ad l) for the same reason. */
+static int
+config_man_esc(struct mh_buf *b, const char *s, bool value)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, len = strlen(s);
+	unsigned cp;
+	int r = 0;
+
+	if (*p == '.' || *p == '\'')
+		r |= mh_buf_puts(b, "\\&");
+	while (len > 0) {
+		if (*p == '\\')
+			r |= mh_buf_puts(b, "\\e");
+		else if (*p == '-')
+			r |= mh_buf_puts(b, "\\-");
+		else if (value && (*p == ':' || *p == ',') && len > 1 &&
+		    p[1] != ' ')
+			r |= mh_buf_printf(b, "%c\\:", *p);
+		else if (*p < 0x80)
+			r |= mh_buf_append(b, *p < 0x20 ? " " : (const char *)p,
+			    1);
+		else if ((n = mh_utf8_seq(p, len, &cp)) > 0) {
+			r |= mh_buf_printf(b, "\\[u%04X]", cp);
+			p += n - 1;
+			len -= n - 1;
+		} else
+			r |= mh_buf_puts(b, "?");
+		p++;
+		len--;
+	}
+	return r;
+}
+
+static int
+config_man_text(struct mh_buf *b, const char *s)
+{
+	return config_man_esc(b, s, false);
+}
+
+/* Writes one line: prefix (roff, as is), then text escaped, then suffix. */
+static void
+config_man_line(struct mh_buf *b, const char *prefix, const char *text,
+    const char *suffix, void (*out)(const char *, void *), void *arg)
+{
+	mh_buf_reset(b);
+	(void)mh_buf_puts(b, prefix);
+	if (text != NULL)
+		(void)config_man_text(b, text);
+	(void)mh_buf_puts(b, suffix);
+	out(b->data, arg);
+}
+
+/* One key: ".TP" with its dotted name, its description, then a paragraph
+ * with its default and bounds.  dflt: as in config_example_key(). */
+static void
+config_man_key(struct mh_buf *b, const char *name,
+    const struct config_entry *e, const char *desc,
+    const struct config *dflt, void (*out)(const char *, void *), void *arg)
+{
+	struct mh_buf v;
+	char text[512];
+
+	out(".TP", arg);
+	config_man_line(b, ".B ", name, "", out, arg);
+	if (desc != NULL)
+		config_man_line(b, "", desc, "", out, arg);
+	mh_buf_init(&v, CONFIG_DUMP_MAX);
+	if (e->flags & CONFIG_F_POLICY)
+		(void)config_fmt_value(dflt, e, &v);
+	else if (e->def != NULL)
+		(void)mh_buf_puts(&v, e->def);
+	out(".br", arg);
+	mh_buf_reset(b);
+	if (v.data != NULL) {
+		(void)mh_buf_puts(b, "Default: \\fB");
+		(void)config_man_esc(b, v.data, true);
+		(void)mh_buf_puts(b, "\\fR.");
+	} else {
+		(void)mh_buf_puts(b, (e->flags & CONFIG_F_DERIVED) ?
+		    "For example \\fB" : "Not set by default; for example "
+		    "\\fB");
+		(void)config_man_esc(b, e->example != NULL ? e->example : "",
+		    true);
+		(void)mh_buf_puts(b, "\\fR.");
+	}
+	mh_buf_clear(&v);
+	config_entry_bounds(e, text, sizeof(text));
+	if (text[0] != '\0') {
+		(void)mh_buf_puts(b, "  ");
+		(void)config_man_text(b, text);
+	}
+	out(b->data, arg);
+}
+
+/* policy.rules: the keys every rule has, then each rule and its own. */
+static void
+config_man_rules(struct mh_buf *b, const struct config_entry *rules,
+    const struct config *dflt, void (*out)(const char *, void *), void *arg)
+{
+	const char *rname, *n;
+	char text[512];
+	size_t r, k, i, rl;
+
+	out(".TP", arg);
+	config_man_line(b, ".B ", rules->name, "", out, arg);
+	config_man_line(b, "", rules->desc, "", out, arg);
+	out(".IP", arg);
+	out("Every rule takes these keys:", arg);
+	out(".RS", arg);
+	for (k = 0; k < CONFIG_NRULEKEYS; k++) {
+		struct config_entry e = config_rule_keys[k];
+
+		/* Policy keys change on SIGHUP (as in the example). */
+		e.flags |= CONFIG_F_POLICY;
+		out(".TP", arg);
+		config_man_line(b, ".B ", e.name, "", out, arg);
+		config_man_line(b, "", e.desc, "", out, arg);
+		config_entry_bounds(&e, text, sizeof(text));
+		if (text[0] != '\0')
+			config_man_line(b, "", text, "", out, arg);
+	}
+	out(".RE", arg);
+	for (r = 0; r < POLICY_R_COUNT; r++) {
+		rname = policy_rule_to_str((enum policy_rule)r);
+		rl = strlen(rname);
+		out(".TP", arg);
+		mh_buf_reset(b);
+		(void)mh_buf_puts(b, ".B ");
+		(void)config_man_text(b, rules->name);
+		(void)mh_buf_puts(b, ".");
+		(void)config_man_text(b, rname);
+		out(b->data, arg);
+		config_man_line(b, "", config_rule_desc[r], "", out, arg);
+		out(".br", arg);
+		mh_buf_reset(b);
+		(void)mh_buf_puts(b, "Default: \\fB");
+		{
+			struct mh_buf v;
+
+			mh_buf_init(&v, CONFIG_DUMP_MAX);
+			if (config_fmt_rule(dflt, r, &v) == 0)
+				(void)config_man_esc(b, v.data, true);
+			mh_buf_clear(&v);
+		}
+		(void)mh_buf_puts(b, "\\fR.");
+		out(b->data, arg);
+		for (i = 0; i < CONFIG_NENTRIES; i++) {
+			n = config_table[i].name + sizeof("policy.rules.") - 1;
+			if (!(config_table[i].flags & CONFIG_F_RULE) ||
+			    strncmp(n, rname, rl) != 0 || n[rl] != '.')
+				continue;
+			config_man_key(b, config_table[i].name,
+			    &config_table[i], config_table[i].desc, dflt, out,
+			    arg);
+		}
+	}
+}
+
+void
+config_man_(void (*out)(const char *line, void *arg), void *arg)
+{
+	static const char *const head[] = {
+		".\\\" mailhold.yaml(5).  Generated from config_table[] in "
+		"proxy/config.c by config_man_();",
+		".\\\" tests/unit/check_man.c checks that "
+		"docs/man/mailhold.yaml.5 matches: change the",
+		".\\\" table, then this file (copy build/mailhold.yaml.5.new "
+		"over it).",
+		".TH MAILHOLD.YAML 5 \"\" \"mailhold\" \"File Formats Manual\"",
+		".ad l",
+		".SH NAME",
+		"mailhold.yaml \\- configuration file of the mailhold SMTP "
+		"submission proxy",
+		".SH SYNOPSIS",
+		".B /etc/mailhold/mailhold.yaml",
+		".SH DESCRIPTION",
+		".BR mailhold (8)",
+		"and",
+		".BR mailholdctl (8)",
+		"read their settings from the YAML file given with",
+		".BR \\-c .",
+		"The file is a mapping of sections, and each section a mapping "
+		"of keys.",
+		"A key shown below as",
+		".B hold.default",
+		"is written as",
+		".PP",
+		".EX",
+		"hold:",
+		"  default: 10m",
+		".EE",
+		".PP",
+		"Every key is optional: a file needs only the keys it changes, "
+		"the others keep the default shown here, and an empty file "
+		"means all defaults.",
+		"Unknown keys are errors; errors name the file, line, column "
+		"and key.",
+		"Durations are written 0, 90s, 5m, 2h or 1d (a plain number is "
+		"seconds).",
+		"Sizes are written 512, 64k, 25M or 1G (binary multiples).",
+		"Relative paths are relative to the working directory at "
+		"start.",
+		".PP",
+		"Keys marked \\(lqRestart needed\\(rq are read at start only; "
+		"the others change when",
+		".B mailhold",
+		"gets",
+		".B SIGHUP",
+		"or",
+		".BR \"mailholdctl reload\" .",
+		"A reload that fails changes nothing.",
+		"Check a file with",
+		".B mailhold \\-\\-check\\-config \\-c",
+		".IR FILE .",
+		".SH KEYS",
+		NULL
+	};
+	static const char *const tail[] = {
+		".SH EXAMPLES",
+		"Submission on ports 587 and 465 for logged-in users, relayed "
+		"to the organisation's server:",
+		".PP",
+		".EX",
+		"server:",
+		"  hostname: mail.example.org",
+		"  listeners:",
+		"    \\- {address: \"::\", port: 587, mode: starttls}",
+		"    \\- {address: \"::\", port: 465, mode: tls}",
+		"  trusted_networks: []",
+		"tls:",
+		"  cert_file: /etc/mailhold/fullchain.pem",
+		"  key_file: /etc/mailhold/privkey.pem",
+		"auth:",
+		"  backend: file",
+		"  password_file: /etc/mailhold/passwd",
+		"queue:",
+		"  path: /var/lib/mailhold/queue.db",
+		"upstream:",
+		"  host: submission.example.org",
+		"  auth_file: /etc/mailhold/upstream\\-auth",
+		"control:",
+		"  socket: /run/mailhold/control.sock",
+		".EE",
+		".SH FILES",
+		".TP",
+		".I /etc/mailhold/mailhold.yaml",
+		"The configuration the systemd unit and the Debian package use.",
+		".TP",
+		".I /usr/share/doc/mailhold/examples/config.example.yaml",
+		"Every key with its default, as comments and YAML; generated "
+		"from the same table as this page.",
+		".SH SEE ALSO",
+		".BR mailhold (8),",
+		".BR mailholdctl (8)",
+		NULL
+	};
+	struct config *dflt;
+	struct mh_buf b;
+	size_t s, i;
+
+	dflt = xcalloc(1, sizeof(*dflt));
+	policy_config_init(&dflt->policy);
+	mh_buf_init(&b, CONFIG_DUMP_MAX);
+	for (i = 0; head[i] != NULL; i++)
+		out(head[i], arg);
+	for (s = 0; s < CONFIG_NSECTIONS; s++) {
+		const char *sname = config_sections[s].name;
+		size_t sl = strlen(sname);
+
+		config_man_line(&b, ".SS ", sname, "", out, arg);
+		config_man_line(&b, "", config_sections[s].desc, "", out, arg);
+		for (i = 0; i < CONFIG_NENTRIES; i++) {
+			const struct config_entry *e = &config_table[i];
+
+			if (strncmp(e->name, sname, sl) != 0 ||
+			    e->name[sl] != '.' || (e->flags & CONFIG_F_RULE))
+				continue;
+			if (e->type == CONFIG_T_RULES)
+				config_man_rules(&b, e, dflt, out, arg);
+			else
+				config_man_key(&b, e->name, e, e->desc, dflt,
+				    out, arg);
+		}
+	}
+	for (i = 0; tail[i] != NULL; i++)
+		out(tail[i], arg);
 	mh_buf_clear(&b);
 	free(dflt);
 }

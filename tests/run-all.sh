@@ -6,9 +6,15 @@
 #   3. ctest in both: Check unit tests and fuzz-corpus replays
 #   4. the Python integration tests (tests/integration) against
 #      build-asan/mailhold and a private Postfix upstream per test class
+#   5. the Debian package (tests/package/install-test.sh): build it, lintian,
+#      install it, run the installed daemon as user mailhold in a network
+#      namespace of its own, relay one message, purge, check what is left;
+#      it counts as one test, and its trap purges the package whatever
+#      happens
 #
 # The last line is always "N passed, N failed" (ctest tests + integration
-# tests, plus one failure for each build step that failed).  Exit status is
+# tests + the package test, plus one failure for each build step that
+# failed).  Exit status is
 # non-zero if anything failed or nothing ran.  Logs: tests/out/.
 #
 # Needs root (the integration tests run their own Postfix instances) and the
@@ -17,6 +23,7 @@
 #
 # Environment: JOBS (default 2), MH_SKIP_DEPS=1 (do not run setup-deps.sh),
 #              MH_SKIP_INTEGRATION=1 (unit tests only),
+#              MH_SKIP_PACKAGE=1 (no package test),
 #              MH_KEEP_TMP=1 (keep the integration tests' temp dirs).
 
 set -uo pipefail
@@ -141,6 +148,23 @@ else
 		((i_skip == 0)) || echo "run-all: $i_skip integration test(s) skipped"
 	else
 		fail "integration run did not finish or crashed (see tests/out/integration.log)"
+		failed=$((failed + 1))
+	fi
+fi
+
+# --- 5: the Debian package, installed, run and purged -----------------------
+if [ "${MH_SKIP_PACKAGE:-0}" = 1 ]; then
+	say "package test skipped (MH_SKIP_PACKAGE=1)"
+elif [ "$(id -u)" != 0 ]; then
+	fail "package test needs root (dpkg, apt-get, unshare)"
+	failed=$((failed + 1))
+else
+	say "package test (tests/package/install-test.sh)"
+	if JOBS=$JOBS timeout -k 10 240 "$ROOT/tests/package/install-test.sh" \
+		2>&1 | tee "$OUT/package.log"; then
+		passed=$((passed + 1))
+	else
+		fail "package test (see tests/out/package.log)"
 		failed=$((failed + 1))
 	fi
 fi
