@@ -574,7 +574,7 @@ main_check(int argc, char **argv)
 	if (history && stat(conf->queue_path, &sb) == 0) {
 		if (evthread_use_pthreads() == -1 ||
 		    (base = event_base_new()) == NULL ||
-		    (q = queue_open(base, conf->queue_path, 0, err,
+		    (q = queue_open(base, conf->queue_path, 0, 0, err,
 		    sizeof(err))) == NULL)
 			fprintf(stderr, "mailhold: check: no history (queue "
 			    "%s: %s)\n", conf->queue_path, err);
@@ -812,7 +812,8 @@ main(int argc, char **argv)
 		fatal("event=start error=\"cannot create the directory of "
 		    "%s\"", m.conf->queue_path);
 	m.q = queue_open(m.base, m.conf->queue_path,
-	    m.conf->group_commit_max, err, sizeof(err));
+	    m.conf->group_commit_max, m.conf->queue_startup_check * 1000,
+	    err, sizeof(err));
 	if (m.q == NULL)
 		fatalx("event=start error=\"queue %s: %s\"",
 		    m.conf->queue_path, err);

@@ -169,10 +169,17 @@ typedef void queue_done_cb(int result, void *arg);
 
 /* Opens (creating and migrating) the database and starts the writer
  * thread.  group_max caps requests per transaction (0 = default 256).
+ * An existing file is checked before anything in it changes (no chmod, no
+ * journal mode): it must be a mailhold queue (application_id, schema
+ * version) or an empty database, and pass PRAGMA quick_check within
+ * check_ms milliseconds (0: no quick_check; when time runs out the check
+ * stops with a warning and the open goes on).  A foreign, truncated or
+ * damaged file is refused, left as it is, with errbuf naming the file.
  * The base must be thread-aware (evthread_use_pthreads() before
  * event_base_new()): the writer wakes the loop with event_active(). */
 struct queue	*queue_open(struct event_base *, const char *path,
-		    size_t group_max, char *errbuf, size_t errsz);
+		    size_t group_max, int64_t check_ms, char *errbuf,
+		    size_t errsz);
 /* Stops the writer thread after it has committed what is queued, runs the
  * remaining completions, closes the database.  NULL is a no-op.  Not from
  * inside a completion callback; every queue_body must be closed first. */
