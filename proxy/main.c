@@ -350,7 +350,7 @@ static void
 main_gauges(struct metrics_gauges *g, void *arg)
 {
 	struct main_ctx *m = arg;
-	uint64_t rel, exp;
+	uint64_t rel, exp, avail;
 	int64_t oldest;
 	int s;
 
@@ -362,6 +362,11 @@ main_gauges(struct metrics_gauges *g, void *arg)
 	g->sessions = smtp_server_nsessions(m->srv);
 	g->relay_connections = relay_nconns(m->relay);
 	g->start_time = m->started;
+	if (queue_space(m->q, &avail) == 0) {
+		g->queue_free = avail > INT64_MAX ? INT64_MAX : (int64_t)avail;
+		g->space_low = !queue_space_ok(avail, m->conf->queue_min_free,
+		    0);
+	}
 	/* The scheduler lives in mh_queue and keeps plain totals. */
 	sched_totals(&rel, &exp);
 	metrics_add(METRICS_RELEASED, rel - m->released_seen);

@@ -14,6 +14,7 @@
 
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -47,6 +48,7 @@
 #define QUEUE_RCPTS_MAX		100000	/* sanity cap when loading */
 #define QUEUE_BCONN_IDLE_MAX	4	/* idle body connections kept */
 #define QUEUE_APP_ID		0x4d484c44	/* application_id "MHLD" */
+#define QUEUE_SPACE_CACHE_MS	1000	/* statvfs at most this often */
 #define QUEUE_FLAGS_ALL		(QUEUE_F_8BITMIME | QUEUE_F_SMTPUTF8 | \
 				 QUEUE_F_NOTICE)
 
@@ -520,6 +522,8 @@ struct queue {
 	size_t			 nbodies;	/* open queue_body handles */
 	struct event		*ev_done;
 	bool			 closing;
+	int64_t			 space_at;	/* mono ms of the last statvfs */
+	uint64_t		 space_avail;	/* its answer, octets */
 
 	/* writer thread only (the loop before the thread starts) */
 	struct queue_conn	 w;
@@ -1276,6 +1280,45 @@ queue_open(struct event_base *base, const char *path, size_t group_max,
 fail:
 	queue_free_all(q);
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Free space                                                          */
+/* ------------------------------------------------------------------ */
+
+int
+queue_space(struct queue *q, uint64_t *avail)
+{
+	struct statvfs vfs;
+	int64_t now;
+
+	now = mh_mono_ms();
+	if (q->space_at != 0 && now - q->space_at < QUEUE_SPACE_CACHE_MS &&
+	    now >= q->space_at) {
+		*avail = q->space_avail;
+		return 0;
+	}
+	if (statvfs(q->path, &vfs) == -1) {
+		log_warn("event=queue_error op=statvfs path=%s", q->path);
+		return -1;
+	}
+	/* f_bavail: what a writer that is not root may still use. */
+	if (vfs.f_frsize != 0 && vfs.f_bavail > UINT64_MAX / vfs.f_frsize)
+		q->space_avail = UINT64_MAX;
+	else
+		q->space_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	q->space_at = now != 0 ? now : 1;
+	*avail = q->space_avail;
+	return 0;
+}
+
+bool
+queue_space_ok(uint64_t avail, uint64_t min_free, uint64_t size)
+{
+	if (avail < min_free)
+		return false;
+	/* Twice the size fits in what is left above min_free. */
+	return size <= (avail - min_free) / 2;
 }
 
 /* ------------------------------------------------------------------ */

@@ -185,6 +185,19 @@ struct queue	*queue_open(struct event_base *, const char *path,
  * inside a completion callback; every queue_body must be closed first. */
 void		 queue_close(struct queue *);
 
+/*
+ * Octets still free for the queue: statvfs(2) on the database's file
+ * system, f_bavail (what a writer that is not root may use).  Cached for
+ * a second, so a busy server makes at most one statvfs a second.  0, or
+ * -1 when statvfs fails (logged; the caller decides, ENOSPC still ends a
+ * commit cleanly).
+ */
+int	queue_space(struct queue *, uint64_t *avail);
+/* Pure: is there room for a message of size octets (0: not announced)
+ * with min_free left?  The message must fit twice in the space above
+ * min_free: its body goes into the WAL, then into the database file. */
+bool	queue_space_ok(uint64_t avail, uint64_t min_free, uint64_t size);
+
 /* Inserts the message, its recipients, its body and an audit row
  * (actor "smtp") in the next group commit.  Takes ownership of m, also
  * when it returns -1 (invalid message or queue closing: m is freed and cb

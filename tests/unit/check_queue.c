@@ -7,6 +7,7 @@
  * keeps the loop from returning at once when nothing else is pending.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -566,6 +567,50 @@ START_TEST(queue_test_open_bad)
 	    "%s: file changed", queue_test_open_bad_cases[_i].label);
 	free(before);
 	free(after);
+}
+END_TEST
+
+static const struct {
+	const char	*label;
+	uint64_t	 avail, min_free, size;
+	bool		 want;
+} queue_test_space_cases[] = {
+	{ "plenty", 1000, 100, 0, true },
+	{ "exactly min_free", 100, 100, 0, true },
+	{ "below min_free", 99, 100, 0, false },
+	{ "min_free 0, disk full", 0, 0, 0, true },
+	{ "size fits twice", 300, 100, 100, true },
+	{ "size fits once only", 299, 100, 100, false },
+	{ "size over free space", 12 << 20, 0, 20 << 20, false },
+	{ "size and min_free 0", 0, 0, 1, false },
+	{ "huge size", UINT64_MAX, 100, UINT64_MAX, false },
+	{ "huge avail", UINT64_MAX, UINT64_MAX, 0, true },
+};
+
+START_TEST(queue_test_space_ok)
+{
+	ck_assert_msg(queue_space_ok(queue_test_space_cases[_i].avail,
+	    queue_test_space_cases[_i].min_free,
+	    queue_test_space_cases[_i].size) ==
+	    queue_test_space_cases[_i].want, "%s",
+	    queue_test_space_cases[_i].label);
+}
+END_TEST
+
+START_TEST(queue_test_space)
+{
+	struct statvfs vfs;
+	uint64_t avail, again, want;
+
+	ck_assert_int_eq(queue_space(fx.q, &avail), 0);
+	ck_assert_int_eq(statvfs(fx.dir, &vfs), 0);
+	want = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	/* Same file system, give or take what others write meanwhile. */
+	ck_assert_uint_le(avail > want ? avail - want : want - avail,
+	    64 * 1024 * 1024);
+	/* Cached: a second call within the second gives the same answer. */
+	ck_assert_int_eq(queue_space(fx.q, &again), 0);
+	ck_assert_uint_eq(again, avail);
 }
 END_TEST
 
@@ -2217,6 +2262,9 @@ queue_test_suite(void)
 	tcase_add_test(tc, queue_test_open_new);
 	tcase_add_test(tc, queue_test_open_tightens_mode);
 	tcase_add_test(tc, queue_test_open_healthy);
+	tcase_add_loop_test(tc, queue_test_space_ok, 0,
+	    QT_N(queue_test_space_cases));
+	tcase_add_test(tc, queue_test_space);
 	tcase_add_loop_test(tc, queue_test_open_bad, 0,
 	    QT_N(queue_test_open_bad_cases));
 
