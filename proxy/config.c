@@ -513,6 +513,25 @@ static const struct config_entry config_table[] = {
 	  .def = "256", .min = 1, .max = 65536, .reloadable = true,
 	  CONFIG_FIELD(group_commit_max),
 	  .desc = "Most queue writes committed in one transaction." },
+	{ .name = "queue.startup_check", .type = CONFIG_T_DURATION,
+	  .def = "10s", .min = 0, .max = CONFIG_HOUR, .reloadable = false,
+	  CONFIG_FIELD(queue_startup_check),
+	  .desc = "At start, the queue file is checked with SQLite's "
+	  "quick_check for at most this long (it reads every page: about "
+	  "a second per GB); a damaged file stops the start.  When the time "
+	  "runs out the rest is not checked and a warning is logged.  0 "
+	  "skips the check.  A file that is not a mailhold queue is always "
+	  "refused and left unchanged." },
+	{ .name = "queue.min_free", .type = CONFIG_T_SIZE, .def = "100M",
+	  .min = 0, .max = 1024 * CONFIG_GIB, .reloadable = true,
+	  CONFIG_FIELD(queue_min_free),
+	  .desc = "Free space to keep on the queue's file system.  Below it "
+	  "new mail is refused at MAIL FROM with 452 4.3.1 (the client "
+	  "tries again later) while held mail is still relayed; a MAIL FROM "
+	  "whose SIZE= does not fit twice in the space above it is refused "
+	  "the same way (a message is written to the WAL, then to the "
+	  "database).  Mail is accepted again by itself once space is "
+	  "back.  0 refuses only what does not fit at all." },
 	{ .name = "queue.retention", .type = CONFIG_T_DURATION, .def = "30d",
 	  .min = 0, .max = 3650 * CONFIG_DAY, .reloadable = true,
 	  CONFIG_FIELD(queue_retention),

@@ -113,6 +113,8 @@ struct config {
 	/* queue: */
 	char	*queue_path;		/* queue.path, SQLite file */
 	size_t	 group_commit_max;	/* queue.group_commit_max: reqs per txn */
+	int64_t	 queue_startup_check;	/* queue.startup_check: seconds */
+	size_t	 queue_min_free;	/* queue.min_free: octets */
 	int64_t	 queue_retention;	/* queue.retention: 0 = keep forever */
 
 	/* hold: */

@@ -351,7 +351,7 @@ static void
 main_gauges(struct metrics_gauges *g, void *arg)
 {
 	struct main_ctx *m = arg;
-	uint64_t rel, exp;
+	uint64_t rel, exp, avail;
 	int64_t oldest;
 	int s;
 
@@ -363,6 +363,11 @@ main_gauges(struct metrics_gauges *g, void *arg)
 	g->sessions = smtp_server_nsessions(m->srv);
 	g->relay_connections = relay_nconns(m->relay);
 	g->start_time = m->started;
+	if (queue_space(m->q, &avail) == 0) {
+		g->queue_free = avail > INT64_MAX ? INT64_MAX : (int64_t)avail;
+		g->space_low = !queue_space_ok(avail, m->conf->queue_min_free,
+		    0);
+	}
 	/* The scheduler lives in mh_queue and keeps plain totals. */
 	sched_totals(&rel, &exp);
 	metrics_add(METRICS_RELEASED, rel - m->released_seen);
@@ -575,7 +580,7 @@ main_check(int argc, char **argv)
 	if (history && stat(conf->queue_path, &sb) == 0) {
 		if (evthread_use_pthreads() == -1 ||
 		    (base = event_base_new()) == NULL ||
-		    (q = queue_open(base, conf->queue_path, 0, err,
+		    (q = queue_open(base, conf->queue_path, 0, 0, err,
 		    sizeof(err))) == NULL)
 			fprintf(stderr, "mailhold: check: no history (queue "
 			    "%s: %s)\n", conf->queue_path, err);
@@ -813,7 +818,8 @@ main(int argc, char **argv)
 		fatal("event=start error=\"cannot create the directory of "
 		    "%s\"", m.conf->queue_path);
 	m.q = queue_open(m.base, m.conf->queue_path,
-	    m.conf->group_commit_max, err, sizeof(err));
+	    m.conf->group_commit_max, m.conf->queue_startup_check * 1000,
+	    err, sizeof(err));
 	if (m.q == NULL)
 		fatalx("event=start error=\"queue %s: %s\"",
 		    m.conf->queue_path, err);

@@ -355,6 +355,15 @@ metrics_render_gauges(struct mh_buf *b, const struct metrics_gauges *g)
 	    "awaiting_release, releasing, deferred); 0 when none.");
 	r |= mh_buf_printf(b, "mailhold_queue_oldest_age_seconds %" PRId64
 	    "\n", g->oldest_age > 0 ? g->oldest_age : 0);
+	r |= metrics_family(b, "mailhold_queue_free_bytes", "gauge",
+	    "Octets free on the queue's file system; -1 when unknown.");
+	r |= mh_buf_printf(b, "mailhold_queue_free_bytes %" PRId64 "\n",
+	    g->queue_free);
+	r |= metrics_family(b, "mailhold_queue_space_low", "gauge",
+	    "1 while free space is below queue.min_free and new mail is "
+	    "refused with 452 4.3.1.");
+	r |= mh_buf_printf(b, "mailhold_queue_space_low %d\n",
+	    g->space_low ? 1 : 0);
 	r |= metrics_family(b, "mailhold_smtp_sessions", "gauge",
 	    "SMTP sessions open.");
 	r |= mh_buf_printf(b, "mailhold_smtp_sessions %" PRIu64 "\n",
@@ -383,6 +392,7 @@ metrics_render(struct mh_buf *b, const struct metrics_gauges *g)
 	if (g == NULL) {
 		memset(&zero, 0, sizeof(zero));
 		zero.oldest_age = -1;
+		zero.queue_free = -1;
 		g = &zero;
 	}
 	r = metrics_render_counters(b);
@@ -528,6 +538,7 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	memset(&g, 0, sizeof(g));
 	g.oldest_age = -1;
+	g.queue_free = -1;
 	if (m->cb != NULL)
 		m->cb(&g, m->arg);
 	mh_buf_init(&b, METRICS_RENDER_MAX);

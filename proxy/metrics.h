@@ -30,6 +30,8 @@
  *   mailhold_event_loop_lag_seconds            histogram
  *   mailhold_queue_messages{state=<queue state>}  gauge
  *   mailhold_queue_oldest_age_seconds          gauge (0 when none waits)
+ *   mailhold_queue_free_bytes                  gauge (statvfs, -1 unknown)
+ *   mailhold_queue_space_low                   gauge, 1 below queue.min_free
  *   mailhold_smtp_sessions, mailhold_relay_connections  gauge
  *   mailhold_start_time_seconds                gauge
  *   mailhold_build_info{version=...}           gauge, always 1
@@ -89,6 +91,8 @@ struct metrics_gauges {
 	uint64_t sessions;	/* SMTP sessions open */
 	uint64_t relay_connections;
 	int64_t	 start_time;	/* unix seconds */
+	int64_t	 queue_free;	/* octets free for the queue, -1 unknown */
+	bool	 space_low;	/* below queue.min_free: new mail refused */
 };
 
 /* Fills the gauges, which arrive zeroed with oldest_age -1. */

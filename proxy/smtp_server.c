@@ -186,6 +186,9 @@ struct smtp_server {
 	struct auth	*auth;		/* NULL: no AUTH */
 	const struct screen_holds *holds; /* run-time hold windows, or NULL */
 	const struct relay *relay;	/* upstream capabilities, or NULL */
+	bool		 space_low;	/* below queue.min_free last we looked */
+	int64_t		 space_logged;	/* mono ms of the last "low" warning */
+	int64_t		 size_logged;	/* mono ms of the last SIZE= warning */
 };
 
 struct smtp_cmd_def {
@@ -805,6 +808,58 @@ smtp_check_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	return 0;
 }
 
+/*
+ * queue.min_free (issue 16): is there room on the queue's file system for
+ * a new message of size octets (0: not announced)?  Otherwise 452 4.3.1
+ * (RFC 3463: mail system full; RFC 1870 section 6.1 for SIZE=) and -1.
+ * Each warning (space low, SIZE= too big) is logged at most once a
+ * minute, a new shortage at once; the return to normal once.
+ * queue_space() caches statvfs for a second.
+ */
+#define SMTP_SPACE_LOG_MS	60000
+
+static int
+smtp_check_space(struct smtp_session *s, uint64_t size)
+{
+	struct smtp_server *srv = s->srv;
+	uint64_t avail, min_free = s->conf->queue_min_free;
+	bool low;
+	int64_t now, *last;
+
+	if (queue_space(srv->queue, &avail) == -1)
+		return 0;	/* unknown: an ENOSPC at commit still says 451 */
+	low = !queue_space_ok(avail, min_free, 0);
+	if (!low && srv->space_low) {
+		log_info("event=queue_space state=ok free=%llu min_free=%llu",
+		    (unsigned long long)avail, (unsigned long long)min_free);
+		srv->space_logged = 0;	/* a new shortage is told at once */
+	}
+	srv->space_low = low;
+	if (!low && queue_space_ok(avail, min_free, size))
+		return 0;
+	now = mh_mono_ms();
+	last = low ? &srv->space_logged : &srv->size_logged;
+	if (*last == 0 || now - *last >= SMTP_SPACE_LOG_MS || now < *last) {
+		*last = now != 0 ? now : 1;
+		if (low)
+			log_warnx("event=queue_space state=low free=%llu "
+			    "min_free=%llu note=\"new mail gets 452 4.3.1 "
+			    "until space is freed on the queue's file "
+			    "system\"", (unsigned long long)avail,
+			    (unsigned long long)min_free);
+		else
+			log_warnx("event=queue_space state=too_big size=%llu "
+			    "free=%llu min_free=%llu note=\"a MAIL FROM "
+			    "SIZE= larger than the free space got 452 "
+			    "4.3.1\"", (unsigned long long)size,
+			    (unsigned long long)avail,
+			    (unsigned long long)min_free);
+	}
+	smtp_reply(s, "452 4.3.1 Insufficient system storage, try again "
+	    "later");
+	return -1;
+}
+
 static void
 smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 {
@@ -825,6 +880,8 @@ smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		    "of %zu octets", s->conf->message_size_max);
 		return;
 	}
+	if (smtp_check_space(s, ma.has_size ? ma.size : 0) == -1)
+		return;
 	if (smtp_check_utf8(s, ma.smtputf8, ma.path.is_utf8, "sender") == -1)
 		return;
 	/* Sender binding: a stolen login must not send as someone else. */

@@ -14,6 +14,7 @@
 
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -47,6 +48,7 @@
 #define QUEUE_RCPTS_MAX		100000	/* sanity cap when loading */
 #define QUEUE_BCONN_IDLE_MAX	4	/* idle body connections kept */
 #define QUEUE_APP_ID		0x4d484c44	/* application_id "MHLD" */
+#define QUEUE_SPACE_CACHE_MS	1000	/* statvfs at most this often */
 #define QUEUE_FLAGS_ALL		(QUEUE_F_8BITMIME | QUEUE_F_SMTPUTF8 | \
 				 QUEUE_F_NOTICE)
 
@@ -527,6 +529,8 @@ struct queue {
 	bool			 closing;
 	queue_observer_cb	*observer;
 	void			*observer_arg;
+	int64_t			 space_at;	/* mono ms of the last statvfs */
+	uint64_t		 space_avail;	/* its answer, octets */
 
 	/* writer thread only (the loop before the thread starts) */
 	struct queue_conn	 w;
@@ -872,19 +876,152 @@ queue_req_payload_free(struct queue_req *r)
 /* Opening and migrating                                               */
 /* ------------------------------------------------------------------ */
 
+static int	queue_db_open(const char *, bool, int, sqlite3 **, char *,
+		    size_t);
+static int	queue_db_get(sqlite3 *, const char *, int64_t *, char *,
+		    size_t);
+
+/* sqlite3_progress_handler(): non-zero stops the statement (SQLITE_INTERRUPT)
+ * once the monotonic deadline has passed. */
+static int
+queue_check_progress(void *arg)
+{
+	return mh_mono_ms() > *(const int64_t *)arg;
+}
+
 /*
- * Creates the file 0600 before SQLite sees it (SQLite gives the -wal and
- * -shm files the database file's mode), and tightens an existing file
- * that is readable by others: it holds whole messages.  Not umask(2),
- * which is process-wide and would race with other threads.
+ * PRAGMA quick_check on the read-only connection, stopped after check_ms
+ * (0: not run).  quick_check reads every page once (O(size), about a
+ * second per GB from the page cache, more from a cold disk), so a big
+ * queue gets a partial check and a warning rather than minutes of delay;
+ * quick_check(10) bounds the report.  -1 with errbuf when a page is
+ * damaged.
  */
 static int
-queue_file_prepare(const char *path, char *errbuf, size_t errsz)
+queue_quick_check(sqlite3 *db, const char *path, int64_t check_ms,
+    char *errbuf, size_t errsz)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	char esc[256];
+	int64_t start, deadline;
+	int rc;
+
+	if (check_ms <= 0)
+		return 0;
+	start = mh_mono_ms();
+	deadline = start + check_ms;
+	sqlite3_progress_handler(db, 10000, queue_check_progress, &deadline);
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(10)", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		queue_err(errbuf, errsz, "%s: the database is damaged (%s); "
+		    "restore it from a backup", path, sqlite3_errmsg(db));
+		sqlite3_progress_handler(db, 0, NULL, NULL);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t = sqlite3_column_text(st, 0);
+		if (t == NULL || strcmp((const char *)t, "ok") != 0) {
+			queue_err(errbuf, errsz, "%s: the database is damaged "
+			    "(quick_check: %s); restore it from a backup",
+			    path, mh_log_escape(t != NULL ? (const char *)t :
+			    "", t != NULL ? strlen((const char *)t) : 0, 200,
+			    esc, sizeof(esc)));
+			rc = -1;
+		} else
+			rc = 0;
+	} else if (rc == SQLITE_INTERRUPT) {
+		log_warnx("event=queue_check path=%s result=unfinished "
+		    "ms=%lld note=\"queue.startup_check ran out; the rest of "
+		    "the file was not checked\"", path, (long long)check_ms);
+		rc = 0;
+	} else {
+		queue_err(errbuf, errsz, "%s: the database is damaged (%s); "
+		    "restore it from a backup", path, sqlite3_errmsg(db));
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	if (rc == 0)
+		log_info("event=queue_check path=%s result=ok ms=%lld", path,
+		    (long long)(mh_mono_ms() - start));
+	return rc;
+}
+
+/*
+ * Is an existing, non-empty file at path a mailhold queue in good health?
+ * Asked on a read-only connection, before anything is changed: a foreign
+ * or damaged file is refused as it is (no chmod, no journal mode, no
+ * migration).  A read-only connection never writes the database file;
+ * for a file already in WAL mode SQLite may create its -wal and -shm.
+ * An SQLite file with no schema at all is accepted as new.
+ */
+static int
+queue_file_verify(const char *path, int64_t check_ms, char *errbuf,
+    size_t errsz)
+{
+	sqlite3 *db;
+	int64_t ver, appid, nobj;
+	char err[256];
+	int rc = -1;
+
+	if (queue_db_open(path, true, QUEUE_BUSY_W_MS, &db, err,
+	    sizeof(err)) == -1) {
+		queue_err(errbuf, errsz, "cannot read it: %s", err);
+		return -1;
+	}
+	if (queue_db_get(db, "PRAGMA user_version", &ver, NULL, 0) == -1 ||
+	    queue_db_get(db, "PRAGMA application_id", &appid, NULL, 0) ==
+	    -1 || queue_db_get(db, "SELECT count(*) FROM sqlite_master",
+	    &nobj, NULL, 0) == -1) {
+		queue_err(errbuf, errsz, "%s: not a readable SQLite database "
+		    "(%s): damaged, truncated or not a queue; left as it is",
+		    path, sqlite3_errmsg(db));
+		goto done;
+	}
+	if (ver == 0 && nobj == 0) {
+		rc = 0;		/* an empty database: ours to set up */
+		goto done;
+	}
+	if (appid != QUEUE_APP_ID || ver <= 0) {
+		queue_err(errbuf, errsz, "%s: not a mailhold queue database "
+		    "(user_version %lld, application_id %lld); left as it is: "
+		    "check queue.path", path, (long long)ver,
+		    (long long)appid);
+		goto done;
+	}
+	if (ver > QUEUE_SCHEMA_VERSION) {
+		queue_err(errbuf, errsz, "%s: schema version %lld is not one "
+		    "this mailhold knows (up to %d): made by a newer mailhold; "
+		    "left as it is", path, (long long)ver,
+		    QUEUE_SCHEMA_VERSION);
+		goto done;
+	}
+	rc = queue_quick_check(db, path, check_ms, errbuf, errsz);
+done:
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * Creates the file 0600 before SQLite sees it (SQLite gives the -wal and
+ * -shm files the database file's mode).  An existing file is verified
+ * first (queue_file_verify()); only a file that is a healthy queue is
+ * tightened when it is readable by others: it holds whole messages.  Not
+ * umask(2), which is process-wide and would race with other threads.
+ */
+static int
+queue_file_prepare(const char *path, int64_t check_ms, char *errbuf,
+    size_t errsz)
 {
 	struct stat sb;
 	int fd;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1 && errno == ENOENT)
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOCTTY, 0600);
 	if (fd == -1) {
 		queue_err(errbuf, errsz, "%s: %s", path, strerror(errno));
 		return -1;
@@ -897,6 +1034,11 @@ queue_file_prepare(const char *path, char *errbuf, size_t errsz)
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		queue_err(errbuf, errsz, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (sb.st_size > 0 && queue_file_verify(path, check_ms, errbuf,
+	    errsz) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -1089,7 +1231,7 @@ queue_free_all(struct queue *q)
  */
 struct queue *
 queue_open(struct event_base *base, const char *path, size_t group_max,
-    char *errbuf, size_t errsz)
+    int64_t check_ms, char *errbuf, size_t errsz)
 {
 	struct queue *q;
 	sigset_t all, old;
@@ -1111,7 +1253,7 @@ queue_open(struct event_base *base, const char *path, size_t group_max,
 	q->pend_tail = &q->pend;
 	q->done_tail = &q->done;
 
-	if (queue_file_prepare(path, errbuf, errsz) == -1 ||
+	if (queue_file_prepare(path, check_ms, errbuf, errsz) == -1 ||
 	    queue_db_open(path, false, QUEUE_BUSY_W_MS, &q->w.db, errbuf,
 	    errsz) == -1 ||
 	    queue_db_setup_write(q->w.db, errbuf, errsz) == -1 ||
@@ -1145,6 +1287,45 @@ queue_open(struct event_base *base, const char *path, size_t group_max,
 fail:
 	queue_free_all(q);
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Free space                                                          */
+/* ------------------------------------------------------------------ */
+
+int
+queue_space(struct queue *q, uint64_t *avail)
+{
+	struct statvfs vfs;
+	int64_t now;
+
+	now = mh_mono_ms();
+	if (q->space_at != 0 && now - q->space_at < QUEUE_SPACE_CACHE_MS &&
+	    now >= q->space_at) {
+		*avail = q->space_avail;
+		return 0;
+	}
+	if (statvfs(q->path, &vfs) == -1) {
+		log_warn("event=queue_error op=statvfs path=%s", q->path);
+		return -1;
+	}
+	/* f_bavail: what a writer that is not root may still use. */
+	if (vfs.f_frsize != 0 && vfs.f_bavail > UINT64_MAX / vfs.f_frsize)
+		q->space_avail = UINT64_MAX;
+	else
+		q->space_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	q->space_at = now != 0 ? now : 1;
+	*avail = q->space_avail;
+	return 0;
+}
+
+bool
+queue_space_ok(uint64_t avail, uint64_t min_free, uint64_t size)
+{
+	if (avail < min_free)
+		return false;
+	/* Twice the size fits in what is left above min_free. */
+	return size <= (avail - min_free) / 2;
 }
 
 /* ------------------------------------------------------------------ */

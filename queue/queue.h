@@ -202,14 +202,34 @@ void	queue_observe(struct queue *, queue_observer_cb *, void *arg);
 
 /* Opens (creating and migrating) the database and starts the writer
  * thread.  group_max caps requests per transaction (0 = default 256).
+ * An existing file is checked before anything in it changes (no chmod, no
+ * journal mode): it must be a mailhold queue (application_id, schema
+ * version) or an empty database, and pass PRAGMA quick_check within
+ * check_ms milliseconds (0: no quick_check; when time runs out the check
+ * stops with a warning and the open goes on).  A foreign, truncated or
+ * damaged file is refused, left as it is, with errbuf naming the file.
  * The base must be thread-aware (evthread_use_pthreads() before
  * event_base_new()): the writer wakes the loop with event_active(). */
 struct queue	*queue_open(struct event_base *, const char *path,
-		    size_t group_max, char *errbuf, size_t errsz);
+		    size_t group_max, int64_t check_ms, char *errbuf,
+		    size_t errsz);
 /* Stops the writer thread after it has committed what is queued, runs the
  * remaining completions, closes the database.  NULL is a no-op.  Not from
  * inside a completion callback; every queue_body must be closed first. */
 void		 queue_close(struct queue *);
+
+/*
+ * Octets still free for the queue: statvfs(2) on the database's file
+ * system, f_bavail (what a writer that is not root may use).  Cached for
+ * a second, so a busy server makes at most one statvfs a second.  0, or
+ * -1 when statvfs fails (logged; the caller decides, ENOSPC still ends a
+ * commit cleanly).
+ */
+int	queue_space(struct queue *, uint64_t *avail);
+/* Pure: is there room for a message of size octets (0: not announced)
+ * with min_free left?  The message must fit twice in the space above
+ * min_free: its body goes into the WAL, then into the database file. */
+bool	queue_space_ok(uint64_t avail, uint64_t min_free, uint64_t size);
 
 /* Inserts the message, its recipients, its body and an audit row
  * (actor "smtp") in the next group commit.  Takes ownership of m, also

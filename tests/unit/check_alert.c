@@ -1806,7 +1806,7 @@ notify_test_setup(void)
 	    NULL);
 	ck_assert_int_eq(event_add(nfx.tick, &tv), 0);
 	err[0] = '\0';
-	nfx.q = queue_open(nfx.base, nfx.path, 0, err, sizeof(err));
+	nfx.q = queue_open(nfx.base, nfx.path, 0, 0, err, sizeof(err));
 	ck_assert_msg(nfx.q != NULL, "queue_open: %s", err);
 	nfx.done = 0;
 }

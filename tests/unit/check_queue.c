@@ -7,6 +7,7 @@
  * keeps the loop from returning at once when nothing else is pending.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -63,7 +64,7 @@ queue_test_open(size_t group_max)
 	struct queue *q;
 
 	err[0] = '\0';
-	q = queue_open(fx.base, fx.path, group_max, err, sizeof(err));
+	q = queue_open(fx.base, fx.path, group_max, 10000, err, sizeof(err));
 	ck_assert_msg(q != NULL, "queue_open: %s", err);
 	return q;
 }
@@ -404,10 +405,20 @@ START_TEST(queue_test_open_tightens_mode)
 }
 END_TEST
 
+/* How queue_test_open_bad spoils the file it then opens. */
+enum queue_test_spoil {
+	QT_SPOIL_SQL,		/* run sql on it */
+	QT_SPOIL_JUNK,		/* 8 KiB of 'j' in a new file */
+	QT_SPOIL_TRUNCATE,	/* the fixture's queue, cut to len octets */
+	QT_SPOIL_PAGE,		/* one page of the fixture's queue overwritten */
+};
+
 static const struct {
 	const char	*label;
-	const char	*sql;		/* run on a fresh file, or NULL */
+	enum queue_test_spoil spoil;
+	const char	*sql;		/* QT_SPOIL_SQL */
 	bool		 fresh;		/* on a new file, not the fixture's */
+	off_t		 len;		/* QT_SPOIL_TRUNCATE; 0: half */
 	const char	*want_err;	/* substring of errbuf */
 } queue_test_open_bad_cases[] = {
 	{ .label = "future version", .sql = "PRAGMA user_version = 99",
@@ -416,46 +427,208 @@ static const struct {
 	  .sql = "CREATE TABLE t (x)", .want_err = "not a mailhold" },
 	{ .label = "foreign application_id",
 	  .sql = "PRAGMA application_id = 7", .want_err = "not a mailhold" },
-	{ .label = "not sqlite", .fresh = true, .sql = NULL,
-	  .want_err = "" },
+	{ .label = "foreign with our version", .fresh = true,
+	  .sql = "CREATE TABLE t (x); PRAGMA user_version = 3",
+	  .want_err = "not a mailhold" },
+	{ .label = "not sqlite", .fresh = true, .spoil = QT_SPOIL_JUNK,
+	  .want_err = "not a readable SQLite database" },
+	{ .label = "truncated to 100 octets", .fresh = true,
+	  .spoil = QT_SPOIL_TRUNCATE, .len = 100,
+	  .want_err = "not a readable SQLite database" },
+	{ .label = "truncated to half", .fresh = true,
+	  .spoil = QT_SPOIL_TRUNCATE, .len = 0, .want_err = "damaged" },
+	{ .label = "one damaged page", .fresh = true, .spoil = QT_SPOIL_PAGE,
+	  .want_err = "damaged" },
 };
+
+/* Reads a whole (small) file into a fresh buffer. */
+static char *
+queue_test_slurp(const char *path, size_t *lenp)
+{
+	struct stat sb;
+	char *buf;
+	int fd;
+
+	ck_assert_int_ge(fd = open(path, O_RDONLY), 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_int_lt(sb.st_size, 16 * 1024 * 1024);
+	buf = malloc((size_t)sb.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read(fd, buf, (size_t)sb.st_size),
+	    (ssize_t)sb.st_size);
+	close(fd);
+	*lenp = (size_t)sb.st_size;
+	return buf;
+}
+
+static void
+queue_test_spit(const char *path, const char *buf, size_t len, mode_t mode)
+{
+	int fd;
+
+	ck_assert_int_ge(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode),
+	    0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+/* The fixture's queue with some messages and bodies in it, closed (so
+ * the WAL is checkpointed into the file).  Returns the page size and the
+ * root page of the recipients table. */
+static void
+queue_test_filled(int64_t *pgsz, int64_t *root)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int i;
+
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(queue_test_put(QUEUE_HELD, QT_T0, NULL), 0);
+	queue_close(fx.q);
+	fx.q = NULL;
+	ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT rootpage, "
+	    "(SELECT page_size FROM pragma_page_size) FROM sqlite_master "
+	    "WHERE name = 'recipients'", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*root = sqlite3_column_int64(st, 0);
+	*pgsz = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_int_gt(*root, 1);
+}
 
 START_TEST(queue_test_open_bad)
 {
-	char err[256], path[192], junk[1024];
+	char err[512], path[192], junk[8192], *before, *after, *q0;
+	struct stat sb0, sb1;
 	struct queue *q;
 	sqlite3 *db;
-	int fd;
+	size_t blen, alen, qlen;
+	int64_t pgsz, root;
 
 	queue_close(fx.q);
 	fx.q = NULL;
 	mh_strlcpy(path, fx.path, sizeof(path));
-	if (queue_test_open_bad_cases[_i].fresh) {
+	if (queue_test_open_bad_cases[_i].fresh)
 		ck_assert_int_ne(mh_snprintf(path, sizeof(path), "%s/other.db",
 		    fx.dir), -1);
-		if (queue_test_open_bad_cases[_i].sql == NULL) {
-			memset(junk, 'j', sizeof(junk));
-			fd = open(path, O_WRONLY | O_CREAT, 0600);
-			ck_assert_int_ge(fd, 0);
-			ck_assert_int_eq(write(fd, junk, sizeof(junk)),
-			    (ssize_t)sizeof(junk));
-			close(fd);
-		}
-	}
-	if (queue_test_open_bad_cases[_i].sql != NULL) {
+	switch (queue_test_open_bad_cases[_i].spoil) {
+	case QT_SPOIL_SQL:
 		ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
 		ck_assert_int_eq(sqlite3_exec(db,
 		    queue_test_open_bad_cases[_i].sql, NULL, NULL, NULL),
 		    SQLITE_OK);
 		sqlite3_close(db);
+		break;
+	case QT_SPOIL_JUNK:
+		memset(junk, 'j', sizeof(junk));
+		queue_test_spit(path, junk, sizeof(junk), 0644);
+		break;
+	case QT_SPOIL_TRUNCATE:
+	case QT_SPOIL_PAGE:
+		fx.q = queue_test_open(0);
+		queue_test_filled(&pgsz, &root);
+		q0 = queue_test_slurp(fx.path, &qlen);
+		ck_assert_uint_gt(qlen, 4 * (size_t)pgsz);
+		if (queue_test_open_bad_cases[_i].spoil == QT_SPOIL_PAGE) {
+			ck_assert_uint_le((size_t)(root * pgsz), qlen);
+			memset(q0 + (root - 1) * pgsz, 0xa5, (size_t)pgsz);
+		} else if (queue_test_open_bad_cases[_i].len > 0)
+			qlen = (size_t)queue_test_open_bad_cases[_i].len;
+		else
+			qlen /= 2;
+		queue_test_spit(path, q0, qlen, 0644);
+		free(q0);
+		break;
 	}
+	/* Readable by others: a chmod would show. */
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(stat(path, &sb0), 0);
+	before = queue_test_slurp(path, &blen);
+
 	err[0] = '\0';
-	q = queue_open(fx.base, path, 0, err, sizeof(err));
+	q = queue_open(fx.base, path, 0, 10000, err, sizeof(err));
 	ck_assert_msg(q == NULL, "%s: opened",
 	    queue_test_open_bad_cases[_i].label);
 	ck_assert_msg(err[0] != '\0' && strstr(err,
 	    queue_test_open_bad_cases[_i].want_err) != NULL, "%s: err=%s",
 	    queue_test_open_bad_cases[_i].label, err);
+	/* The message names the file, and the file is left as it was:
+	 * same octets (no WAL switch, no migration), same mode. */
+	ck_assert_msg(strstr(err, path) != NULL, "%s: err=%s",
+	    queue_test_open_bad_cases[_i].label, err);
+	ck_assert_int_eq(stat(path, &sb1), 0);
+	ck_assert_uint_eq(sb1.st_mode & 0777, 0644);
+	after = queue_test_slurp(path, &alen);
+	ck_assert_msg(alen == blen && memcmp(before, after, blen) == 0,
+	    "%s: file changed", queue_test_open_bad_cases[_i].label);
+	free(before);
+	free(after);
+}
+END_TEST
+
+static const struct {
+	const char	*label;
+	uint64_t	 avail, min_free, size;
+	bool		 want;
+} queue_test_space_cases[] = {
+	{ "plenty", 1000, 100, 0, true },
+	{ "exactly min_free", 100, 100, 0, true },
+	{ "below min_free", 99, 100, 0, false },
+	{ "min_free 0, disk full", 0, 0, 0, true },
+	{ "size fits twice", 300, 100, 100, true },
+	{ "size fits once only", 299, 100, 100, false },
+	{ "size over free space", 12 << 20, 0, 20 << 20, false },
+	{ "size and min_free 0", 0, 0, 1, false },
+	{ "huge size", UINT64_MAX, 100, UINT64_MAX, false },
+	{ "huge avail", UINT64_MAX, UINT64_MAX, 0, true },
+};
+
+START_TEST(queue_test_space_ok)
+{
+	ck_assert_msg(queue_space_ok(queue_test_space_cases[_i].avail,
+	    queue_test_space_cases[_i].min_free,
+	    queue_test_space_cases[_i].size) ==
+	    queue_test_space_cases[_i].want, "%s",
+	    queue_test_space_cases[_i].label);
+}
+END_TEST
+
+START_TEST(queue_test_space)
+{
+	struct statvfs vfs;
+	uint64_t avail, again, want;
+
+	ck_assert_int_eq(queue_space(fx.q, &avail), 0);
+	ck_assert_int_eq(statvfs(fx.dir, &vfs), 0);
+	want = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	/* Same file system, give or take what others write meanwhile. */
+	ck_assert_uint_le(avail > want ? avail - want : want - avail,
+	    64 * 1024 * 1024);
+	/* Cached: a second call within the second gives the same answer. */
+	ck_assert_int_eq(queue_space(fx.q, &again), 0);
+	ck_assert_uint_eq(again, avail);
+}
+END_TEST
+
+START_TEST(queue_test_open_healthy)
+{
+	char err[256];
+	struct queue *q;
+	int64_t pgsz, root;
+
+	/* A healthy queue opens with the check on, and with it off. */
+	queue_test_filled(&pgsz, &root);
+	err[0] = '\0';
+	q = queue_open(fx.base, fx.path, 0, 0, err, sizeof(err));
+	ck_assert_msg(q != NULL, "no check: %s", err);
+	queue_close(q);
+	fx.q = queue_test_open(0);
+	ck_assert_int_eq(queue_test_int("SELECT count(*) FROM messages",
+	    NULL), 20);
 }
 END_TEST
 
@@ -837,7 +1010,7 @@ START_TEST(queue_test_wakeup)
 	ck_assert_int_eq(event_add(ev, &guard), 0);
 	queue_close(fx.q);
 	fx.q = NULL;
-	q = queue_open(base, fx.path, 0, err, sizeof(err));
+	q = queue_open(base, fx.path, 0, 10000, err, sizeof(err));
 	ck_assert_msg(q != NULL, "%s", err);
 	t0 = mh_mono_ms();
 	ck_assert_int_eq(queue_submit(q, queue_test_msg(NULL, QUEUE_HELD,
@@ -2216,6 +2389,10 @@ queue_test_suite(void)
 	QT_TCASE("open");
 	tcase_add_test(tc, queue_test_open_new);
 	tcase_add_test(tc, queue_test_open_tightens_mode);
+	tcase_add_test(tc, queue_test_open_healthy);
+	tcase_add_loop_test(tc, queue_test_space_ok, 0,
+	    QT_N(queue_test_space_cases));
+	tcase_add_test(tc, queue_test_space);
 	tcase_add_loop_test(tc, queue_test_open_bad, 0,
 	    QT_N(queue_test_open_bad_cases));
 

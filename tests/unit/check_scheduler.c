@@ -93,7 +93,7 @@ st_open(void)
 	char err[256];
 
 	err[0] = '\0';
-	fx.q = queue_open(fx.base, fx.path, 0, err, sizeof(err));
+	fx.q = queue_open(fx.base, fx.path, 0, 0, err, sizeof(err));
 	ck_assert_msg(fx.q != NULL, "queue_open: %s", err);
 }
 
