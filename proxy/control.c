@@ -33,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "queue_backup.h"
 #include "util.h"
 
 #define CONTROL_TIMEOUT_S	10		/* to send the request line */
@@ -81,6 +82,7 @@ struct control {
 	ino_t			 ino;
 	int64_t			 started;
 	TAILQ_HEAD(, control_conn) conns;
+	struct queue_backup	*backup;	/* one at a time */
 };
 
 /* ------------------------------------------------------------------ */
@@ -98,6 +100,7 @@ static const struct {
 	{ "stats", CONTROL_CMD_STATS },
 	{ "reload", CONTROL_CMD_RELOAD },
 	{ "hold", CONTROL_CMD_HOLD },
+	{ "backup", CONTROL_CMD_BACKUP },
 };
 
 static bool
@@ -271,6 +274,17 @@ control_parse_request(const char *line, size_t len,
 				return err;
 			continue;
 		}
+		if (out->cmd == CONTROL_CMD_BACKUP) {
+			if (out->path[0] != '\0')
+				return "unexpected argument";
+			if (t[0] != '/')
+				return "backup needs an absolute path";
+			if (tl > CONTROL_PATH_MAX)
+				return "path too long";
+			memcpy(out->path, t, tl);
+			out->path[tl] = '\0';
+			continue;
+		}
 		if (want_state) {
 			if ((err = control_parse_states(t, tl,
 			    &out->state_mask)) != NULL)
@@ -335,6 +349,10 @@ control_parse_request(const char *line, size_t len,
 	case CONTROL_CMD_SHOW:
 		if (out->nids != 1)
 			return "show needs exactly one id";
+		break;
+	case CONTROL_CMD_BACKUP:
+		if (out->path[0] == '\0')
+			return "backup needs a FILE";
 		break;
 	case CONTROL_CMD_RELEASE:
 	case CONTROL_CMD_CANCEL:
@@ -1035,6 +1053,71 @@ control_cmd_hold(struct control_conn *c)
 }
 
 static void
+control_backup_done(int result, const char *error, long long bytes,
+    void *arg)
+{
+	struct control_conn *c = arg;
+	char esc[CONTROL_PATH_MAX * 4 + 1], txt[CONTROL_PATH_MAX * 4 + 600];
+	char res[CONTROL_PATH_MAX * 4 + 64];
+	struct mh_buf j;
+
+	c->pending--;
+	c->ctl->backup = NULL;
+	mh_log_escape_utf8(c->req->path, strlen(c->req->path),
+	    CONTROL_PATH_MAX, esc, sizeof(esc));
+	if (result == 0)
+		log_info("event=ctl_backup actor=%s file=\"%s\" bytes=%lld "
+		    "result=ok", c->actor, esc, bytes);
+	else
+		log_warnx("event=ctl_backup actor=%s file=\"%s\" result=failed "
+		    "error=\"%s\"", c->actor, esc, error);
+	if (c->bev == NULL) {
+		control_conn_free(c);
+		return;
+	}
+	if (result != 0) {
+		control_reply(c, error, error, NULL);
+		return;
+	}
+	(void)mh_snprintf(txt, sizeof(txt), "backup written to %s (%lld "
+	    "bytes); restore: see docs/ADMIN.md, section 8\n", c->req->path,
+	    bytes);
+	mh_buf_init(&j, sizeof(res));
+	(void)mh_buf_puts(&j, "{\"file\":");
+	control_json_str(&j, c->req->path);
+	(void)mh_buf_printf(&j, ",\"bytes\":%lld}", bytes);
+	control_reply(c, NULL, txt, j.data);
+	mh_buf_clear(&j);
+}
+
+/* The copy runs on a thread of its own (queue/queue_backup.c); the
+ * answer comes when it is written and checked. */
+static void
+control_cmd_backup(struct control_conn *c)
+{
+	const struct config *conf = control_conf(c->ctl);
+	char err[CONTROL_PATH_MAX + 256];
+
+	if (conf == NULL) {
+		control_reply(c, "no configuration", "no configuration", NULL);
+		return;
+	}
+	if (c->ctl->backup != NULL) {
+		control_reply(c, "a backup is already running",
+		    "a backup is already running; try again when it is done",
+		    NULL);
+		return;
+	}
+	c->ctl->backup = queue_backup_start(c->ctl->base, conf->queue_path,
+	    c->req->path, control_backup_done, c, err, sizeof(err));
+	if (c->ctl->backup == NULL) {
+		control_reply(c, err, err, NULL);
+		return;
+	}
+	c->pending++;
+}
+
+static void
 control_dispatch(struct control_conn *c, const char *line, size_t len)
 {
 	char esc[256];
@@ -1071,6 +1154,10 @@ control_dispatch(struct control_conn *c, const char *line, size_t len)
 		break;
 	case CONTROL_CMD_HOLD:
 		control_cmd_hold(c);
+		break;
+	case CONTROL_CMD_BACKUP:
+		log_info("event=ctl_backup actor=%s result=started", c->actor);
+		control_cmd_backup(c);
 		break;
 	}
 }
@@ -1304,6 +1391,9 @@ control_free(struct control *ctl)
 
 	if (ctl == NULL)
 		return;
+	/* A copy still running is stopped and removed (no callback). */
+	queue_backup_abort(ctl->backup);
+	ctl->backup = NULL;
 	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL) {
 		c->pending = 0;	/* queue_close() ran every completion */
 		control_conn_free(c);

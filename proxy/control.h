@@ -64,6 +64,7 @@ enum control_cmd {
 	CONTROL_CMD_STATS,
 	CONTROL_CMD_RELOAD,
 	CONTROL_CMD_HOLD,
+	CONTROL_CMD_BACKUP,
 };
 
 enum control_hold_op {
@@ -73,6 +74,7 @@ enum control_hold_op {
 };
 
 #define CONTROL_HOLD_KEY_MAX	254
+#define CONTROL_PATH_MAX	1024	/* backup FILE, octets */
 
 /* One parsed request (large: allocate it, do not put it on the stack). */
 struct control_request {
@@ -89,6 +91,8 @@ struct control_request {
 	char		 hold_key[CONTROL_HOLD_KEY_MAX + 1]; /* lowercased */
 	int64_t		 hold_secs;
 	bool		 reschedule;
+	/* backup: */
+	char		 path[CONTROL_PATH_MAX + 1];	/* absolute */
 };
 
 /* Parses one request line (without its LF; len octets, need not be

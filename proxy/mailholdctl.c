@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,30 @@ ctl_usage(const char *why)
 	    "  hold get\n"
 	    "  hold set DURATION [--rule R | --user U | --domain D] "
 	    "[--reschedule]\n"
-	    "  hold unset [--rule R | --user U | --domain D]\n");
+	    "  hold unset [--rule R | --user U | --domain D]\n"
+	    "  backup FILE   (a new file, written by the daemon)\n");
 	exit(CTL_EXIT_USAGE);
+}
+
+/*
+ * Appends one argument.  The FILE of "backup FILE" is written by the
+ * daemon, whose working directory is not ours: a relative name is made
+ * absolute here.
+ */
+static int
+ctl_put_arg(struct mh_buf *line, const char *arg)
+{
+	char cwd[PATH_MAX];
+
+	if (strcmp(line->data != NULL ? line->data : "", "backup ") == 0 &&
+	    arg[0] != '/') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			ctl_usage("cannot tell the current directory");
+		if (mh_buf_puts(line, cwd) == -1 ||
+		    (strcmp(cwd, "/") != 0 && mh_buf_puts(line, "/") == -1))
+			return -1;
+	}
+	return mh_buf_puts(line, arg);
 }
 
 /* Decodes the JSON string at *pp (which points at its opening quote)
@@ -244,7 +267,7 @@ main(int argc, char **argv)
 			ctl_usage("arguments may not be empty or hold "
 			    "white space");
 		else if ((line.len && mh_buf_puts(&line, " ") == -1) ||
-		    mh_buf_puts(&line, argv[i]) == -1)
+		    ctl_put_arg(&line, argv[i]) == -1)
 			ctl_usage("request too long");
 	}
 	if (line.len == 0)

@@ -7,7 +7,8 @@
  * a non-empty string, and a parsed request is within its bounds: a known
  * command, at most CONTROL_IDS_MAX ids of QUEUE_ID_LEN lowercase hex
  * digits, lowercased sender and hold key that are NUL-terminated inside
- * their arrays, a hold window that is never negative when set, and nothing
+ * their arrays, a hold window that is never negative when set, an
+ * absolute path for backup (and for nothing else), and nothing
  * parsed from a line holding CR, LF or NUL.
  */
 #include <stdint.h>
@@ -52,7 +53,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(memchr(line, '\r', size) == NULL &&
 	    memchr(line, '\n', size) == NULL &&
 	    memchr(line, '\0', size) == NULL);
-	FUZZ_ASSERT(a->cmd >= CONTROL_CMD_QUEUE && a->cmd <= CONTROL_CMD_HOLD);
+	FUZZ_ASSERT(a->cmd >= CONTROL_CMD_QUEUE &&
+	    a->cmd <= CONTROL_CMD_BACKUP);
+	FUZZ_ASSERT(memchr(a->path, '\0', sizeof(a->path)) != NULL &&
+	    strcmp(a->path, b->path) == 0);
+	/* backup: one absolute path; nothing else has one. */
+	FUZZ_ASSERT(a->cmd == CONTROL_CMD_BACKUP ? a->path[0] == '/' :
+	    a->path[0] == '\0');
 	FUZZ_ASSERT(a->cmd == b->cmd && a->nids == b->nids &&
 	    a->by_sender == b->by_sender && a->state_mask == b->state_mask);
 	FUZZ_ASSERT(a->nids <= CONTROL_IDS_MAX);

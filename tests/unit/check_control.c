@@ -23,6 +23,7 @@ struct parse_case {
 	const char	*want_sender;	/* NULL: not by sender */
 	size_t		 want_nids;
 	const char	*want_id0;
+	const char	*want_path;	/* backup */
 };
 
 static const struct parse_case parse_cases[] = {
@@ -86,6 +87,19 @@ static const struct parse_case parse_cases[] = {
 	  .want_err = "bad --state" },
 	{ .label = "missing value", .line = "queue --sender",
 	  .want_err = "option needs a value" },
+	{ .label = "backup", .line = "backup /var/backups/mailhold.db",
+	  .want_cmd = CONTROL_CMD_BACKUP,
+	  .want_path = "/var/backups/mailhold.db" },
+	{ .label = "backup keeps case", .line = "backup /tmp/Q.DB",
+	  .want_cmd = CONTROL_CMD_BACKUP, .want_path = "/tmp/Q.DB" },
+	{ .label = "backup relative", .line = "backup q.db",
+	  .want_err = "backup needs an absolute path" },
+	{ .label = "backup without file", .line = "backup",
+	  .want_err = "backup needs a FILE" },
+	{ .label = "backup two files", .line = "backup /a /b",
+	  .want_err = "unexpected argument" },
+	{ .label = "backup --sender", .line = "backup --sender a@b",
+	  .want_err = "backup needs an absolute path" },
 };
 
 START_TEST(test_parse_table)
@@ -113,6 +127,7 @@ START_TEST(test_parse_table)
 		ck_assert_uint_eq(r->nids, tc->want_nids);
 		if (tc->want_id0)
 			ck_assert_str_eq(r->ids[0], tc->want_id0);
+		ck_assert_str_eq(r->path, tc->want_path ? tc->want_path : "");
 	}
 	free(r);
 }
