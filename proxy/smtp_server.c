@@ -46,6 +46,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "config.h"
+#include "lbackoff.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -164,6 +165,7 @@ struct smtp_slot {
 
 struct smtp_listener {
 	struct evconnlistener *l;
+	struct lbackoff	*bo;		/* pauses it when accept fails */
 	struct smtp_server *srv;
 	int		 mode;		/* enum config_listen_mode */
 	bool		 require_tls;
@@ -2096,13 +2098,6 @@ smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	smtp_flush(s);
 }
 
-static void
-smtp_accept_error_cb(struct evconnlistener *l, void *arg)
-{
-	/* EMFILE and friends: log and keep the listener (it retries). */
-	log_warn("event=accept_error");
-}
-
 struct smtp_server *
 smtp_server_new(struct event_base *base, struct config *conf,
     struct queue *q, struct sched *sched)
@@ -2172,8 +2167,14 @@ smtp_server_listen(struct smtp_server *srv)
 			    "reason=\"no TLS context\"", cl->address, cl->port);
 			return -1;
 		}
-		evconnlistener_set_error_cb(srv->ls[i].l,
-		    smtp_accept_error_cb);
+		/* EMFILE and friends: pause, never spin (lbackoff.h). */
+		if ((srv->ls[i].bo = lbackoff_new(srv->base, srv->ls[i].l,
+		    "smtp")) == NULL) {
+			log_warnx("event=listen_error address=%s port=%d "
+			    "reason=\"too many listeners\"", cl->address,
+			    cl->port);
+			return -1;
+		}
 		sl = sizeof(ss);
 		if (getsockname(evconnlistener_get_fd(srv->ls[i].l),
 		    (struct sockaddr *)&ss, &sl) == 0) {
@@ -2250,6 +2251,8 @@ smtp_server_shutdown(struct smtp_server *srv, void (*done)(void *),
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
 	for (i = 0; i < srv->nls; i++) {
+		lbackoff_free(srv->ls[i].bo);
+		srv->ls[i].bo = NULL;
 		evconnlistener_free(srv->ls[i].l);
 		srv->ls[i].l = NULL;
 	}
@@ -2281,9 +2284,11 @@ smtp_server_free(struct smtp_server *srv)
 
 	if (srv == NULL)
 		return;
-	for (i = 0; i < srv->nls; i++)
+	for (i = 0; i < srv->nls; i++) {
+		lbackoff_free(srv->ls[i].bo);
 		if (srv->ls[i].l)
 			evconnlistener_free(srv->ls[i].l);
+	}
 	for (i = 0; i < srv->nslots; i++)
 		if (srv->slots[i].s)
 			smtp_free(srv->slots[i].s, "server shutdown");
