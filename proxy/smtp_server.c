@@ -1549,6 +1549,10 @@ smtp_data_end(struct smtp_session *s)
 		return;
 	}
 
+	/* A wall clock step is applied to what is stored before this
+	 * message, stamped with the new clock, is (scheduler.h). */
+	if (s->srv->sched != NULL)
+		(void)sched_clock_check(s->srv->sched);
 	now = mh_now();
 	m = xcalloc(1, sizeof(*m));
 	mh_strlcpy(m->id, tx->id, sizeof(m->id));

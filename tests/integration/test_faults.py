@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import time
 import unittest
 
@@ -93,6 +94,78 @@ class FaultFdTest(MailholdTestCase):
         self.assertIsNotNone(r.queue_id)
         up.wait_for(1, 15, pred=tagged(tag))
         self.assertEqual(s.cmd("QUIT").code, 221)
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+@unittest.skipUnless(os.path.exists(FAKETIME_LIB), "libfaketime not installed")
+class FaultClockTest(MailholdTestCase):
+    """The wall clock steps while a message is held (libfaketime: the
+    offset is read from a file at every call, so the test can step it;
+    the monotonic clock is left alone, as an NTP step would)."""
+
+    def start(self, hold):
+        self.up = PostfixUpstream()
+        self.addCleanup(self.up.close)
+        fd, self.ftfile = tempfile.mkstemp(prefix="mhtest-ft-")
+        os.close(fd)
+        self.addCleanup(os.unlink, self.ftfile)
+        self.step("+0")
+        env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": self.ftfile,
+               "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}
+        return self.mailhold(upstream_port=self.up.port, env=env,
+                             config={"hold": {"default": hold}})
+
+    def step(self, offset):
+        tmp = self.ftfile + ".new"
+        with open(tmp, "w") as f:
+            f.write(offset + "\n")
+        os.rename(tmp, self.ftfile)
+
+    def send_and_step(self, m, offset, tag):
+        r = smtp_send(m.port, SENDER, ["clock@example.org"], message(tag))
+        t0 = time.monotonic()
+        m.wait_event("held", r.queue_id, timeout=5)
+        time.sleep(1.0)
+        self.step(offset)
+        return r, t0
+
+    def test_step_forward_a_day_keeps_the_hold(self):
+        m = self.start("10s")
+        tag = "fwd%d" % os.getpid()
+        r, t0 = self.send_and_step(m, "+1d", tag)
+        # Before: due at once (the stored due time is a day in the past).
+        while time.monotonic() - t0 < 8.5:
+            self.assertEqual(self.up.messages(), [], "relayed %.1f s into a 10 s "
+                             "hold after the clock stepped forward a day"
+                             % (time.monotonic() - t0))
+            time.sleep(0.2)
+        self.up.wait_for(1, 10, pred=tagged(tag))
+        self.assertGreaterEqual(time.monotonic() - t0, 9.0)
+        self.assertTrue(re.search(r"event=clock_step seconds=86\d\d\d ",
+                                  m.log_text()), m.log_tail(3000))
+        # A message accepted after the step is not moved again.
+        tag2 = tag + "b"
+        r2 = smtp_send(m.port, SENDER, ["clock2@example.org"], message(tag2))
+        t1 = time.monotonic()
+        self.up.wait_for(1, 20, pred=tagged(tag2))
+        self.assertGreaterEqual(time.monotonic() - t1, 9.0)
+        self.assertLess(time.monotonic() - t1, 16.0)
+        m.wait_event("sent", r2.queue_id, timeout=5)
+
+    def test_step_back_an_hour_not_stuck(self):
+        m = self.start("6s")
+        tag = "back%d" % os.getpid()
+        r, t0 = self.send_and_step(m, "-1h", tag)
+        # Before: it would wait an hour more.  After: its 6 s, no less.
+        self.up.wait_for(1, 15, pred=tagged(tag))
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 5.0)
+        self.assertLess(took, 12.0)
+        m.wait_event("sent", r.queue_id, timeout=5)
+        self.assertTrue(re.search(r"event=clock_step seconds=-3\d\d\d ",
+                                  m.log_text()), m.log_tail(3000))
 
 
 if __name__ == "__main__":
