@@ -7,6 +7,7 @@ Run: MAILHOLD_BIN=$PWD/build/mailhold python3 tests/integration/harness.py -k Fa
 
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -15,7 +16,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MailholdTestCase, raw_session, smtp_send  # noqa: E402
+from harness import (Mailhold, MailholdError, MailholdTestCase,  # noqa: E402
+                     raw_session, smtp_send)
 from upstream import PostfixUpstream  # noqa: E402
 
 SENDER = "sender@example.com"
@@ -166,6 +168,71 @@ class FaultClockTest(MailholdTestCase):
         m.wait_event("sent", r.queue_id, timeout=5)
         self.assertTrue(re.search(r"event=clock_step seconds=-3\d\d\d ",
                                   m.log_text()), m.log_tail(3000))
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.split()
+    return out
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class FaultPrivTest(MailholdTestCase):
+    """Started as root with server.user: the daemon drops to that user
+    before it serves anyone, and reloads still work."""
+
+    def test_root_drops_to_server_user(self):
+        import grp
+        import pwd
+        import shutil
+        pw = pwd.getpwnam("nobody")
+        gid = grp.getgrnam("nogroup").gr_gid
+        up = PostfixUpstream()
+        self.addCleanup(up.close)
+        tmp = tempfile.mkdtemp(prefix="mhtest-priv-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        qdir = os.path.join(tmp, "q")
+        os.mkdir(qdir, 0o700)
+        os.chown(qdir, pw.pw_uid, gid)
+        os.chmod(tmp, 0o755)
+        m = self.mailhold(upstream_port=up.port, tmpdir=tmp, config={
+            "server": {"user": "nobody", "group": "nogroup"},
+            "queue": {"path": os.path.join(qdir, "queue.db")},
+            "control": {"socket": os.path.join(qdir, "ctl.sock")}})
+        m.wait_log(r"event=privileges_dropped user=nobody ", timeout=5)
+        st = proc_status(m.pid)
+        self.assertEqual(st["Uid"], [str(pw.pw_uid)] * 4, st["Uid"])
+        self.assertEqual(st["Gid"], [str(gid)] * 4, st["Gid"])
+        self.assertIn(st.get("Groups", []), ([], [str(gid)]), st.get("Groups"))
+        self.assertEqual(st["CapEff"], ["0000000000000000"])
+        # The queue's files are the user's.
+        self.assertEqual(os.stat(m.queue_path).st_uid, pw.pw_uid)
+        tag = "priv%d" % os.getpid()
+        r = smtp_send(m.port, SENDER, ["priv@example.org"], message(tag))
+        self.assertIsNotNone(r.queue_id)
+        up.wait_for(1, 15, pred=tagged(tag))
+        m.wait_event("sent", r.queue_id, timeout=5)
+        mark = m.log_mark()
+        os.kill(m.pid, signal.SIGHUP)
+        m.wait_log(r"event=reload result=ok", timeout=5, since=mark)
+        self.assertEqual(proc_status(m.pid)["Uid"], [str(pw.pw_uid)] * 4)
+        tag2 = tag + "b"
+        r = smtp_send(m.port, SENDER, ["priv2@example.org"], message(tag2))
+        up.wait_for(1, 15, pred=tagged(tag2))
+
+    def test_queue_not_writable_is_a_clear_error(self):
+        import shutil
+        tmp = tempfile.mkdtemp(prefix="mhtest-priv-")   # 0700, root's
+        self.addCleanup(shutil.rmtree, tmp, True)
+        m = Mailhold(tmpdir=tmp, config={"server": {"user": "nobody"}},
+                     start=False)
+        self.addCleanup(m.close)
+        with self.assertRaises(MailholdError) as cm:
+            m.start()
+        self.assertIn("writable by server.user nobody", str(cm.exception))
 
 
 if __name__ == "__main__":
