@@ -38,6 +38,7 @@
 # msmtp, gnutls-bin (gnutls-cli), curl, libnss3-tools (tstclnt, NSS: the
 # TLS library of Thunderbird): the mail clients and TLS stacks of
 # tests/integration/test_clients.py.
+# faketime (libfaketime): wall clock steps in tests/integration/test_faults.py.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +48,7 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
 	sasl2-bin libsasl2-modules libsasl2-modules-db
 	libcrypt-dev libnet-ssleay-perl libidn2-dev
 	chromium fonts-ipafont-gothic wrk
-	msmtp gnutls-bin curl libnss3-tools)
+	msmtp gnutls-bin curl libnss3-tools faketime)
 NODE_MIN_MAJOR=20		# playwright-core's engines.node
 
 SUDO=
