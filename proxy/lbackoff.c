@@ -14,7 +14,8 @@
 #include "log.h"
 #include "util.h"
 
-#define LBACKOFF_MAX	16	/* listeners at once (4 kinds, few each) */
+#define LBACKOFF_MAX	80	/* server.listeners (at most 64), web,
+				   metrics, control */
 
 struct lbackoff {
 	struct evconnlistener *lev;
