@@ -42,6 +42,7 @@
 # the man_lint test): dpkg-dev, debhelper, lintian, groff-base and man-db
 # (groff and man render the pages), iproute2 (ip, ss in the package test's
 # network namespace).
+# faketime (libfaketime): wall clock steps in tests/integration/test_faults.py.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,7 +52,7 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libsqlite3-dev
 	sasl2-bin libsasl2-modules libsasl2-modules-db
 	libcrypt-dev libnet-ssleay-perl libidn2-dev
 	chromium fonts-ipafont-gothic wrk
-	msmtp gnutls-bin curl libnss3-tools
+	msmtp gnutls-bin curl libnss3-tools faketime
 	dpkg-dev debhelper lintian groff-base man-db iproute2)
 NODE_MIN_MAJOR=20		# playwright-core's engines.node
 

@@ -315,6 +315,22 @@ static const struct config_entry config_table[] = {
 	  "8314); starttls and tls need tls.cert_file and tls.key_file.  "
 	  "require_tls (starttls only, default true) refuses MAIL and AUTH "
 	  "before STARTTLS." },
+	{ .name = "server.user", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 32, .reloadable = false, CONFIG_FIELD(server_user),
+	  .check = config_check_group, .flags = CONFIG_F_OPTIONAL,
+	  .example = "mailhold",
+	  .desc = "Started as root: the user mailhold becomes after it has "
+	  "bound its ports and read its keys and secret files, before it "
+	  "reads anything from the network (it must exist; the queue "
+	  "directory must be writable by it).  Not needed under the "
+	  "systemd unit, which starts it as that user (User=).  Started as "
+	  "root without it, mailhold stays root and says so." },
+	{ .name = "server.group", .type = CONFIG_T_STRING, .def = NULL,
+	  .min = 1, .max = 32, .reloadable = false, CONFIG_FIELD(server_group),
+	  .check = config_check_group, .flags = CONFIG_F_OPTIONAL,
+	  .example = "mailhold",
+	  .desc = "The group for server.user (it must exist).  Default: "
+	  "server.user's login group.  Supplementary groups are dropped." },
 	{ .name = "server.trusted_networks", .type = CONFIG_T_CIDRLIST,
 	  .def = "[\"127.0.0.0/8\", \"::1/128\"]", .min = 0, .max = 1024,
 	  .reloadable = true, CONFIG_FIELD(trusted), CONFIG_COUNT(ntrusted),

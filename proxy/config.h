@@ -86,6 +86,8 @@ struct config {
 
 	/* server: */
 	char	*hostname;		/* server.hostname, default gethostname() */
+	char	*server_user;		/* server.user, NULL = no change */
+	char	*server_group;		/* server.group, NULL = user's */
 	struct config_listener *listeners;	/* server.listeners */
 	size_t	 nlisteners;
 	struct config_cidr *trusted;	/* server.trusted_networks */

@@ -30,6 +30,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "lbackoff.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -77,6 +78,7 @@ struct control {
 	struct queue		*q;
 	struct control_hooks	 hooks;
 	struct evconnlistener	*lev;
+	struct lbackoff		*bo;	/* accept failures */
 	char			*path;
 	dev_t			 dev;
 	ino_t			 ino;
@@ -1378,6 +1380,7 @@ control_new(struct event_base *base, const struct config *conf,
 		free(ctl);
 		return NULL;
 	}
+	ctl->bo = lbackoff_new(base, ctl->lev, "control");
 	log_info("event=control_listening path=%s mode=%04o group=%s",
 	    ctl->path, (unsigned)mode, gr ? gr->gr_name : "-");
 	return ctl;
@@ -1398,6 +1401,7 @@ control_free(struct control *ctl)
 		c->pending = 0;	/* queue_close() ran every completion */
 		control_conn_free(c);
 	}
+	lbackoff_free(ctl->bo);
 	evconnlistener_free(ctl->lev);
 	/* Only our own socket: a new daemon may already have replaced it. */
 	if (stat(ctl->path, &sb) == 0 && sb.st_dev == ctl->dev &&

@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +75,18 @@ struct main_ctx {
 	int64_t		 drain_deadline;
 	bool		 stopping;
 	bool		 debug;
+	/* server.user: started as root, the ids to drop to. */
+	bool		 drop;		/* set when they are to be dropped */
+	bool		 dropped;	/* done: secrets cannot be re-read */
+	uid_t		 uid;
+	gid_t		 gid;
 };
+
+static bool
+main_streq(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
 
 static void	main_usage_exit(int) __attribute__((noreturn));
 
@@ -198,19 +211,45 @@ main_reload(void *arg, char *err, size_t errsz)
 		main_reload_failed(err, "the running config");
 		return -1;
 	}
-	/* Build everything new first; swap only if all of it is good. */
-	if (config_has_tls(m->conf) &&
+	/* Build everything new first; swap only if all of it is good.
+	 * After the privilege drop (server.user) a key or password file
+	 * may be readable by root only: the ones read at start stay, and a
+	 * new path needs a restart. */
+	if (config_has_tls(m->conf) && m->dropped &&
+	    (!main_streq(nc->tls_cert_file, m->conf->tls_cert_file) ||
+	    !main_streq(nc->tls_key_file, m->conf->tls_key_file)))
+		log_warnx("event=reload note=\"tls.cert_file and tls.key_file "
+		    "take effect after a restart (mailhold no longer runs as "
+		    "root); keeping the certificate in use\"");
+	else if (config_has_tls(m->conf) &&
 	    (tls = tlsctx_new(nc, err, errsz)) == NULL) {
-		main_reload_failed(err, "the running config and certificate");
-		config_unref(nc);
-		return -1;
+		if (!m->dropped) {
+			main_reload_failed(err,
+			    "the running config and certificate");
+			config_unref(nc);
+			return -1;
+		}
+		log_warnx("event=reload note=\"the certificate or key cannot be "
+		    "read again as the unprivileged user, keeping the ones in "
+		    "use\" error=\"%s\"", err);
 	}
-	if (m->auth != NULL && auth_reload(m->auth, nc, err, errsz) ==
+	if (m->auth != NULL && m->dropped &&
+	    !main_streq(nc->auth_password_file,
+	    m->conf->auth_password_file))
+		log_warnx("event=reload note=\"auth.password_file takes effect "
+		    "after a restart (mailhold no longer runs as root); "
+		    "keeping the passwords in use\"");
+	else if (m->auth != NULL && auth_reload(m->auth, nc, err, errsz) ==
 	    -1) {
-		main_reload_failed(err, "the running config");
-		tlsctx_free(tls);
-		config_unref(nc);
-		return -1;
+		if (!m->dropped) {
+			main_reload_failed(err, "the running config");
+			tlsctx_free(tls);
+			config_unref(nc);
+			return -1;
+		}
+		log_warnx("event=reload note=\"the password file cannot be "
+		    "read again as the unprivileged user, keeping the "
+		    "passwords in use\" error=\"%s\"", err);
 	}
 	if (tls != NULL) {
 		smtp_server_set_tls(m->srv, tls);
@@ -720,6 +759,90 @@ out:
 	return rc;
 }
 
+/*
+ * server.user/server.group (STYLE G12, OpenSMTPD dispatcher.c): started as
+ * root, the ids to become.  Without server.user, or not started as root
+ * (the systemd unit's User=), nothing changes.
+ */
+static void
+main_ids_resolve(struct main_ctx *m)
+{
+	const struct config *conf = m->conf;
+	struct passwd *pw;
+	struct group *gr;
+
+	if (conf->server_user == NULL) {
+		if (geteuid() == 0)
+			log_warnx("event=start note=\"running as root: set "
+			    "server.user, or start it as its own user\"");
+		return;
+	}
+	errno = 0;
+	if ((pw = getpwnam(conf->server_user)) == NULL)
+		fatalx("event=start error=\"server.user %s: no such user\"",
+		    conf->server_user);
+	m->uid = pw->pw_uid;
+	m->gid = pw->pw_gid;
+	if (conf->server_group != NULL) {
+		if ((gr = getgrnam(conf->server_group)) == NULL)
+			fatalx("event=start error=\"server.group %s: no such "
+			    "group\"", conf->server_group);
+		m->gid = gr->gr_gid;
+	}
+	if (geteuid() != 0) {
+		/* Already someone else: fine if it is that user. */
+		if (geteuid() != m->uid)
+			fatalx("event=start error=\"server.user is %s but "
+			    "mailhold was started as uid %u, not as root\"",
+			    conf->server_user, (unsigned)geteuid());
+		return;
+	}
+	if (m->uid == 0)
+		fatalx("event=start error=\"server.user %s is root\"",
+		    conf->server_user);
+	m->drop = true;
+}
+
+/* While on, files are created and checked as the user (the queue: it
+ * must stay writable after the drop).  Root can switch back. */
+static void
+main_as_user(const struct main_ctx *m, bool on)
+{
+	if (!m->drop)
+		return;
+	if (on ? setegid(m->gid) == -1 || seteuid(m->uid) == -1 :
+	    seteuid(0) == -1 || setegid(0) == -1)
+		fatal("event=start error=\"cannot switch the effective user\"");
+}
+
+/* For good: no supplementary groups, all three gids and uids; then
+ * checked, including that root cannot be had back. */
+static void
+main_drop_privileges(struct main_ctx *m)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (!m->drop)
+		return;
+	if (setgroups(1, &m->gid) == -1)
+		fatal("event=start error=\"setgroups\"");
+	if (setresgid(m->gid, m->gid, m->gid) == -1)
+		fatal("event=start error=\"setresgid\"");
+	if (setresuid(m->uid, m->uid, m->uid) == -1)
+		fatal("event=start error=\"setresuid\"");
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    ru != m->uid || eu != m->uid || su != m->uid ||
+	    rg != m->gid || eg != m->gid || sg != m->gid)
+		fatalx("event=start error=\"the user or group did not change\"");
+	if (setuid(0) != -1 || setgid(0) != -1)
+		fatalx("event=start error=\"root could be regained after the "
+		    "privilege drop\"");
+	m->dropped = true;
+	log_info("event=privileges_dropped user=%s uid=%u gid=%u",
+	    m->conf->server_user, (unsigned)m->uid, (unsigned)m->gid);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -814,15 +937,23 @@ main(int argc, char **argv)
 	    (m.base = event_base_new_with_config(evcfg)) == NULL)
 		fatalx("event=start error=\"event_base_new\"");
 	event_config_free(evcfg);
+	main_ids_resolve(&m);
+	/* The queue is created and opened as server.user: its files are
+	 * the user's, and a directory it cannot write is an error now. */
+	main_as_user(&m, true);
 	if (main_mkdirs(m.conf->queue_path) == -1)
 		fatal("event=start error=\"cannot create the directory of "
-		    "%s\"", m.conf->queue_path);
+		    "%s%s%s\"", m.conf->queue_path, m.drop ? " as user " : "",
+		    m.drop ? m.conf->server_user : "");
 	m.q = queue_open(m.base, m.conf->queue_path,
 	    m.conf->group_commit_max, m.conf->queue_startup_check * 1000,
 	    err, sizeof(err));
 	if (m.q == NULL)
-		fatalx("event=start error=\"queue %s: %s\"",
-		    m.conf->queue_path, err);
+		fatalx("event=start error=\"queue %s: %s%s%s%s\"",
+		    m.conf->queue_path, err, m.drop ? " (it must be writable "
+		    "by server.user " : "", m.drop ? m.conf->server_user : "",
+		    m.drop ? ")" : "");
+	main_as_user(&m, false);
 	if ((n = queue_recover(m.q)) == -1)
 		fatalx("event=start error=\"queue recovery failed\"");
 	if (n > 0)
@@ -850,6 +981,7 @@ main(int argc, char **argv)
 		fatalx("event=start error=\"cannot read the hold windows\"");
 	smtp_server_set_holds(m.srv, m.holds);
 	smtp_server_set_relay(m.srv, m.relay);
+	smtp_server_set_sched(m.srv, m.sched);
 	if (smtp_server_listen(m.srv) == -1)
 		fatalx("event=start error=\"cannot listen\"");
 	{
@@ -880,6 +1012,9 @@ main(int argc, char **argv)
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
+	/* Every port is bound, every key and secret read: nothing has been
+	 * read from the network yet. */
+	main_drop_privileges(&m);
 	log_info("event=start version=%s queue=%s upstream=%s:%d hold=%llds",
 	    MH_VERSION, m.conf->queue_path, m.conf->up_host, m.conf->up_port,
 	    (long long)m.conf->hold_default);

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "httpconn.h"
+#include "lbackoff.h"
 #include "log.h"
 #include "policy.h"
 #include "queue.h"
@@ -154,6 +155,7 @@ struct metrics_http {
 	struct event_base		*base;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
+	struct lbackoff			*bo;	/* accept failures */
 	metrics_gauges_cb		*cb;
 	void				*arg;
 	char				*token;		/* NULL: none */
@@ -617,6 +619,9 @@ metrics_http_new(struct event_base *base, const struct config *conf,
 		m->port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
+	/* Never spin on accept when descriptors run out (lbackoff.h). */
+	m->bo = lbackoff_new(base, evhttp_bound_socket_get_listener(bs),
+	    "metrics");
 	log_info("event=metrics_listening address=%s port=%d token=%s",
 	    conf->metrics_address, m->port, m->token ? "yes" : "no");
 	return m;
@@ -642,6 +647,7 @@ metrics_http_free(struct metrics_http *m)
 {
 	if (m == NULL)
 		return;
+	lbackoff_free(m->bo);
 	if (m->http != NULL)
 		evhttp_free(m->http);	/* frees every connection */
 	httpconn_free(m->conns);

@@ -46,11 +46,13 @@
 #include "addr.h"
 #include "auth.h"
 #include "config.h"
+#include "lbackoff.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
 #include "policy.h"
 #include "screen.h"
+#include "scheduler.h"
 #include "smtp_client.h"
 #include "smtp_parse.h"
 #include "tls.h"
@@ -163,6 +165,7 @@ struct smtp_slot {
 
 struct smtp_listener {
 	struct evconnlistener *l;
+	struct lbackoff	*bo;		/* pauses it when accept fails */
 	struct smtp_server *srv;
 	int		 mode;		/* enum config_listen_mode */
 	bool		 require_tls;
@@ -186,6 +189,7 @@ struct smtp_server {
 	struct auth	*auth;		/* NULL: no AUTH */
 	const struct screen_holds *holds; /* run-time hold windows, or NULL */
 	const struct relay *relay;	/* upstream capabilities, or NULL */
+	struct sched	*sched;		/* clock step check, or NULL */
 	bool		 space_low;	/* below queue.min_free last we looked */
 	int64_t		 space_logged;	/* mono ms of the last "low" warning */
 	int64_t		 size_logged;	/* mono ms of the last SIZE= warning */
@@ -1597,6 +1601,10 @@ smtp_data_end(struct smtp_session *s)
 		return;
 	}
 
+	/* A wall clock step is applied to what is stored before this
+	 * message, stamped with the new clock, is (scheduler.h). */
+	if (s->srv->sched != NULL)
+		(void)sched_clock_check(s->srv->sched);
 	now = mh_now();
 	m = xcalloc(1, sizeof(*m));
 	mh_strlcpy(m->id, tx->id, sizeof(m->id));
@@ -2146,13 +2154,6 @@ smtp_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	smtp_flush(s);
 }
 
-static void
-smtp_accept_error_cb(struct evconnlistener *l, void *arg)
-{
-	/* EMFILE and friends: log and keep the listener (it retries). */
-	log_warn("event=accept_error");
-}
-
 struct smtp_server *
 smtp_server_new(struct event_base *base, struct config *conf,
     struct queue *q)
@@ -2221,8 +2222,14 @@ smtp_server_listen(struct smtp_server *srv)
 			    "reason=\"no TLS context\"", cl->address, cl->port);
 			return -1;
 		}
-		evconnlistener_set_error_cb(srv->ls[i].l,
-		    smtp_accept_error_cb);
+		/* EMFILE and friends: pause, never spin (lbackoff.h). */
+		if ((srv->ls[i].bo = lbackoff_new(srv->base, srv->ls[i].l,
+		    "smtp")) == NULL) {
+			log_warnx("event=listen_error address=%s port=%d "
+			    "reason=\"too many listeners\"", cl->address,
+			    cl->port);
+			return -1;
+		}
 		sl = sizeof(ss);
 		if (getsockname(evconnlistener_get_fd(srv->ls[i].l),
 		    (struct sockaddr *)&ss, &sl) == 0) {
@@ -2275,6 +2282,12 @@ smtp_server_set_relay(struct smtp_server *srv, const struct relay *r)
 }
 
 void
+smtp_server_set_sched(struct smtp_server *srv, struct sched *sc)
+{
+	srv->sched = sc;
+}
+
+void
 smtp_server_set_config(struct smtp_server *srv, struct config *conf)
 {
 	struct config *old = srv->conf;
@@ -2299,6 +2312,8 @@ smtp_server_shutdown(struct smtp_server *srv, void (*done)(void *),
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
 	for (i = 0; i < srv->nls; i++) {
+		lbackoff_free(srv->ls[i].bo);
+		srv->ls[i].bo = NULL;
 		evconnlistener_free(srv->ls[i].l);
 		srv->ls[i].l = NULL;
 	}
@@ -2330,9 +2345,11 @@ smtp_server_free(struct smtp_server *srv)
 
 	if (srv == NULL)
 		return;
-	for (i = 0; i < srv->nls; i++)
+	for (i = 0; i < srv->nls; i++) {
+		lbackoff_free(srv->ls[i].bo);
 		if (srv->ls[i].l)
 			evconnlistener_free(srv->ls[i].l);
+	}
 	for (i = 0; i < srv->nslots; i++)
 		if (srv->slots[i].s)
 			smtp_free(srv->slots[i].s, "server shutdown");

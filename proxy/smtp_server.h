@@ -49,6 +49,11 @@ void		 smtp_server_set_holds(struct smtp_server *,
 struct relay;
 void		 smtp_server_set_relay(struct smtp_server *,
 		    const struct relay *);
+/* The scheduler (borrowed; NULL: none), asked only for a wall clock step
+ * before a new message is stamped (sched_clock_check()): queue writes
+ * themselves are announced by the queue, not by the server. */
+struct sched;
+void		 smtp_server_set_sched(struct smtp_server *, struct sched *);
 /* Stops accepting; idle sessions get 421 now, sessions in DATA or waiting
  * for a commit finish their message first (never a 250 without a commit).
  * done(arg) runs once the last session is gone. */

@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "config.h"
 #include "httpconn.h"
+#include "lbackoff.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -53,6 +54,7 @@ struct web {
 	struct event_base		*base;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
+	struct lbackoff			*bo;	/* accept failures */
 	struct config			*conf;
 	struct queue			*q;
 	SSL_CTX				*tls;
@@ -711,6 +713,10 @@ web_new(struct event_base *base, struct config *conf, struct queue *q,
 	/* web.port: 0 binds any free port: a derived base_url (alert links,
 	 * the Origin check) must name that one, not 0. */
 	w->port = port;
+	/* evhttp has no error callback of its own: without this, a full
+	 * descriptor table makes it spin on accept (lbackoff.h). */
+	w->bo = lbackoff_new(base, evhttp_bound_socket_get_listener(bs),
+	    "web");
 	config_web_bound(conf, port);
 	log_info("event=web_listening address=%s port=%d tls=%s base_url=%s",
 	    conf->web_address, port, w->tls ? "yes" : "no",
@@ -755,6 +761,8 @@ web_stop(struct web *w)
 {
 	if (w == NULL || w->http == NULL || w->bound == NULL)
 		return;
+	lbackoff_free(w->bo);
+	w->bo = NULL;
 	evhttp_del_accept_socket(w->http, w->bound);
 	w->bound = NULL;
 }
@@ -764,6 +772,7 @@ web_free(struct web *w)
 {
 	if (w == NULL)
 		return;
+	lbackoff_free(w->bo);
 	if (w->http != NULL)
 		evhttp_free(w->http);	/* frees every connection */
 	httpconn_free(w->conns);

@@ -233,6 +233,7 @@ enum queue_sql {
 	QUEUE_SQL_FINDINGS_LOAD,
 	QUEUE_SQL_HOLDS_LOAD,
 	QUEUE_SQL_OLDEST,
+	QUEUE_SQL_SHIFT,
 	QUEUE_SQL_MAX
 };
 
@@ -333,6 +334,16 @@ static const char *const queue_sql_text[QUEUE_SQL_MAX] = {
 	    "  OR lower(r.addr) LIKE '%.' || ?2)))"
 	    " OR (?1 = 'rule' AND EXISTS (SELECT 1 FROM findings f"
 	    "  WHERE f.msg_id = messages.id AND f.rule = ?2)))",
+	/* A wall clock step (scheduler.c): the waiting messages' times,
+	 * read from the clock before the step (updated_at up to ?2), move
+	 * with it, so their holds last as set in real time. */
+	[QUEUE_SQL_SHIFT] =
+	    "UPDATE messages SET received_at = max(received_at + ?1, 1),"
+	    " release_at = max(release_at + ?1, 0),"
+	    " next_attempt = max(next_attempt + ?1, 0),"
+	    " updated_at = max(updated_at + ?1, 0)"
+	    " WHERE state IN ('held', 'awaiting_release', 'deferred')"
+	    " AND updated_at <= ?2",
 	[QUEUE_SQL_OLDEST] =
 	    "SELECT min(received_at) FROM messages WHERE state IN"
 	    " ('held', 'awaiting_release', 'deferred', 'releasing')",
@@ -463,6 +474,7 @@ enum queue_req_type {
 	QUEUE_REQ_RECOVER,
 	QUEUE_REQ_HOLD,
 	QUEUE_REQ_PURGE,
+	QUEUE_REQ_SHIFT,
 };
 
 /*
@@ -504,6 +516,11 @@ struct queue_req {
 			int64_t		 max;
 			int64_t		*count;
 		} purge;
+		struct {
+			int64_t		 delta;
+			int64_t		 old_end;
+			int64_t		*count;
+		} shift;
 		struct {
 			int		 scope;
 			char		*key;
@@ -863,6 +880,7 @@ queue_req_payload_free(struct queue_req *r)
 	case QUEUE_REQ_RECOVER:
 		break;
 	case QUEUE_REQ_PURGE:
+	case QUEUE_REQ_SHIFT:
 		break;
 	case QUEUE_REQ_HOLD:
 		free(r->u.hold.key);
@@ -1925,6 +1943,25 @@ queue_w_purge(struct queue *q, struct queue_req *r)
 }
 
 static int
+queue_w_shift(struct queue *q, struct queue_req *r)
+{
+	sqlite3_stmt *st;
+
+	if ((st = queue_stmt(&q->w, QUEUE_SQL_SHIFT)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, r->u.shift.delta) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, r->u.shift.old_end) != SQLITE_OK) {
+		queue_log_sqlerr(q->w.db, "shift", NULL);
+		queue_stmt_done(st);
+		return -1;
+	}
+	if (queue_stmt_exec(&q->w, st, "shift", NULL) == -1)
+		return -1;
+	*r->u.shift.count = sqlite3_changes(q->w.db);
+	return 0;
+}
+
+static int
 queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 {
 	switch (r->type) {
@@ -1940,6 +1977,8 @@ queue_w_run(struct queue *q, struct queue_req *r, int64_t now)
 		return queue_w_hold(q, r, now);
 	case QUEUE_REQ_PURGE:
 		return queue_w_purge(q, r);
+	case QUEUE_REQ_SHIFT:
+		return queue_w_shift(q, r);
 	}
 	MH_BUG("queue_w_run: request type");
 	return -1;
@@ -3600,6 +3639,30 @@ queue_purge(struct queue *q, int64_t before, size_t max, int64_t *count,
 	r->u.purge.max = max > INT64_MAX ? INT64_MAX : (int64_t)max;
 	r->u.purge.count = count;
 	*count = 0;
+	queue_req_push(q, r);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Wall clock steps                                                    */
+/* ------------------------------------------------------------------ */
+
+int
+queue_shift_times(struct queue *q, int64_t delta, int64_t old_end,
+    int64_t *count, queue_done_cb *cb, void *arg)
+{
+	struct queue_req *r;
+
+	if (q == NULL || q->closing || count == NULL)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->type = QUEUE_REQ_SHIFT;
+	r->cb = cb;
+	r->arg = arg;
+	mh_strlcpy(r->id, "-", sizeof(r->id));
+	r->u.shift.delta = delta;
+	r->u.shift.old_end = old_end;
+	r->u.shift.count = count;
 	queue_req_push(q, r);
 	return 0;
 }

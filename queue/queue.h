@@ -268,6 +268,14 @@ void	queue_attempt_free(struct queue_attempt *);
 int	queue_record_attempt(struct queue *, struct queue_attempt *a,
 	    queue_done_cb *cb, void *arg);
 
+/* The wall clock stepped by delta seconds (scheduler.c): received_at,
+ * release_at, next_attempt and updated_at of every HELD, AWAITING_RELEASE
+ * and DEFERRED message last written up to old_end (updated_at, read from
+ * the clock before the step) move by delta.  *count gets the number of
+ * messages moved before cb runs with 0; -1 on error. */
+int	queue_shift_times(struct queue *, int64_t delta, int64_t old_end,
+	    int64_t *count, queue_done_cb *cb, void *arg);
+
 /* --- reads, loop thread, committed data only --- */
 
 /* Sets *when to the earliest next_attempt of a HELD or DEFERRED message;

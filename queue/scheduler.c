@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "clockstep.h"
 #include "log.h"
 #include "queue.h"
 #include "scheduler_priv.h"
@@ -41,10 +42,76 @@ struct sched {
 	 * consumer): never list them twice. */
 	struct sched_pending *pending;
 	size_t		 npending;
+	/* Wall clock steps (clockstep.h): looked for every second and
+	 * before each run; while the stored times move, nothing leaves. */
+	struct clockstep clock;
+	struct event	*tick;
+	int		 nshifts;	/* shifts not yet committed */
+};
+
+/* One shift of the stored times in flight. */
+struct sched_shift {
+	struct sched	*sc;
+	int64_t		 delta;
+	int64_t		 moved;
 };
 
 static void	sched_run(struct sched *);
 static void	sched_kick(struct sched *, int64_t);
+
+static void
+sched_shifted_cb(int result, void *arg)
+{
+	struct sched_shift *sh = arg;
+	struct sched *sc = sh->sc;
+
+	sc->nshifts--;
+	if (result == 0)
+		log_warnx("event=clock_step seconds=%lld messages_moved=%lld "
+		    "(waiting messages keep their hold in real time)",
+		    (long long)sh->delta, (long long)sh->moved);
+	else
+		log_warnx("event=clock_step seconds=%lld result=failed "
+		    "(due times not moved)", (long long)sh->delta);
+	free(sh);
+	if (!sc->stopped && sc->nshifts == 0) {
+		sc->armed_at = INT64_MAX;
+		sched_run(sc);
+	}
+}
+
+bool
+sched_clock_check(struct sched *sc)
+{
+	struct sched_shift *sh;
+	int64_t step, old_end;
+
+	step = clockstep_check(&sc->clock, mh_now_ms(), mh_mono_ms(),
+	    &old_end);
+	if (step == 0 || sc->stopped)
+		return sc->nshifts > 0;
+	/* Forward, a time written after the step is above old_end and
+	 * stays; backward, the two clocks' times overlap and all move (a
+	 * message accepted in the same second as the step may move too;
+	 * smtp_server.c looks before it stamps a new message).  A second
+	 * step while the first is applied queues behind it (one writer,
+	 * in order). */
+	sh = xcalloc(1, sizeof(*sh));
+	sh->sc = sc;
+	sh->delta = step;
+	if (queue_shift_times(sc->q, step, step > 0 ? old_end : INT64_MAX,
+	    &sh->moved, sched_shifted_cb, sh) == 0)
+		sc->nshifts++;
+	else
+		free(sh);
+	return sc->nshifts > 0;
+}
+
+static void
+sched_tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)sched_clock_check(arg);
+}
 
 static void
 sched_arm(struct sched *sc, int64_t when)
@@ -183,8 +250,8 @@ sched_run(struct sched *sc)
 	int64_t now = mh_now(), next, expiry;
 	int r;
 
-	if (sc->stopped)
-		return;
+	if (sc->stopped || sched_clock_check(sc))
+		return;		/* shifting: sched_shifted_cb() runs us */
 	expiry = sched_expire(sc, now);
 	cap = sc->capacity(sc->arg);
 	cap = cap > sc->npending ? cap - sc->npending : 0;
@@ -272,11 +339,22 @@ sched_new(struct event_base *base, struct queue *q, sched_capacity_cb *cap,
 	sc->arg = arg;
 	sc->armed_at = INT64_MAX;
 	sc->timer = evtimer_new(base, sched_timer_cb, sc);
-	if (sc->timer == NULL) {
+	sc->tick = event_new(base, -1, EV_PERSIST, sched_tick_cb, sc);
+	if (sc->timer == NULL || sc->tick == NULL) {
+		if (sc->timer)
+			event_free(sc->timer);
+		if (sc->tick)
+			event_free(sc->tick);
 		free(sc);
 		return NULL;
 	}
 	queue_observe(q, sched_changed, sc);
+	(void)sched_clock_check(sc);
+	{
+		struct timeval tv = { 1, 0 };
+
+		event_add(sc->tick, &tv);
+	}
 	sched_arm(sc, mh_now());
 	return sc;
 }
@@ -302,6 +380,7 @@ sched_stop(struct sched *sc)
 	sc->stopped = true;
 	queue_observe(sc->q, NULL, NULL);
 	evtimer_del(sc->timer);
+	event_del(sc->tick);
 }
 
 void
@@ -318,6 +397,7 @@ sched_free(struct sched *sc)
 		free(p);
 	}
 	event_free(sc->timer);
+	event_free(sc->tick);
 	free(sc);
 }
 

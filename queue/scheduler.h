@@ -18,6 +18,7 @@
 #ifndef MH_QUEUE_SCHEDULER_H
 #define MH_QUEUE_SCHEDULER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,12 @@ typedef void sched_release_cb(const char *id, void *arg);
 
 struct sched	*sched_new(struct event_base *, struct queue *,
 		    sched_capacity_cb *, sched_release_cb *, void *arg);
+/* Looks for a step of the wall clock (clockstep.h) and, on one, moves
+ * the stored times of waiting messages by it.  Returns true while such a
+ * move is not yet committed (nothing is released meanwhile).  Called
+ * every second and before each run; call it also right before stamping
+ * a new message with the wall clock. */
+bool		 sched_clock_check(struct sched *);
 /* Capacity freed without a commit to announce it: look again now. */
 void		 sched_wakeup(struct sched *);
 /* Stop releasing (shutdown); pending state changes still complete. */

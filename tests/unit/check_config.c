@@ -1517,6 +1517,7 @@ START_TEST(test_dump_every_key)
 {
 	static const char *const keys[] = {
 		"server.hostname", "server.listeners",
+		"server.user", "server.group",
 		"server.trusted_networks", "server.received_header",
 		"server.smtputf8", "server.bare_newline", "tls.cert_file",
 		"tls.key_file",
