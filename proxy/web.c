@@ -2,6 +2,7 @@
  * web.c - see web.h.
  */
 #include "web.h"
+#include "web_priv.h"
 
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -423,8 +424,8 @@ web_form_type_ok(const char *ct)
  * once, values of base64url characters (no percent-decoding needed: the
  * browser sends them as they are).  0, or -1 when malformed.
  */
-static int
-web_form_parse(const char *p, size_t len, char *csrf, size_t csz,
+int
+web_form_parse_(const char *p, size_t len, char *csrf, size_t csz,
     char *action, size_t asz)
 {
 	const char *end = p + len, *amp, *eq;
@@ -521,7 +522,7 @@ web_post(struct web *w, struct evhttp_request *req, const char *client,
 	if (len > WEB_FORM_MAX || !web_form_type_ok(evhttp_find_header(
 	    evhttp_request_get_input_headers(req), "Content-Type")) ||
 	    evbuffer_copyout(in, form, len) != (ev_ssize_t)len ||
-	    web_form_parse(form, len, csrf, sizeof(csrf), action,
+	    web_form_parse_(form, len, csrf, sizeof(csrf), action,
 	    sizeof(action)) == -1 ||
 	    (strcmp(action, "cancel") != 0 && strcmp(action, "send") != 0)) {
 		web_error(w, req, WEBPAGE_E_BAD_REQUEST);
