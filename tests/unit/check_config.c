@@ -2207,6 +2207,11 @@ START_TEST(test_auth_table)
 		    "prefix \"%s\"", c->label, err, c->want_prefix);
 		ck_assert_msg(strstr(err, c->want_err) != NULL, "%s: got "
 		    "\"%s\", want \"%s\"", c->label, err, c->want_err);
+		/* The file's random name (mkstemp) may hold "s3" by
+		 * chance: look at the message without it. */
+		for (char *p = strstr(err, auth_path); p != NULL;
+		    p = strstr(p, auth_path))
+			memset(p, '_', strlen(auth_path));
 		ck_assert_msg(strstr(err, "s3") == NULL &&
 		    strstr(err, "cr3t") == NULL, "%s: the secret leaked: %s",
 		    c->label, err);
