@@ -81,6 +81,21 @@ def converse(cmd, data, until, timeout=CLIENT_TIMEOUT):
     return (out + (rest or b"")).decode(errors="replace"), err.decode(errors="replace")
 
 
+def starttls_in_clear(sock):
+    """The clear-text part of STARTTLS on sock: greeting, EHLO, STARTTLS,
+    220.  Raises AssertionError when the server says otherwise."""
+    f = sock.makefile("rb")
+    try:
+        assert f.readline().startswith(b"220")
+        sock.sendall(b"EHLO c.example\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        sock.sendall(b"STARTTLS\r\n")
+        assert f.readline().startswith(b"220")
+    finally:
+        f.close()
+
+
 class StartTLSSplice:
     """For TLS clients that cannot do STARTTLS themselves (NSS's tstclnt):
     listens on a loopback port; for one client, it connects to mailhold's
@@ -105,14 +120,7 @@ class StartTLSSplice:
             self.lsock.settimeout(self.timeout)
             client, _ = self.lsock.accept()
             up = socket.create_connection(("127.0.0.1", self.target), timeout=self.timeout)
-            f = up.makefile("rb")
-            assert f.readline().startswith(b"220")
-            up.sendall(b"EHLO splice.example\r\n")
-            while not f.readline().startswith(b"250 "):
-                pass
-            up.sendall(b"STARTTLS\r\n")
-            assert f.readline().startswith(b"220")
-            f.close()
+            starttls_in_clear(up)
             socks = [client, up]
             while time.monotonic() < deadline:
                 r, _, _ = select.select(socks, [], [], 0.2)
@@ -216,14 +224,7 @@ class ClientTest(TLSBase):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.addCleanup(sock.close)
         if starttls:
-            f = sock.makefile("rb")
-            self.assertTrue(f.readline().startswith(b"220"))
-            sock.sendall(b"EHLO c.example\r\n")
-            while not f.readline().startswith(b"250 "):
-                pass
-            sock.sendall(b"STARTTLS\r\n")
-            self.assertTrue(f.readline().startswith(b"220"))
-            f.close()
+            starttls_in_clear(sock)
         ctx = client_ctx(self.pki)
         ctx.minimum_version = ctx.maximum_version = version
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -348,14 +349,7 @@ class ClientTest(TLSBase):
             with self.subTest(implicit=implicit):
                 sock = socket.create_connection(("127.0.0.1", port), timeout=10)
                 if not implicit:
-                    f = sock.makefile("rb")
-                    self.assertTrue(f.readline().startswith(b"220"))
-                    sock.sendall(b"EHLO c.example\r\n")
-                    while not f.readline().startswith(b"250 "):
-                        pass
-                    sock.sendall(b"STARTTLS\r\n")
-                    self.assertTrue(f.readline().startswith(b"220"))
-                    f.close()
+                    starttls_in_clear(sock)
                 t = client_ctx(self.pki).wrap_socket(sock, suppress_ragged_eofs=False)
                 if implicit:
                     self.assertTrue(t.recv(4096).startswith(b"220"))
