@@ -401,6 +401,7 @@ main_gauges(struct metrics_gauges *g, void *arg)
 	    mh_now() - oldest : -1;
 	g->sessions = smtp_server_nsessions(m->srv);
 	g->relay_connections = relay_nconns(m->relay);
+	g->upstream_down = relay_upstream_down(m->relay);
 	g->start_time = m->started;
 	if (queue_space(m->q, &avail) == 0) {
 		g->queue_free = avail > INT64_MAX ? INT64_MAX : (int64_t)avail;

@@ -92,6 +92,10 @@ static const struct metrics_def {
 	    "Web page requests with an unknown or wrong token (404)." },
 	[METRICS_WEB_RATE_LIMITED] = { "mailhold_web_rate_limited_total",
 	    NULL, "Web page requests refused by the failure limit (429)." },
+	[METRICS_UPSTREAM_CONNECT_FAILURES] = {
+	    "mailhold_upstream_connect_failures_total", NULL,
+	    "Connections to the upstream that failed before a message could "
+	    "be sent (refused, timeout, greeting, TLS, AUTH)." },
 };
 
 /*
@@ -374,6 +378,11 @@ metrics_render_gauges(struct mh_buf *b, const struct metrics_gauges *g)
 	    "Connections to the upstream relay open.");
 	r |= mh_buf_printf(b, "mailhold_relay_connections %" PRIu64 "\n",
 	    g->relay_connections);
+	r |= metrics_family(b, "mailhold_upstream_up", "gauge",
+	    "0 while connections to the upstream fail (refused, timeout, "
+	    "greeting, TLS, AUTH); 1 otherwise.");
+	r |= mh_buf_printf(b, "mailhold_upstream_up %d\n",
+	    g->upstream_down ? 0 : 1);
 	r |= metrics_family(b, "mailhold_start_time_seconds", "gauge",
 	    "Start time of the daemon, in seconds since the epoch.");
 	r |= mh_buf_printf(b, "mailhold_start_time_seconds %" PRId64 "\n",

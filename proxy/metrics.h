@@ -26,6 +26,7 @@
  *   mailhold_auth_failures_total               counter
  *   mailhold_web_notfound_total, mailhold_web_rate_limited_total  counter
  *   mailhold_findings_total{rule=<policy rule name>}  counter
+ *   mailhold_upstream_connect_failures_total   counter
  *   mailhold_upstream_latency_seconds          histogram
  *   mailhold_event_loop_lag_seconds            histogram
  *   mailhold_queue_messages{state=<queue state>}  gauge
@@ -33,6 +34,7 @@
  *   mailhold_queue_free_bytes                  gauge (statvfs, -1 unknown)
  *   mailhold_queue_space_low                   gauge, 1 below queue.min_free
  *   mailhold_smtp_sessions, mailhold_relay_connections  gauge
+ *   mailhold_upstream_up                       gauge, 0 while set-ups fail
  *   mailhold_start_time_seconds                gauge
  *   mailhold_build_info{version=...}           gauge, always 1
  *
@@ -74,6 +76,7 @@ enum metrics_counter {
 	METRICS_AUTH_FAILURES,
 	METRICS_WEB_NOTFOUND,
 	METRICS_WEB_RATE_LIMITED,
+	METRICS_UPSTREAM_CONNECT_FAILURES, /* relay set-ups that failed */
 	METRICS_COUNTER_MAX
 };
 
@@ -93,6 +96,7 @@ struct metrics_gauges {
 	int64_t	 start_time;	/* unix seconds */
 	int64_t	 queue_free;	/* octets free for the queue, -1 unknown */
 	bool	 space_low;	/* below queue.min_free: new mail refused */
+	bool	 upstream_down;	/* relay set-ups fail (relay_upstream_down) */
 };
 
 /* Fills the gauges, which arrive zeroed with oldest_age -1. */

@@ -62,6 +62,9 @@ enum relay_state {
 };
 
 #define RELAY_PROBE_RETRY	60	/* s between probes while unknown */
+#define RELAY_DOWN_MAX		300	/* s, longest pause between connection
+					   attempts while the upstream is down */
+#define RELAY_WARN_EVERY	60	/* s, one upstream_error warning per */
 
 struct relay_job {
 	struct relay_job *next;
@@ -132,6 +135,16 @@ struct relay {
 	struct event	*probe_ev;
 	bool		 probing;	/* a probe connection is open */
 	int64_t		 probe_last;	/* when the last probe was due */
+	/* Upstream down: connection set-ups fail.  While down_fails > 0,
+	 * at most one connection is opened at a time and none before
+	 * connect_after; jobs released meanwhile are deferred at once. */
+	int		 down_fails;	/* consecutive set-up failures */
+	int64_t		 down_since;	/* monotonic ms, first failure */
+	int64_t		 connect_after;	/* monotonic ms */
+	char		 down_why[256];	/* the last failure */
+	bool		 warned;	/* warn_last is set */
+	int64_t		 warn_last;	/* monotonic ms, last warning line */
+	uint64_t	 warn_suppressed; /* failures not warned since */
 };
 
 static void	relay_enter_state(struct relay_conn *, enum relay_state);
@@ -141,6 +154,9 @@ static void	relay_job_finish(struct relay *, struct relay_job *);
 static void	relay_body_pump(struct relay_conn *);
 static void	relay_fail_waiting(struct relay *, const char *);
 static void	relay_probe_arm(struct relay *);
+static void	relay_upstream_failed(struct relay *, bool probe,
+		    enum relay_state, const char *why);
+static void	relay_upstream_ok(struct relay *);
 static void	relay_send(struct relay_conn *, const char *, ...)
 		    MH_PRINTF(2, 3);
 
@@ -532,6 +548,14 @@ relay_job_finish(struct relay *r, struct relay_job *j)
 		a->new_state = QUEUE_DEFERRED;
 		metrics_inc(METRICS_DEFERRED);
 		a->next_attempt = now + relay_backoff(r->conf, m->attempts + 1);
+		if (r->down_fails > 0) {
+			/* Not due before the relay tries the upstream
+			 * again: no release only to be deferred at once. */
+			int64_t left = r->connect_after - mh_mono_ms();
+			if (left > 0 && now + (left + 999) / 1000 >
+			    a->next_attempt)
+				a->next_attempt = now + (left + 999) / 1000;
+		}
 		a->last_error = xstrdup(j->error ? j->error : "deferred");
 		relay_record_log(rec, false, "id=%s event=deferred "
 		    "next_attempt=%lld attempts=%d", m->id,
@@ -615,16 +639,13 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	c->idle = false;
 	if (c->probe) {
 		if (c->state < RELAY_ST_READY)
-			log_warnx("relay event=upstream_error probe=yes "
-			    "state=%s reason=\"%s\"", relay_strstate(c->state),
-			    why);
+			relay_upstream_failed(r, true, c->state, why);
 	} else if (j == NULL && c->state < RELAY_ST_READY) {
 		/* Set-up failed (banner, EHLO, STARTTLS, TLS, AUTH): every
 		 * waiting message would meet the same fate; defer them now
 		 * rather than reconnect in a loop (and re-try a wrong password
 		 * against the upstream hundreds of times a second). */
-		log_warnx("relay event=upstream_error state=%s reason=\"%s\"",
-		    relay_strstate(c->state), why);
+		relay_upstream_failed(r, false, c->state, why);
 		relay_fail_waiting(r, why);
 	}
 	if (j != NULL) {
@@ -640,6 +661,70 @@ relay_conn_close(struct relay_conn *c, const char *why)
 	log_debug("relay event=close state=%s why=\"%s\"",
 	    relay_strstate(c->state), why);
 	event_active(c->free_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * A connection set-up failed (refused, timeout, banner, EHLO, TLS, AUTH).
+ * The relay backs off between connection attempts, not only per
+ * message: retry.initial after the first failure, doubling up to
+ * retry.max but at most RELAY_DOWN_MAX, so that hours of outage cost a
+ * few attempts a minute whatever the queue holds.  One warning line per
+ * RELAY_WARN_EVERY with the number of failures not warned about; the
+ * rest go to debug.  mailhold_upstream_up shows the state.
+ */
+static void
+relay_upstream_failed(struct relay *r, bool probe, enum relay_state st,
+    const char *why)
+{
+	int64_t now = mh_mono_ms(), d, cap;
+	int i;
+
+	metrics_inc(METRICS_UPSTREAM_CONNECT_FAILURES);
+	if (r->down_fails == 0)
+		r->down_since = now;
+	if (r->down_fails < INT32_MAX)
+		r->down_fails++;
+	cap = r->conf->retry_max < RELAY_DOWN_MAX ? r->conf->retry_max :
+	    RELAY_DOWN_MAX;
+	d = r->conf->retry_initial > 0 ? r->conf->retry_initial : 1;
+	for (i = 1; i < r->down_fails && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	r->connect_after = now + d * 1000;
+	mh_snprintf(r->down_why, sizeof(r->down_why), "upstream %s:%d: %s",
+	    r->conf->up_host, r->conf->up_port, why);
+	if (!r->warned || now - r->warn_last >= RELAY_WARN_EVERY * 1000) {
+		log_warnx("relay event=upstream_error probe=%s state=%s "
+		    "reason=\"%s\" failures=%d down_for=%llds suppressed=%llu "
+		    "next_connect=%llds", probe ? "yes" : "no",
+		    relay_strstate(st), why, r->down_fails,
+		    (long long)((now - r->down_since) / 1000),
+		    (unsigned long long)r->warn_suppressed, (long long)d);
+		r->warned = true;
+		r->warn_last = now;
+		r->warn_suppressed = 0;
+	} else {
+		r->warn_suppressed++;
+		log_debug("relay event=upstream_error probe=%s state=%s "
+		    "reason=\"%s\" failures=%d", probe ? "yes" : "no",
+		    relay_strstate(st), why, r->down_fails);
+	}
+}
+
+/* A connection got through (READY, or a probe's EHLO): up again. */
+static void
+relay_upstream_ok(struct relay *r)
+{
+	if (r->down_fails == 0)
+		return;
+	log_info("relay event=upstream_up down_for=%llds failures=%d "
+	    "suppressed=%llu", (long long)((mh_mono_ms() - r->down_since) /
+	    1000), r->down_fails, (unsigned long long)r->warn_suppressed);
+	r->down_fails = 0;
+	r->connect_after = 0;
+	r->warn_suppressed = 0;
+	r->warned = false;
 }
 
 /* Connection-level failure before any message moved: every waiting job
@@ -790,6 +875,7 @@ relay_enter_state(struct relay_conn *c, enum relay_state st)
 		break;
 	}
 	case RELAY_ST_READY:
+		relay_upstream_ok(r);
 		if (c->job == NULL && r->wait_head != NULL &&
 		    c->nmsgs < (int)conf->up_max_per_connection) {
 			c->job = r->wait_head;
@@ -969,6 +1055,7 @@ relay_after_greeting(struct relay_conn *c)
 	 * goes on with: what the upstream can carry now. */
 	relay_caps_seen(c->r, c->caps);
 	if (c->probe) {
+		relay_upstream_ok(c->r);
 		relay_enter_state(c, RELAY_ST_QUIT);
 		return;
 	}
@@ -1468,13 +1555,33 @@ relay_kick(struct relay *r)
 static void
 relay_dispatch(struct relay *r)
 {
-	size_t opening = 0;
+	size_t opening = 0, limit = r->conf->up_max_connections;
 	struct relay_conn *c;
+	int64_t left;
+	char why[sizeof(r->down_why) + 64];
 
 	for (c = r->conns; c; c = c->next)
 		if (!c->closing && !c->probe && c->state < RELAY_ST_READY)
 			opening++;
-	while (r->nwait > opening && r->nconns < r->conf->up_max_connections) {
+	if (r->down_fails > 0) {
+		/* Down: one trial connection at a time, and none before
+		 * connect_after.  Jobs released meanwhile are deferred at
+		 * once (no connection): their next attempt comes due when
+		 * the relay tries the upstream again. */
+		left = r->connect_after - mh_mono_ms();
+		if (left > 0 && opening == 0 && r->nwait > 0) {
+			mh_snprintf(why, sizeof(why), "%s; next connection "
+			    "attempt in %lld s", r->down_why,
+			    (long long)((left + 999) / 1000));
+			relay_fail_waiting(r, why);
+			return;
+		}
+		if (left > 0 || opening > 0)
+			return;
+		limit = r->nconns + 1;
+	}
+	while (r->nwait > opening && r->nconns < r->conf->up_max_connections &&
+	    r->nconns < limit) {
 		relay_conn_new(r, false);
 		opening++;
 		if (r->nwait == 0)
@@ -1546,6 +1653,12 @@ size_t
 relay_nconns(const struct relay *r)
 {
 	return r->nconns;
+}
+
+bool
+relay_upstream_down(const struct relay *r)
+{
+	return r->down_fails > 0;
 }
 
 bool

@@ -53,6 +53,9 @@ void		 relay_release(const char *id, void *relay);
 /* Number of messages being delivered or waiting for a connection. */
 size_t		 relay_inflight(const struct relay *);
 size_t		 relay_nconns(const struct relay *);	/* open connections */
+/* true while connection set-ups to the upstream fail (none has got
+ * through since the last failure): mailhold_upstream_up 0. */
+bool		 relay_upstream_down(const struct relay *);
 void		 relay_free(struct relay *);
 
 /*

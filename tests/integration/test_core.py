@@ -27,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MailholdTestCase, QUEUED_RE, crlf, raw_session,  # noqa: E402
                      smtp_send, swaks)
 from upstream import PostfixUpstream  # noqa: E402
+from fakesmtp import FakeSMTP  # noqa: E402
+from torture import TORTURE_CONFIG, Load, delivered_subjects, torture  # noqa: E402
 
 SENDER = "sender@example.com"
 REJECT_TEXT = "mhtest-upstream-rejects-this-recipient"
@@ -697,60 +699,56 @@ class CoreTest(CoreBase):
         """kill -9 while 4 clients submit and the relay is busy (hold 0):
         every message that got a 250 is delivered after restart (at least
         once), whatever state it was in when the daemon died."""
-        import threading
         m = self.start(hold={"default": "0"},
                        upstream={"max_connections": 2})
-        tag = new_tag()
-        accepted, lock, stop = [], threading.Lock(), threading.Event()
-
-        def client(n):
-            try:
-                with smtplib.SMTP("127.0.0.1", m.port, timeout=10) as c:
-                    c.ehlo("load%d.example.com" % n)
-                    for i in range(25):
-                        if stop.is_set():
-                            return
-                        subj = "load %d-%02d" % (n, i)
-                        c.mail(SENDER)
-                        c.rcpt("load%d@example.org" % n)
-                        code, _ = c.data(message(tag, subject=subj))
-                        if code == 250:
-                            with lock:
-                                accepted.append(subj)
-            except (OSError, smtplib.SMTPException):
-                return      # the kill cut the session: expected
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
+        load = Load(lambda: m.port, clients=4, per_client=25).start()
         # Kill once some messages are accepted and relays are under way.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with lock:
-                if len(accepted) >= 30:
-                    break
+        while load.count() < 30 and time.monotonic() < deadline:
             time.sleep(0.01)
         m.kill9()
-        stop.set()
-        for t in threads:
-            t.join(15)
-        with lock:
-            want = set(accepted)
+        load.stop()
+        want = set(load.accepted())
         self.assertGreaterEqual(len(want), 30)
         m.start()
-
-        def subj(x):
-            mm = re.search(rb"load \d-\d\d", x.raw)
-            return mm.group(0).decode() if mm else None
-
         deadline = time.monotonic() + 30
         while True:
-            got = {subj(x) for x in self.up.messages() if tagged(tag)(x)}
-            if want <= got or time.monotonic() > deadline:
+            got = delivered_subjects([x.raw for x in self.up.messages()], load.prefix)
+            if want <= set(got) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        self.assertEqual(sorted(want - got), [],
+        self.assertEqual(sorted(want - set(got)), [],
                          "accepted messages lost after kill -9 under load")
+
+
+class CrashTortureTest(MailholdTestCase):
+    """Issue 16: twenty kills -9 at random moments under continuous load
+    (tests/integration/torture.py; contrib/torture.sh runs it longer)."""
+
+    KILLS = 20
+    CONNECTIONS = 4     # upstream.max_connections
+
+    def test_twenty_kills_nothing_lost(self):
+        # FakeSMTP records every delivery, duplicates included.
+        up = FakeSMTP(max_conn_seconds=600, read_timeout=30)
+        self.addCleanup(up.close)
+        m = self.mailhold(upstream_port=up.port,
+                          config=dict(TORTURE_CONFIG,
+                                      upstream={"max_connections": self.CONNECTIONS}))
+        r = torture(m, lambda: [x[2] for x in list(up.messages)], kills=self.KILLS,
+                    clients=4, pause=0.1, up_min=0.3, up_max=1.0, settle_timeout=40)
+        sys.stderr.write("\n  torture: %d kills in %.0f s, %d accepted, %d delivered, "
+                         "%d lost, %d duplicated (%d extra copies), %d committed without "
+                         "a 250 seen\n" % (r.kills, r.seconds, r.accepted, r.delivered,
+                                           len(r.lost), len(r.duplicates), r.extra,
+                                           r.unacknowledged))
+        self.assertGreaterEqual(r.accepted, self.KILLS)
+        self.assertEqual(r.lost, [], "messages lost after %d kills" % r.kills)
+        # A duplicate only for a message in flight to the upstream when the
+        # daemon died: at most one copy per relay connection and kill.
+        self.assertLessEqual(r.extra, self.KILLS * self.CONNECTIONS, r.duplicates)
+        self.assertEqual(r.delivered, r.accepted + r.unacknowledged + r.extra)
+        self.assertEqual(m.returncodes, [-9] * self.KILLS)
 
 
 class UpstreamDownTest(MailholdTestCase):

@@ -21,6 +21,7 @@ fast if instead the relay reconnects in a loop (STORM_LIMIT connections).
 """
 
 import base64
+import collections
 import hashlib
 import os
 import re
@@ -1002,6 +1003,69 @@ class RelayRetryTest(RelayBase):
                 db.close()
         wait_until(lambda: state() == "failed", 5)
         self.assertEqual(state(), "failed")
+
+
+class RelayOutageTest(RelayBase):
+    """Issue 16: a long upstream outage under load.  A fake upstream that
+    closes every connection before its greeting (so its connections can be
+    counted), messages arriving all along, then the upstream back."""
+
+    DOWN = 16.0         # seconds the upstream stays down while mail arrives
+    N = 48              # messages (12 before the outage is noticed)
+
+    def test_outage_bounded_attempts_then_all_delivered_once(self):
+        up = FakeSMTP(actions={"BANNER": "close"})
+        self.addCleanup(up.close)
+        m = self.start(up.port, hold={"default": "0"},
+                       upstream={"max_connections": 4},
+                       retry={"initial": "1s", "max": "4s", "give_up": "1h"})
+        mark = m.log_mark()
+        t0 = time.monotonic()
+        ids = {}
+        for i in range(self.N):
+            tag = "outage-%02d-%s" % (i, new_tag())
+            ids[tag] = self.submit(m, tag)
+            time.sleep((self.DOWN - 2) / self.N)
+        wait_until(lambda: time.monotonic() - t0 >= self.DOWN, self.DOWN)
+        down_for = time.monotonic() - t0
+        conns_down = up.connections
+        self.assertEqual(up.messages, [])
+        self.assertEqual(metric(m, "mailhold_upstream_up"), 0)
+        failures = metric(m, "mailhold_upstream_connect_failures_total")
+        self.assertGreaterEqual(failures, 3)
+        # Connection back-off: 1, 2, 4, 4 ... s, one trial connection at a
+        # time; without it every release (48 messages, each retried every
+        # 1-4 s) opened a connection of its own.
+        self.assertLessEqual(conns_down, down_for / 1.0 + 2,
+                             "%d connections in %.0f s of outage" % (conns_down, down_for))
+        warn = [l for l in m.log_text(since=mark).splitlines()
+                if "event=upstream_error" in l and "level=warn" in l]
+        # One warning line a minute, not one per attempt or message.
+        self.assertLessEqual(len(warn), 1, "\n".join(warn))
+        self.assertRegex(warn[0], r"\bfailures=1\b")
+        for tag, qid in ids.items():
+            self.assertNotFinal(m, qid)
+
+        del up.actions["BANNER"]        # the upstream is back
+        t1 = time.monotonic()
+        self.assertTrue(wait_until(lambda: len(up.messages) >= self.N, 20),
+                        "%d of %d delivered 20 s after the upstream came back:\n%s"
+                        % (len(up.messages), self.N, m.log_tail(3000)))
+        time.sleep(1.0)     # any duplicate has its chance
+        got = collections.Counter()
+        for _frm, _rcpts, data, _ci in up.messages:
+            mm = re.search(rb"outage-\d\d-[0-9a-f]{12}", data)
+            got[mm.group(0).decode() if mm else None] += 1
+        self.assertEqual(set(got), set(ids), "lost or foreign messages")
+        self.assertEqual([t for t, n in got.items() if n != 1], [], "duplicates")
+        m.wait_log(r"event=upstream_up\b.*\bfailures=\d+", timeout=5)
+        self.assertEqual(metric(m, "mailhold_upstream_up"), 1)
+        # Within the relay's connection limit once back.
+        self.assertLessEqual(up.connections - conns_down, 4 * 2 + 4)
+        sys.stderr.write("\n  outage: %.0f s down, %d connections (%d failures counted), "
+                         "%d warning line(s); all %d delivered once %.1f s after\n"
+                         % (down_for, conns_down, failures, len(warn), self.N,
+                            time.monotonic() - t1))
 
 
 if __name__ == "__main__":

@@ -566,10 +566,13 @@ START_TEST(test_gauges)
 	    2);
 	ck_assert_double_eq(series_value(s, "mailhold_start_time_seconds"),
 	    1700000123);
+	ck_assert_double_eq(series_value(s, "mailhold_upstream_up"), 1);
 	free(s);
 
 	g.oldest_age = -1;	/* none waiting */
+	g.upstream_down = true;
 	s = render_checked(&g);
+	ck_assert_double_eq(series_value(s, "mailhold_upstream_up"), 0);
 	ck_assert_double_eq(series_value(s,
 	    "mailhold_queue_oldest_age_seconds"), 0);
 	free(s);
@@ -610,6 +613,8 @@ static const struct counter_case {
 	{ "web notfound", METRICS_WEB_NOTFOUND, "mailhold_web_notfound_total" },
 	{ "web rate limited", METRICS_WEB_RATE_LIMITED,
 	  "mailhold_web_rate_limited_total" },
+	{ "upstream connect failures", METRICS_UPSTREAM_CONNECT_FAILURES,
+	  "mailhold_upstream_connect_failures_total" },
 };
 
 /* Every counter has a case (a new one must be added here). */
