@@ -1124,6 +1124,8 @@ queue_db_get(sqlite3 *db, const char *sql, int64_t *v, char *txt,
 	return 0;
 }
 
+#define QUEUE_WAL_LIMIT	"16777216"	/* octets: the WAL file, at rest */
+
 static int
 queue_db_setup_write(sqlite3 *db, char *errbuf, size_t errsz)
 {
@@ -1136,8 +1138,13 @@ queue_db_setup_write(sqlite3 *db, char *errbuf, size_t errsz)
 		    sqlite3_errmsg(db));
 		return -1;
 	}
+	/* journal_size_limit: once a checkpoint has reset the WAL, its
+	 * file is cut back to this size (without it, the file keeps the
+	 * largest size a busy spell ever gave it). */
 	if (sqlite3_exec(db, "PRAGMA synchronous = FULL;"
-	    "PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK ||
+	    "PRAGMA foreign_keys = ON;"
+	    "PRAGMA journal_size_limit = " QUEUE_WAL_LIMIT ";", NULL, NULL,
+	    NULL) != SQLITE_OK ||
 	    queue_db_get(db, "PRAGMA foreign_keys", &fk, NULL, 0) == -1 ||
 	    fk != 1) {
 		queue_err(errbuf, errsz, "cannot set pragmas: %s",

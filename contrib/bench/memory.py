@@ -79,10 +79,15 @@ def main(argv):
     if sink.poll() is not None:
         sys.exit("memory: smtp-sink exited at once")
     mport = int(m.config["metrics"]["port"])
-    print("%10s %10s %10s %8s %s" % ("messages", "rss_kB", "hwm_kB", "seconds", "msg/s"),
-          flush=True)
-    print("%10d %10d %10d %8.0f" % (0, proc_kb(m.pid, "VmRSS"), proc_kb(m.pid, "VmHWM"), 0),
-          flush=True)
+    def wal_kb():
+        try:
+            return os.path.getsize(m.queue_path + "-wal") // 1024
+        except OSError:
+            return 0
+    print("%10s %10s %10s %8s %6s %8s" % ("messages", "rss_kB", "hwm_kB", "seconds", "msg/s",
+                                          "wal_kB"), flush=True)
+    print("%10d %10d %10d %8.0f %6s %8d" % (0, proc_kb(m.pid, "VmRSS"), proc_kb(m.pid, "VmHWM"),
+                                            0, "", wal_kb()), flush=True)
     t0 = time.monotonic()
     sent = 0
     try:
@@ -99,9 +104,10 @@ def main(argv):
                     sys.exit("memory: mailhold died:\n" + m.log_tail())
                 time.sleep(0.5)
             dt = time.monotonic() - ts
-            print("%10d %10d %10d %8.0f %6.0f" % (sent, proc_kb(m.pid, "VmRSS"),
-                                                 proc_kb(m.pid, "VmHWM"),
-                                                 time.monotonic() - t0, n / dt), flush=True)
+            print("%10d %10d %10d %8.0f %6.0f %8d" % (sent, proc_kb(m.pid, "VmRSS"),
+                                                      proc_kb(m.pid, "VmHWM"),
+                                                      time.monotonic() - t0, n / dt,
+                                                      wal_kb()), flush=True)
         m.stop()
     finally:
         m.close()
