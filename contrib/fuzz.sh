@@ -76,11 +76,12 @@ fuzz_one() {
 	done
 	after=$(find "$corpus" -type f | wc -l)
 	awk -v n="$name" -v m="$MINUTES" -v b="$before" -v a="$after" -v c="$crashes" '
-		/cov: [0-9]+/ { for (i = 1; i <= NF; i++) {
-			if ($i == "cov:") cov = $(i + 1)
-			if ($i == "ft:") ft = $(i + 1)
-			if ($i ~ /^#[0-9]+$/) ex = substr($i, 2) } }
-		/stat::number_of_executed_units:/ { ex = $2 }
+		# The fork-mode status lines ("#N: cov: C ft: F ..."), the
+		# last one; the merge that follows prints its own, not these.
+		/^#[0-9]+: cov: / { ex = substr($1, 2, length($1) - 2)
+			for (i = 2; i <= NF; i++) {
+				if ($i == "cov:") cov = $(i + 1)
+				if ($i == "ft:") ft = $(i + 1) } }
 		END { printf "fuzz: %-12s %4d min  execs %-10s cov %-6s ft %-7s corpus %d -> %d  crashes %d\n",
 			n, m, ex, cov, ft, b, a, c }' "$log"
 	rm -rf "$work"

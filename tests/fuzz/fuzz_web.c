@@ -5,7 +5,7 @@
  *   0  webpage_pick_lang()   (Accept-Language)
  *   1  token_parse()         (the link's token)
  *   2  log_logfmt_to_json()  (JSON logs: output must stay one valid,
- *                             ASCII, quote-balanced object body)
+ *                             UTF-8, quote-balanced object body)
  *   3  webpage_render()      (the input as subject, sender, recipient,
  *                             finding text: no tag may come through)
  *   4  alert_encode_subject() (lines <= 78 octets, no bare CR or LF)
@@ -25,12 +25,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* One JSON object body: no control character, no DEL, octets >= 0x80
+ * only as valid UTF-8 (readable UTF-8 in JSON logs, issue 17),
+ * quote-balanced. */
 static void
 fuzz_json_ok(const char *s)
 {
 	bool in = false;
+	size_t k;
 
 	for (; *s; s++) {
+		if ((unsigned char)*s >= 0x80) {
+			k = mh_utf8_seq((const unsigned char *)s, strlen(s),
+			    NULL);
+			FUZZ_ASSERT(k > 1);
+			s += k - 1;
+			continue;
+		}
 		FUZZ_ASSERT((unsigned char)*s >= 0x20 &&
 		    (unsigned char)*s < 0x7f);
 		if (in && *s == '\\') {
