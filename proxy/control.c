@@ -1104,6 +1104,14 @@ control_cmd_backup(struct control_conn *c)
 		control_reply(c, "no configuration", "no configuration", NULL);
 		return;
 	}
+	/* The daemon writes the file with its own rights: only root or
+	 * its own user may choose where (not every control.group member). */
+	if (c->uid != 0 && c->uid != (unsigned)geteuid()) {
+		control_reply(c, "backup is for root or the daemon's user",
+		    "backup is for root or the daemon's user (the file is "
+		    "written with the daemon's rights)", NULL);
+		return;
+	}
 	if (c->ctl->backup != NULL) {
 		control_reply(c, "a backup is already running",
 		    "a backup is already running; try again when it is done",

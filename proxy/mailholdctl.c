@@ -212,9 +212,11 @@ ctl_write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Reads to EOF within the time limit.  -1 on error or timeout. */
+/* Reads to EOF, waiting at most timeout_ms (-1: as long as it takes,
+ * for a backup of a large queue) for each chunk.  -1 on error or
+ * timeout. */
 static int
-ctl_read_all(int fd, struct mh_buf *out)
+ctl_read_all(int fd, struct mh_buf *out, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	char chunk[4096];
@@ -222,7 +224,7 @@ ctl_read_all(int fd, struct mh_buf *out)
 	int r;
 
 	for (;;) {
-		if ((r = poll(&pfd, 1, CTL_TIMEOUT_MS)) == -1 && errno == EINTR)
+		if ((r = poll(&pfd, 1, timeout_ms)) == -1 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return -1;
@@ -298,7 +300,8 @@ main(int argc, char **argv)
 	mh_buf_init(&text, CTL_ANSWER_MAX);
 	rc = CTL_EXIT_FAILED;
 	if (ctl_write_all(fd, line.data, line.len) == -1 ||
-	    ctl_read_all(fd, &answer) == -1 || answer.len == 0 ||
+	    ctl_read_all(fd, &answer, strncmp(line.data, "backup ", 7) == 0 ?
+	    -1 : CTL_TIMEOUT_MS) == -1 || answer.len == 0 ||
 	    memchr(answer.data, '\0', answer.len) != NULL ||
 	    ctl_answer_parse(answer.data, &ok, &error, &text) == -1) {
 		fprintf(stderr, "mailholdctl: no valid answer from mailhold "

@@ -488,6 +488,11 @@ struct queue_req {
 	enum queue_req_type	 type;
 	int			 result;	/* 0, 1 (no change) or -1 */
 	bool			 final;		/* writer: result settled */
+	/* The wall clock when it was queued, on the loop: the writer
+	 * stamps updated_at (and history) with it, so that every time one
+	 * request writes comes from the same side of a clock step as the
+	 * times the loop put in it (a shift moves them together). */
+	int64_t			 now;
 	queue_done_cb		*cb;
 	void			*arg;
 	char			 id[QUEUE_ID_LEN + 1];
@@ -2049,7 +2054,6 @@ queue_w_batch(struct queue *q, struct queue_req **reqs, size_t n,
     int *fail_commits)
 {
 	size_t i;
-	int64_t now;
 	int lost, rc;
 	bool ok;
 
@@ -2060,7 +2064,6 @@ queue_w_batch(struct queue *q, struct queue_req **reqs, size_t n,
 			queue_w_fail(reqs, n);
 			return 0;
 		}
-		now = mh_now();
 		if (queue_sql_run(&q->w, QUEUE_SQL_BEGIN, "begin",
 		    NULL) == -1) {
 			queue_w_fail(reqs, n);
@@ -2069,7 +2072,7 @@ queue_w_batch(struct queue *q, struct queue_req **reqs, size_t n,
 		ok = true;
 		for (i = 0; i < n && ok; i++)
 			if (!reqs[i]->final)
-				ok = queue_w_one(q, reqs[i], now);
+				ok = queue_w_one(q, reqs[i], reqs[i]->now);
 		if (ok)
 			break;
 		i--;
@@ -2213,6 +2216,7 @@ queue_done_event(evutil_socket_t fd, short what, void *arg)
 static void
 queue_req_push(struct queue *q, struct queue_req *r)
 {
+	r->now = mh_now();
 	pthread_mutex_lock(&q->mtx);
 	*q->pend_tail = r;
 	q->pend_tail = &r->next;

@@ -21,6 +21,7 @@
 #include "util.h"
 
 #define QUEUE_BACKUP_BUSY_MS	10000	/* waiting for a read snapshot */
+#define QUEUE_BACKUP_PAGES	1024	/* pages per step, between checks */
 
 struct queue_backup {
 	char		*src_path;
@@ -35,9 +36,9 @@ struct queue_backup {
 	long long	 bytes;
 	char		 error[512];
 
-	/* the source connection, under mtx: abort interrupts it */
+	/* under mtx: abort sets aborted and interrupts the copy's check */
 	pthread_mutex_t	 mtx;
-	sqlite3		*src;
+	sqlite3		*dst;
 	bool		 aborted;
 };
 
@@ -50,7 +51,23 @@ queue_backup_fail(struct queue_backup *b, const char *what, sqlite3 *db,
 	b->result = -1;
 }
 
-/* Copies, converts to a rollback journal, checks.  0 or -1 (b->error). */
+static bool
+queue_backup_aborted(struct queue_backup *b)
+{
+	bool a;
+
+	pthread_mutex_lock(&b->mtx);
+	a = b->aborted;
+	pthread_mutex_unlock(&b->mtx);
+	return a;
+}
+
+/*
+ * Copies, converts to a rollback journal, checks.  0 or -1 (b->error).
+ * The read transaction opened on src first pins one WAL snapshot: the
+ * copy goes step by step (so an abort is seen between steps) and still
+ * does not restart when the daemon commits meanwhile.
+ */
 static int
 queue_backup_copy(struct queue_backup *b, sqlite3 *src, sqlite3 *dst)
 {
@@ -58,12 +75,26 @@ queue_backup_copy(struct queue_backup *b, sqlite3 *src, sqlite3 *dst)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_master;",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		queue_backup_fail(b, "read snapshot", src, 0);
+		return -1;
+	}
 	if ((bk = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
 		queue_backup_fail(b, "backup", dst, 0);
 		return -1;
 	}
-	rc = sqlite3_backup_step(bk, -1);	/* one snapshot, all pages */
+	do {
+		if (queue_backup_aborted(b)) {
+			(void)sqlite3_backup_finish(bk);
+			(void)mh_snprintf(b->error, sizeof(b->error),
+			    "stopped (mailhold is stopping)");
+			return -1;
+		}
+		rc = sqlite3_backup_step(bk, QUEUE_BACKUP_PAGES);
+	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
 	(void)sqlite3_backup_finish(bk);
+	(void)sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_DONE) {
 		queue_backup_fail(b, "copy", NULL, rc);
 		return -1;
@@ -117,17 +148,19 @@ queue_backup_main(void *arg)
 		goto done;
 	}
 	sqlite3_busy_timeout(src, QUEUE_BACKUP_BUSY_MS);
-	pthread_mutex_lock(&b->mtx);
-	b->src = src;
-	if (b->aborted)
-		sqlite3_interrupt(src);
-	pthread_mutex_unlock(&b->mtx);
+	/* NOFOLLOW: the name was created above without following a link;
+	 * a link swapped in since is refused, not written through. */
 	rc = sqlite3_open_v2(b->dest, &dst, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL);
+	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		queue_backup_fail(b, b->dest, dst, rc);
 		goto done;
 	}
+	pthread_mutex_lock(&b->mtx);
+	b->dst = dst;
+	if (b->aborted)
+		sqlite3_interrupt(dst);
+	pthread_mutex_unlock(&b->mtx);
 	if (queue_backup_copy(b, src, dst) == 0) {
 		b->result = 0;
 		if (stat(b->dest, &sb) == 0)
@@ -135,7 +168,7 @@ queue_backup_main(void *arg)
 	}
 done:
 	pthread_mutex_lock(&b->mtx);
-	b->src = NULL;
+	b->dst = NULL;
 	pthread_mutex_unlock(&b->mtx);
 	sqlite3_close(src);
 	/* sqlite3_close syncs nothing more: the copy committed (and was
@@ -240,8 +273,8 @@ queue_backup_abort(struct queue_backup *b)
 		return;
 	pthread_mutex_lock(&b->mtx);
 	b->aborted = true;
-	if (b->src != NULL)
-		sqlite3_interrupt(b->src);
+	if (b->dst != NULL)
+		sqlite3_interrupt(b->dst);	/* the copy's quick_check */
 	pthread_mutex_unlock(&b->mtx);
 	(void)pthread_join(b->thread, NULL);
 	/* Interrupted or not, an abandoned copy is not kept. */

@@ -3,10 +3,10 @@
  * runs (`mailholdctl backup FILE`).
  *
  * The copy is made by SQLite's online backup API on a thread of its own,
- * from a read-only connection of its own, in one sqlite3_backup_step(-1):
- * one read transaction, so it is a snapshot of one moment (WAL: writers go
- * on meanwhile; an incremental copy would restart at every commit and
- * never finish under load).  The copy is then switched to a rollback
+ * from a read-only connection of its own that first opens a read
+ * transaction: one WAL snapshot for the whole copy (a moment's state while
+ * writers go on), copied in steps of QUEUE_BACKUP_PAGES so that an abort
+ * is seen between two, without restarting at every commit.  The copy is then switched to a rollback
  * journal (one self-contained file) and checked with quick_check.
  *
  * dest must be an absolute path that does not exist yet (created with

@@ -328,6 +328,16 @@ class AdminTest(MailholdTestCase):
         self.assertIn("permission denied: %s" % m.control_socket, p.stderr)
         # Root, the owner, still may.
         self.assertEqual(m.ctl("stats").returncode, 0)
+        # A member of control.group may use the socket, but not have the
+        # daemon write a file of its choosing (backup).
+        os.chmod(m.control_socket, 0o666)
+        p = m.ctl("stats", user_cmd=runner)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        dest = os.path.join(m.tmpdir, "not-yours.db")
+        p = m.ctl("backup", dest, user_cmd=runner)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("backup is for root or the daemon's user", p.stderr)
+        self.assertFalse(os.path.exists(dest))
 
     def test_admin_stats_and_reload(self):
         m = self.start()
