@@ -811,8 +811,10 @@ main_as_user(const struct main_ctx *m, bool on)
 {
 	if (!m->drop)
 		return;
-	if (on ? setegid(m->gid) == -1 || seteuid(m->uid) == -1 :
-	    seteuid(0) == -1 || setegid(0) == -1)
+	/* Without root's supplementary groups too: what the queue needs
+	 * must be reachable by server.user alone, as after the drop. */
+	if (on ? setgroups(1, &m->gid) == -1 || setegid(m->gid) == -1 ||
+	    seteuid(m->uid) == -1 : seteuid(0) == -1 || setegid(0) == -1)
 		fatal("event=start error=\"cannot switch the effective user\"");
 }
 
