@@ -23,5 +23,10 @@ int64_t	mh_now_ms(void);
 /* Monotonic clock, for intervals and deadlines: ms and us. */
 int64_t	mh_mono_ms(void);
 int64_t	mh_mono_us(void);
+/* Like mh_mono_ms(), but counting time the machine spent suspended
+ * (CLOCK_BOOTTIME): a clock-step check compares the wall clock with it,
+ * so a suspend, during which real time did pass, is not taken for a
+ * step. */
+int64_t	mh_boot_ms(void);
 
 #endif

@@ -86,7 +86,7 @@ sched_clock_check(struct sched *sc)
 	struct sched_shift *sh;
 	int64_t step, old_end;
 
-	step = clockstep_check(&sc->clock, mh_now_ms(), mh_mono_ms(),
+	step = clockstep_check(&sc->clock, mh_now_ms(), mh_boot_ms(),
 	    &old_end);
 	if (step == 0 || sc->stopped)
 		return sc->nshifts > 0;

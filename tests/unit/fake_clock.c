@@ -50,3 +50,9 @@ mh_mono_us(void)
 {
 	return atomic_load(&fake_mono_us);
 }
+
+int64_t
+mh_boot_ms(void)
+{
+	return atomic_load(&fake_mono_us) / 1000;	/* no suspend here */
+}
