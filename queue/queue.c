@@ -553,6 +553,7 @@ struct queue {
 	void			*observer_arg;
 	int64_t			 space_at;	/* mono ms of the last statvfs */
 	uint64_t		 space_avail;	/* its answer, octets */
+	int64_t			 space_fail_at;	/* mono ms, last failure logged */
 
 	/* writer thread only (the loop before the thread starts) */
 	struct queue_conn	 w;
@@ -1336,7 +1337,13 @@ queue_space(struct queue *q, uint64_t *avail)
 		return 0;
 	}
 	if (statvfs(q->path, &vfs) == -1) {
-		log_warn("event=queue_error op=statvfs path=%s", q->path);
+		/* Said once per cache period, not at every MAIL FROM. */
+		if (q->space_fail_at == 0 || now < q->space_fail_at ||
+		    now - q->space_fail_at >= 60 * 1000) {
+			log_warn("event=queue_error op=statvfs path=%s",
+			    q->path);
+			q->space_fail_at = now != 0 ? now : 1;
+		}
 		return -1;
 	}
 	/* f_bavail: what a writer that is not root may still use. */
