@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "check_files.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define ERRSZ		1024
@@ -76,33 +77,6 @@ has_line(const char *text, const char *line)
 		p++;
 	}
 	return false;
-}
-
-static const char *
-test_data(void)
-{
-	const char *d = getenv("MH_TEST_DATA");
-
-	ck_assert_msg(d != NULL && d[0] != '\0', "MH_TEST_DATA is not set "
-	    "(CMake sets it to <src>/tests/data)");
-	return d;
-}
-
-static char *
-read_text(const char *path)
-{
-	struct mh_buf b;
-	char chunk[4096];
-	size_t n;
-	FILE *f;
-
-	ck_assert_msg((f = fopen(path, "r")) != NULL, "%s: %s", path,
-	    strerror(errno));
-	mh_buf_init(&b, 1 << 22);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		ck_assert_int_eq(mh_buf_append(&b, chunk, n), 0);
-	fclose(f);
-	return mh_buf_steal(&b, NULL);
 }
 
 /*

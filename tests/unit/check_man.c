@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "check_files.h"
 
 #define ERRSZ	1024
 
@@ -31,33 +32,6 @@ man_line_cb(const char *line, void *arg)
 
 	ck_assert_int_eq(mh_buf_puts(b, line), 0);
 	ck_assert_int_eq(mh_buf_puts(b, "\n"), 0);
-}
-
-static const char *
-man_test_data(void)
-{
-	const char *d = getenv("MH_TEST_DATA");
-
-	ck_assert_msg(d != NULL && d[0] != '\0', "MH_TEST_DATA is not set "
-	    "(CMake sets it to <src>/tests/data)");
-	return d;
-}
-
-static char *
-man_read_text(const char *path)
-{
-	struct mh_buf b;
-	char chunk[4096];
-	size_t n;
-	FILE *f;
-
-	ck_assert_msg((f = fopen(path, "r")) != NULL, "%s: %s", path,
-	    strerror(errno));
-	mh_buf_init(&b, 1 << 22);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		ck_assert_int_eq(mh_buf_append(&b, chunk, n), 0);
-	fclose(f);
-	return mh_buf_steal(&b, NULL);
 }
 
 /* The page as config_man_() writes it; caller frees. */
@@ -78,9 +52,9 @@ START_TEST(test_page_current)
 	FILE *f;
 
 	ck_assert_int_ne(mh_snprintf(path, sizeof(path),
-	    "%s/../../docs/man/mailhold.yaml.5", man_test_data()), -1);
+	    "%s/../../docs/man/mailhold.yaml.5", test_data()), -1);
 	gen = man_generate();
-	have = man_read_text(path);
+	have = read_text(path);
 	if (strcmp(have, gen) != 0) {
 		f = fopen("mailhold.yaml.5.new", "w");
 		if (f != NULL) {
