@@ -1059,20 +1059,21 @@ control_backup_done(int result, const char *error, long long bytes,
     void *arg)
 {
 	struct control_conn *c = arg;
-	char esc[CONTROL_PATH_MAX * 4 + 1], txt[CONTROL_PATH_MAX * 4 + 600];
-	char res[CONTROL_PATH_MAX * 4 + 64];
-	struct mh_buf j;
+	char esc[1300], eesc[1300];
+	struct mh_buf j, txt;
 
 	c->pending--;
 	c->ctl->backup = NULL;
-	mh_log_escape_utf8(c->req->path, strlen(c->req->path),
-	    CONTROL_PATH_MAX, esc, sizeof(esc));
+	/* Both may hold the path as given: escaped, cut (STYLE G4). */
+	mh_log_escape_utf8(c->req->path, strlen(c->req->path), 300, esc,
+	    sizeof(esc));
 	if (result == 0)
 		log_info("event=ctl_backup actor=%s file=\"%s\" bytes=%lld "
 		    "result=ok", c->actor, esc, bytes);
 	else
 		log_warnx("event=ctl_backup actor=%s file=\"%s\" result=failed "
-		    "error=\"%s\"", c->actor, esc, error);
+		    "error=\"%s\"", c->actor, esc, mh_log_escape_utf8(error,
+		    strlen(error), 300, eesc, sizeof(eesc)));
 	if (c->bev == NULL) {
 		control_conn_free(c);
 		return;
@@ -1081,14 +1082,15 @@ control_backup_done(int result, const char *error, long long bytes,
 		control_reply(c, error, error, NULL);
 		return;
 	}
-	(void)mh_snprintf(txt, sizeof(txt), "backup written to %s (%lld "
-	    "bytes); restore: see docs/ADMIN.md, section 8\n", c->req->path,
-	    bytes);
-	mh_buf_init(&j, sizeof(res));
+	mh_buf_init(&txt, CONTROL_PATH_MAX + 256);
+	(void)mh_buf_printf(&txt, "backup written to %s (%lld bytes); "
+	    "restore: see docs/ADMIN.md, section 8\n", c->req->path, bytes);
+	mh_buf_init(&j, CONTROL_PATH_MAX * 6 + 64);	/* \uXXXX each */
 	(void)mh_buf_puts(&j, "{\"file\":");
 	control_json_str(&j, c->req->path);
 	(void)mh_buf_printf(&j, ",\"bytes\":%lld}", bytes);
-	control_reply(c, NULL, txt, j.data);
+	control_reply(c, NULL, txt.data, j.data);
+	mh_buf_clear(&txt);
 	mh_buf_clear(&j);
 }
 
