@@ -25,15 +25,6 @@
 
 #define ERRSZ	1024
 
-static void
-man_line_cb(const char *line, void *arg)
-{
-	struct mh_buf *b = arg;
-
-	ck_assert_int_eq(mh_buf_puts(b, line), 0);
-	ck_assert_int_eq(mh_buf_puts(b, "\n"), 0);
-}
-
 /* The page as config_man_() writes it; caller frees. */
 static char *
 man_generate(void)
@@ -41,7 +32,7 @@ man_generate(void)
 	struct mh_buf gen;
 
 	mh_buf_init(&gen, 1 << 22);
-	config_man_(man_line_cb, &gen);
+	config_man_(collect_line_cb, &gen);
 	ck_assert_ptr_nonnull(gen.data);
 	return mh_buf_steal(&gen, NULL);
 }
